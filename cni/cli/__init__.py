@@ -1,0 +1,1 @@
+"""The `pynet` admin command."""

@@ -1,0 +1,1 @@
+"""The thin kernel layer: namespaces, links and addresses (over pyroute2)."""

@@ -1,0 +1,63 @@
+"""Network namespaces by path: enter one for a moment, never create one by accident."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from contextlib import contextmanager
+
+from ..spec import CNIError
+from ..spec import errors
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class NetnsGone(CNIError):
+    """The namespace path does not exist (any more)."""
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def open_netns(path: str) -> int:
+    """An fd of the network namespace at `path` (a CNI error if it is missing or not a netns)."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NetnsGone(errors.UNKNOWN_CONTAINER, "the container's network namespace does not exist",
+                        f"{path} is missing") from None
+    except OSError as e:
+        raise CNIError(errors.INVALID_ENVIRONMENT, "cannot open the network namespace",
+                       f"{path}: {e.strerror}") from None
+
+
+@contextmanager
+def entered(path: str):
+    """Run the with-block in the network namespace at `path`, then come back (this thread only).
+
+    Netlink sockets and /proc/sys/net files opened inside stay bound to that namespace after the
+    block, so callers open what they need inside and work with it outside.
+    """
+    target = open_netns(path)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            _setns(target)
+        except OSError as e:
+            code = errors.INVALID_ENVIRONMENT if e.errno == errno.EINVAL else errors.KERNEL
+            raise CNIError(code, "cannot enter the network namespace", f"{path}: {e.strerror}") from None
+        try:
+            yield
+        finally:
+            try:
+                _setns(home)
+            except OSError:  # staying in the container's namespace would be worse than dying
+                os._exit(70)
+    finally:
+        os.close(target)
+        os.close(home)

@@ -1,0 +1,13 @@
+"""pynet's plugins, by their reference names, and the module holding each one's Plugin."""
+
+# reference type name -> module with PLUGIN and main()
+PLUGINS = {
+    "loopback": "cni.plugins.loopback",
+}
+
+
+def load(name: str):
+    """The Plugin called `name` (its reference name)."""
+    import importlib
+
+    return importlib.import_module(PLUGINS[name]).PLUGIN

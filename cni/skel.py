@@ -1,0 +1,164 @@
+"""The plugin main shared by every pynet plugin.
+
+`handle(plugin, env, stdin)` turns one request into one Response (stdout, stderr, exit code) and
+never raises, so the same code serves the short-lived plugin process and a resident agent.
+Heavy modules are imported only by a plugin's command module, which VERSION and protocol errors
+never load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+from . import __version__
+from .spec import SUPPORTED, CNIError, Request, error_version, parse_request, version_answer
+from .spec import errors
+
+CLONE_NEWNET = 0x40000000
+NS_GET_NSTYPE = 0xB703  # ioctl: which kind of namespace a /proc/*/ns or bind-mounted file is
+
+
+@dataclass(frozen=True)
+class Response:
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int = 0
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A plugin: its reference name and the module holding add/delete/check (and gc/status)."""
+
+    name: str
+    commands: str
+    summary: str = ""
+    versions: tuple[str, ...] = SUPPORTED
+
+    @property
+    def about(self) -> str:
+        return (f"pynet {self.name} plugin {__version__} ({self.summary}); "
+                f"CNI spec versions {', '.join(self.versions)}")
+
+    def main(self) -> int:
+        """Entry point of the plugin executable."""
+        command = os.environ.get("CNI_COMMAND", "")
+        try:
+            stdin = _read_stdin(command)
+        except OSError as e:
+            response = _error(CNIError(errors.IO_FAILURE, "cannot read the network configuration from stdin",
+                                       str(e)), b"")
+        else:
+            response = handle(self, os.environ, stdin)
+        _write(sys.stdout, response.stdout)
+        _write(sys.stderr, response.stderr)
+        return response.exit_code
+
+
+def _read_stdin(command: str) -> bytes:
+    # A person running the plugin by hand (no command, or VERSION at a terminal) is not made to type.
+    if sys.stdin is None or not command or (command == "VERSION" and sys.stdin.isatty()):
+        return b""
+    return sys.stdin.buffer.read()
+
+
+def _write(stream, text: str) -> None:
+    if text and stream is not None:
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _dump(obj: dict) -> str:
+    return json.dumps(obj, indent=4) + "\n"
+
+
+def _error(error: CNIError, stdin: bytes) -> Response:
+    return Response(stdout=_dump(error.to_dict(error_version(stdin))), exit_code=1)
+
+
+def handle(plugin: Plugin, env, stdin: bytes) -> Response:
+    """Answer one CNI request; every failure becomes a CNI error, never an exception."""
+    try:
+        request = parse_request(env, stdin)
+        if request.command == "":
+            return Response(stderr=plugin.about + "\n")
+        if request.command == "VERSION":
+            return Response(stdout=_dump(version_answer(stdin, plugin.versions)))
+        if request.config.cni_version not in plugin.versions:
+            raise CNIError(errors.INCOMPATIBLE_VERSION, "incompatible CNI version",
+                           f"config is {request.config.cni_version!r}, the {plugin.name} plugin supports "
+                           + ", ".join(plugin.versions))
+        check_netns(request)
+        return _dispatch(plugin, request)
+    except CNIError as e:
+        if e.code == errors.INTERNAL:
+            _log_internal(plugin, e)
+        return _error(e, stdin)
+    except BaseException as e:  # noqa: BLE001 - the runtime must get a CNI error, whatever happened
+        _log_internal(plugin, e)
+        return _error(CNIError(errors.INTERNAL, f"internal error in pynet {plugin.name}: {type(e).__name__}: {e}"[:500],
+                               "this is a bug in pynet; run with PYNET_DEBUG=1 (and PYNET_LOG_FILE) "
+                               "for a traceback in the log"), stdin)
+
+
+def _dispatch(plugin: Plugin, request: Request) -> Response:
+    commands = importlib.import_module(plugin.commands)
+    if request.command == "ADD":
+        result = commands.add(request)
+        return Response(stdout=_dump(result.render(request.config.cni_version)))
+    name = {"DEL": "delete", "CHECK": "check", "GC": "gc", "STATUS": "status"}[request.command]
+    function = getattr(commands, name, None)
+    if function is not None:
+        function(request)
+    elif name == "check":
+        raise CNIError(errors.INTERNAL, f"the {plugin.name} plugin has no CHECK")
+    return Response()
+
+
+def _log_internal(plugin: Plugin, error: BaseException) -> None:
+    from .log import debug_enabled, logger
+
+    log = logger()
+    if debug_enabled():
+        log.error("internal error in %s", plugin.name, exc_info=error)
+    else:
+        log.error("internal error in %s: %s: %s", plugin.name, type(error).__name__, error)
+
+
+def check_netns(request: Request) -> None:
+    """CNI_NETNS must be a network namespace other than the plugin's own (ADD/CHECK: must exist)."""
+    path = request.netns
+    if not path or request.command not in ("ADD", "DEL", "CHECK"):
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if request.command == "DEL":
+            return
+        raise CNIError(errors.UNKNOWN_CONTAINER, "the container's network namespace does not exist",
+                       f"CNI_NETNS {path} is missing (was the container removed?)") from None
+    except OSError as e:
+        raise CNIError(errors.INVALID_ENVIRONMENT, "cannot open CNI_NETNS", f"{path}: {e.strerror}") from None
+    try:
+        import fcntl
+
+        try:
+            kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+        except OSError:
+            kind = None
+        if kind != CLONE_NEWNET:
+            raise CNIError(errors.INVALID_ENVIRONMENT, "CNI_NETNS is not a network namespace",
+                           f"{path} is not a network namespace file (e.g. /run/netns/NAME or /proc/PID/ns/net)")
+        own = os.stat("/proc/thread-self/ns/net")
+        theirs = os.fstat(fd)
+        if (own.st_dev, own.st_ino) == (theirs.st_dev, theirs.st_ino):
+            raise CNIError(errors.INVALID_ENVIRONMENT, "CNI_NETNS is the plugin's own network namespace",
+                           f"{path} is the namespace the plugin runs in; a container needs a namespace of its own")
+    finally:
+        os.close(fd)

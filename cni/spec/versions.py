@@ -1,0 +1,19 @@
+"""CNI spec versions pynet speaks, and the commands each one allows."""
+
+from __future__ import annotations
+
+SUPPORTED = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+LATEST = SUPPORTED[-1]
+
+# The first spec version that defines each command (ADD, DEL and VERSION are older than 0.3.0).
+COMMAND_SINCE = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
+
+
+def key(version: str) -> tuple[int, ...]:
+    """Sort key of a supported version string ("0.4.0" -> (0, 4, 0))."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def at_least(version: str, minimum: str) -> bool:
+    """True when supported `version` is `minimum` or newer."""
+    return key(version) >= key(minimum)

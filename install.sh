@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install pynet on a fresh Debian machine (run as root), then run the demo.
+#   ./install.sh            system packages + .venv with pynet and its test tools, then the demo
+#   ./install.sh --no-demo  the same without the demo
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugins)
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install.sh: run as root (pynet creates namespaces, links and firewall rules)" >&2
+    exit 1
+fi
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+PYTHON=${PYTHON:-python3}
+if ! command -v "$PYTHON" >/dev/null || ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+    missing+=(python3 python3-venv)
+    PYTHON=python3
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+"$PYTHON" - <<'PY'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"install.sh: pynet needs Python 3.11 or newer, {sys.executable} is {sys.version.split()[0]}")
+PY
+
+echo "== Python packages into $(pwd)/.venv"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/pynet plugins list
+
+if [ "${1:-}" != "--no-demo" ]; then
+    exec ./scripts/demo.sh
+fi

@@ -1,0 +1,55 @@
+"""Fixtures: throwaway namespaces with unique names, always removed, and a leak check."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.netns import Netns, new_token, root_leftovers
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root: creates network namespaces and links")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def token():
+    """A token unique to this test; everything the test creates carries it in its name."""
+    return new_token()
+
+
+@pytest.fixture
+def make_netns(token):
+    """Factory of namespaces ("containers" or simulated "hosts"), removed after the test.
+
+    After removal, a leak check fails the test if anything carrying its token is left in the root
+    namespace (namespaces, links, nft tables) or if a pynet nft table appeared there.
+    """
+    made: list[Netns] = []
+
+    def make(role: str = "c") -> Netns:
+        ns = Netns(f"pnt-{token}-{role}{len(made)}")
+        made.append(ns)
+        return ns
+
+    yield make
+    for ns in reversed(made):
+        ns.delete()
+    leftovers = root_leftovers(token)
+    assert not leftovers, f"test leaked: {leftovers}"
+
+
+@pytest.fixture
+def container(make_netns):
+    return make_netns("c")
+
+
+@pytest.fixture
+def host(make_netns):
+    return make_netns("h")

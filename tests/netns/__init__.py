@@ -1,0 +1,10 @@
+"""Throwaway network namespaces for tests: "containers" and simulated "hosts".
+
+Every name carries a per-test token, so tests can run in parallel (pytest -n auto) and a leak
+check can find exactly what one test left behind.
+"""
+
+from .namespaces import Netns, new_token, root_leftovers
+from .plugin import PluginRun, plugin_path, reference_path, run_plugin
+
+__all__ = ["Netns", "PluginRun", "new_token", "plugin_path", "reference_path", "root_leftovers", "run_plugin"]

@@ -1,0 +1,64 @@
+"""Create, use and always remove network namespaces; find what a test leaked."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+
+PREFIX = "pnt"  # every test object's name starts with this ("pynet test")
+
+
+def new_token() -> str:
+    """A short unique token for one test (names must stay within 15 bytes for links)."""
+    return secrets.token_hex(3)
+
+
+def sh(*argv: str, check: bool = True, netns: str | None = None, **kw) -> subprocess.CompletedProcess:
+    """Run a command (inside `netns` when given), text output captured."""
+    if netns:
+        argv = ("ip", "netns", "exec", netns, *argv)
+    return subprocess.run(argv, check=check, capture_output=True, text=True, **kw)
+
+
+class Netns:
+    """A named network namespace under /run/netns, removed by delete() (idempotent)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.path = f"/run/netns/{name}"
+        sh("ip", "netns", "add", name)
+        sh("ip", "link", "set", "lo", "up", netns=name)
+
+    def run(self, *argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+        return sh(*argv, check=check, netns=self.name, **kw)
+
+    def links(self) -> dict[str, dict]:
+        """The namespace's links by name, as `ip -j link` reports them."""
+        out = self.run("ip", "-j", "link", "show").stdout
+        return {link["ifname"]: link for link in json.loads(out or "[]")}
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    def delete(self) -> None:
+        if self.exists():
+            sh("ip", "netns", "delete", self.name, check=False)
+
+    def __repr__(self) -> str:
+        return f"Netns({self.name!r})"
+
+
+def root_leftovers(token: str) -> list[str]:
+    """What in the root namespace still carries `token`: namespaces, links, nft tables."""
+    found = [f"netns {n}" for n in os.listdir("/run/netns") if token in n] if os.path.isdir("/run/netns") else []
+    links = json.loads(sh("ip", "-j", "link", "show").stdout or "[]")
+    found += [f"link {link['ifname']}" for link in links if token in link["ifname"]]
+    tables = sh("nft", "list", "tables", check=False).stdout if _have("nft") else ""
+    found += [f"nft {line}" for line in tables.splitlines() if token in line or "pynet" in line]
+    return found
+
+
+def _have(program: str) -> bool:
+    return any(os.access(os.path.join(d, program), os.X_OK) for d in os.environ.get("PATH", "").split(":") if d)

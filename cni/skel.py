@@ -37,6 +37,7 @@ class Plugin:
     commands: str
     summary: str = ""
     versions: tuple[str, ...] = SUPPORTED
+    uses_netns: bool = True  # IPAM plugins never enter CNI_NETNS, so it is not checked for them
 
     @property
     def about(self) -> str:
@@ -94,7 +95,8 @@ def handle(plugin: Plugin, env, stdin: bytes) -> Response:
             raise CNIError(errors.INCOMPATIBLE_VERSION, "incompatible CNI version",
                            f"config is {request.config.cni_version!r}, the {plugin.name} plugin supports "
                            + ", ".join(plugin.versions))
-        check_netns(request)
+        if plugin.uses_netns:
+            check_netns(request)
         return _dispatch(plugin, request)
     except CNIError as e:
         if e.code == errors.INTERNAL:

@@ -3,6 +3,8 @@
 # reference type name -> module with PLUGIN and main()
 PLUGINS = {
     "loopback": "cni.plugins.loopback",
+    "host-local": "cni.ipam.host_local",
+    "static": "cni.ipam.static",
 }
 
 

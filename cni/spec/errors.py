@@ -18,6 +18,9 @@ LIMITED_CONNECTIVITY = 51
 INTERNAL = 100
 KERNEL = 101
 IFNAME_EXISTS = 102
+ADDRESSES_EXHAUSTED = 103
+ADDRESS_UNAVAILABLE = 104
+CHECK_FAILED = 105
 
 DESCRIPTIONS = {
     INCOMPATIBLE_VERSION: "incompatible CNI version",
@@ -33,6 +36,9 @@ DESCRIPTIONS = {
     INTERNAL: "internal error in pynet (a bug: please report it with the log)",
     KERNEL: "a kernel (netlink) operation failed",
     IFNAME_EXISTS: "the interface name already exists in the container",
+    ADDRESSES_EXHAUSTED: "no free address left in the range",
+    ADDRESS_UNAVAILABLE: "the requested address is taken or outside every range",
+    CHECK_FAILED: "CHECK found the attachment not as ADD left it",
 }
 
 

@@ -96,7 +96,7 @@ def test_check_fails_when_lo_is_down(container):
     container.run("ip", "link", "set", "lo", "down")
     checked = run_plugin(LOOPBACK, "CHECK", conf("1.0.0", prevResult=added.json), netns=container.path)
     assert checked.returncode != 0
-    assert checked.json["code"] == 101 and "down" in checked.json["msg"]
+    assert checked.json["code"] == 105 and "down" in checked.json["msg"]
 
 
 def test_del_when_netns_is_gone_or_not_given(container):

@@ -53,4 +53,4 @@ def delete(request: Request) -> None:
 def check(request: Request) -> None:
     with netlink(request.netns) as ipr:
         if not is_up(ipr, _lo(ipr)):
-            raise CNIError(errors.KERNEL, "lo is down", f"lo in {request.netns} is not up")
+            raise CNIError(errors.CHECK_FAILED, "lo is down", f"lo in {request.netns} is not up")

@@ -1,0 +1,142 @@
+"""host-local's on-disk store, in the reference plugin's format so both can share one dataDir.
+
+<dataDir>/<network>/<ip>                   "<container id>\\r\\n<ifname>" (older: the id alone)
+<dataDir>/<network>/last_reserved_ip.<n>   the last address handed out from range set n
+<dataDir>/<network>/lock                   flock()ed around every change, as the reference does
+
+Writes are atomic: a reservation is written to a temporary file and hard-linked into place
+(link fails if the address is taken), so a kill -9 at any instant leaves either no file or a whole
+one; temporaries left by a killed process are removed under the lock by the next caller.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import os
+import secrets
+from contextlib import contextmanager
+
+from ..spec import CNIError
+from ..spec import errors
+
+DEFAULT_DATA_DIR = "/var/lib/cni/networks"
+LAST_RESERVED = "last_reserved_ip."
+TEMP_PREFIX = ".pynet-tmp-"
+LINE_BREAK = "\r\n"
+
+
+def _io_error(what: str, path: str, error: OSError) -> CNIError:
+    return CNIError(errors.IO_FAILURE, f"host-local cannot {what}", f"{path}: {error.strerror or error}")
+
+
+class Store:
+    """One network's reservations. Use `with store.locked():` around every read-modify-write."""
+
+    def __init__(self, data_dir: str, network: str) -> None:
+        data_dir = data_dir or DEFAULT_DATA_DIR
+        self.directory = os.path.join(data_dir, network)
+        if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+            raise CNIError(errors.IO_FAILURE, "host-local dataDir is not a directory",
+                           f"{data_dir} exists and is a file; set ipam.dataDir to a directory")
+        try:
+            os.makedirs(self.directory, mode=0o755, exist_ok=True)
+        except OSError as e:
+            raise _io_error("create its data directory", self.directory, e) from None
+
+    @contextmanager
+    def locked(self):
+        path = os.path.join(self.directory, "lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise _io_error("open its lock file", path, e) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._remove_stale_temporaries()
+            yield self
+        finally:
+            os.close(fd)  # releases the flock
+
+    def _remove_stale_temporaries(self) -> None:
+        for name in os.listdir(self.directory):
+            if name.startswith(TEMP_PREFIX):
+                try:
+                    os.unlink(os.path.join(self.directory, name))
+                except FileNotFoundError:
+                    pass
+
+    def _write_temporary(self, content: str) -> str:
+        path = os.path.join(self.directory, TEMP_PREFIX + secrets.token_hex(8))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(content)
+        except OSError as e:
+            raise _io_error("write a reservation", path, e) from None
+        return path
+
+    def reservations(self) -> dict[str, tuple[str, str]]:
+        """Every reserved address -> (container id, ifname); ifname is "" in the older format."""
+        found = {}
+        for name in os.listdir(self.directory):
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                continue
+            try:
+                with open(os.path.join(self.directory, name), encoding="utf-8", errors="replace", newline="") as f:
+                    content = f.read().strip()
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+            container_id, _, ifname = content.partition(LINE_BREAK)
+            found[name] = (container_id.strip(), ifname.strip())
+        return found
+
+    def reserve(self, address, container_id: str, ifname: str, range_set: int) -> bool:
+        """Take `address` for the container; False if it is already taken."""
+        final = os.path.join(self.directory, str(address))
+        temporary = self._write_temporary(container_id.strip() + LINE_BREAK + ifname)
+        try:
+            os.link(temporary, final)
+        except FileExistsError:
+            return False
+        except OSError as e:
+            raise _io_error("reserve an address", final, e) from None
+        finally:
+            os.unlink(temporary)
+        self._write_last_reserved(range_set, address)
+        return True
+
+    def _write_last_reserved(self, range_set: int, address) -> None:
+        temporary = self._write_temporary(str(address))
+        try:
+            os.replace(temporary, os.path.join(self.directory, f"{LAST_RESERVED}{range_set}"))
+        except OSError as e:
+            os.unlink(temporary)
+            raise _io_error("record the last reserved address", self.directory, e) from None
+
+    def last_reserved(self, range_set: int):
+        """The last address handed out from range set `range_set`, or None."""
+        try:
+            with open(os.path.join(self.directory, f"{LAST_RESERVED}{range_set}")) as f:
+                return ipaddress.ip_address(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def owned_by(self, container_id: str, ifname: str) -> list[str]:
+        """Addresses held by (container id, ifname); the older id-only files count when none match."""
+        held = self.reservations()
+        exact = [ip for ip, owner in held.items() if owner == (container_id, ifname)]
+        return exact or [ip for ip, owner in held.items() if owner == (container_id, "")]
+
+    def release(self, addresses) -> None:
+        for address in addresses:
+            try:
+                os.unlink(os.path.join(self.directory, str(address)))
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    raise _io_error("release an address", str(address), e) from None

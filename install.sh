@@ -35,7 +35,8 @@ PY
 
 echo "== Python packages into $(pwd)/.venv"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# compat mode: a plain path entry, not an import hook (saves ~15 ms on every plugin start)
+.venv/bin/python -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e '.[test]'
 .venv/bin/pynet plugins list
 
 if [ "${1:-}" != "--no-demo" ]; then

@@ -15,7 +15,6 @@ import errno
 import fcntl
 import ipaddress
 import os
-import secrets
 from contextlib import contextmanager
 
 from ..spec import CNIError
@@ -68,7 +67,7 @@ class Store:
                     pass
 
     def _write_temporary(self, content: str) -> str:
-        path = os.path.join(self.directory, TEMP_PREFIX + secrets.token_hex(8))
+        path = os.path.join(self.directory, TEMP_PREFIX + os.urandom(8).hex())
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "w") as f:

@@ -12,32 +12,36 @@ import importlib
 import json
 import os
 import sys
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import __version__
-from .spec import SUPPORTED, CNIError, Request, error_version, parse_request, version_answer
 from .spec import errors
+from .spec.env import parse_env
+from .spec.errors import CNIError
+from .spec.versions import SUPPORTED, error_version, version_answer
 
 CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # ioctl: which kind of namespace a /proc/*/ns or bind-mounted file is
 
 
-@dataclass(frozen=True)
-class Response:
-    stdout: str = ""
-    stderr: str = ""
-    exit_code: int = 0
+# What a plugin answers: stdout, stderr and the exit code. (The skeleton avoids dataclasses:
+# importing them costs ~8 ms on every VERSION.)
+Response = namedtuple("Response", "stdout stderr exit_code", defaults=("", "", 0))
 
 
-@dataclass(frozen=True)
 class Plugin:
-    """A plugin: its reference name and the module holding add/delete/check (and gc/status)."""
+    """A plugin: its reference name and the module holding add/delete/check (and gc/status).
 
-    name: str
-    commands: str
-    summary: str = ""
-    versions: tuple[str, ...] = SUPPORTED
-    uses_netns: bool = True  # IPAM plugins never enter CNI_NETNS, so it is not checked for them
+    `uses_netns` is False for IPAM plugins: they never enter CNI_NETNS, so it is not checked.
+    """
+
+    def __init__(self, name: str, commands: str, summary: str = "", versions: tuple[str, ...] = SUPPORTED,
+                 uses_netns: bool = True) -> None:
+        self.name = name
+        self.commands = commands
+        self.summary = summary
+        self.versions = versions
+        self.uses_netns = uses_netns
 
     @property
     def about(self) -> str:
@@ -86,11 +90,14 @@ def _error(error: CNIError, stdin: bytes) -> Response:
 def handle(plugin: Plugin, env, stdin: bytes) -> Response:
     """Answer one CNI request; every failure becomes a CNI error, never an exception."""
     try:
-        request = parse_request(env, stdin)
-        if request.command == "":
+        invocation = parse_env(env)
+        if invocation.command == "":
             return Response(stderr=plugin.about + "\n")
-        if request.command == "VERSION":
+        if invocation.command == "VERSION":
             return Response(stdout=_dump(version_answer(stdin, plugin.versions)))
+        from .spec.request import request_for  # the configuration model, not needed above
+
+        request = request_for(invocation, stdin)
         if request.config.cni_version not in plugin.versions:
             raise CNIError(errors.INCOMPATIBLE_VERSION, "incompatible CNI version",
                            f"config is {request.config.cni_version!r}, the {plugin.name} plugin supports "
@@ -109,7 +116,7 @@ def handle(plugin: Plugin, env, stdin: bytes) -> Response:
                                "for a traceback in the log"), stdin)
 
 
-def _dispatch(plugin: Plugin, request: Request) -> Response:
+def _dispatch(plugin: Plugin, request) -> Response:
     commands = importlib.import_module(plugin.commands)
     if request.command == "ADD":
         result = commands.add(request)
@@ -133,7 +140,7 @@ def _log_internal(plugin: Plugin, error: BaseException) -> None:
         log.error("internal error in %s: %s: %s", plugin.name, type(error).__name__, error)
 
 
-def check_netns(request: Request) -> None:
+def check_netns(request) -> None:
     """CNI_NETNS must be a network namespace other than the plugin's own (ADD/CHECK: must exist)."""
     path = request.netns
     if not path or request.command not in ("ADD", "DEL", "CHECK"):

@@ -1,14 +1,26 @@
-"""Sans-I/O CNI protocol core: environment, configuration, results and errors for 0.3.0-1.1.0."""
+"""Sans-I/O CNI protocol core: environment, configuration, results and errors for 0.3.0-1.1.0.
 
-from .config import Attachment, NetConf, parse_config
-from .env import Invocation, parse_env
-from .errors import CNIError
-from .request import Request, error_version, parse_request, version_answer
-from .result import DNS, Interface, IPConfig, Result, Route, parse_result
-from .versions import LATEST, SUPPORTED
+Names are imported on first use, so a plugin answering VERSION loads only what VERSION needs.
+"""
 
-__all__ = [
-    "Attachment", "CNIError", "DNS", "Interface", "IPConfig", "Invocation", "LATEST", "NetConf",
-    "Request", "Result", "Route", "SUPPORTED", "error_version", "parse_config", "parse_env",
-    "parse_request", "parse_result", "version_answer",
-]
+import importlib
+
+_WHERE = {
+    "Attachment": "config", "NetConf": "config", "parse_config": "config",
+    "Invocation": "env", "parse_env": "env",
+    "CNIError": "errors",
+    "Request": "request", "parse_request": "request", "request_for": "request",
+    "DNS": "result", "Interface": "result", "IPConfig": "result", "Result": "result", "Route": "result",
+    "parse_result": "result",
+    "LATEST": "versions", "SUPPORTED": "versions", "error_version": "versions", "version_answer": "versions",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .errors import INVALID_ENVIRONMENT, CNIError
 
@@ -26,16 +26,9 @@ NAME_MAX = 255
 IFNAME_MAX = 15
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """What the runtime said in the environment."""
-
-    command: str
-    container_id: str = ""
-    netns: str = ""
-    ifname: str = ""
-    args: tuple[tuple[str, str], ...] = ()
-    path: tuple[str, ...] = ()
+# What the runtime said in the environment (a namedtuple: this module stays cheap to import).
+Invocation = namedtuple("Invocation", "command container_id netns ifname args path",
+                        defaults=("", "", "", (), ()))
 
 
 def name_problem(value: str) -> str:

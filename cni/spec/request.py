@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from .config import NetConf, check_version, decode, parse_config
+from .config import NetConf, decode, parse_config
 from .env import Invocation, parse_env
 from .errors import INCOMPATIBLE_VERSION, INVALID_ENVIRONMENT, CNIError
-from .versions import COMMAND_SINCE, LATEST, SUPPORTED, at_least
+from .versions import COMMAND_SINCE, at_least, error_version, version_answer  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,11 @@ class Request:
 
 def parse_request(env, stdin: bytes) -> Request:
     """Environment first (code 4), then the configuration (6, 7, 1), then the command's version."""
-    invocation = parse_env(env)
+    return request_for(parse_env(env), stdin)
+
+
+def request_for(invocation: Invocation, stdin: bytes) -> Request:
+    """The Request of an already validated environment."""
     if invocation.command in ("", "VERSION"):
         return Request(invocation, None, stdin)
     conf = parse_config(decode(stdin))
@@ -62,23 +65,3 @@ def parse_request(env, stdin: bytes) -> Request:
         raise CNIError(INCOMPATIBLE_VERSION, f"{invocation.command} is not defined in CNI {conf.cni_version}",
                        f"{invocation.command} needs a configuration with cniVersion {since} or newer")
     return Request(invocation, conf, stdin)
-
-
-def version_answer(stdin: bytes, supported: tuple[str, ...] = SUPPORTED) -> dict:
-    """VERSION's result: the asked cniVersion echoed (the latest if none was asked) and ours."""
-    asked = LATEST
-    try:
-        obj = json.loads(stdin) if stdin.strip() else {}
-        if isinstance(obj, dict) and isinstance(obj.get("cniVersion"), str) and obj["cniVersion"]:
-            asked = obj["cniVersion"]
-    except ValueError:
-        pass
-    return {"cniVersion": asked, "supportedVersions": list(supported)}
-
-
-def error_version(stdin: bytes) -> str:
-    """The cniVersion to put in an error: the config's if pynet supports it, else the latest."""
-    try:
-        return check_version(json.loads(stdin))
-    except (ValueError, CNIError, AttributeError, TypeError):
-        return LATEST

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 SUPPORTED = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LATEST = SUPPORTED[-1]
 
@@ -17,3 +19,23 @@ def key(version: str) -> tuple[int, ...]:
 def at_least(version: str, minimum: str) -> bool:
     """True when supported `version` is `minimum` or newer."""
     return key(version) >= key(minimum)
+
+
+def _asked(stdin: bytes):
+    try:
+        obj = json.loads(stdin) if stdin.strip() else None
+    except ValueError:
+        return None
+    return obj.get("cniVersion") if isinstance(obj, dict) else None
+
+
+def version_answer(stdin: bytes, supported: tuple[str, ...] = SUPPORTED) -> dict:
+    """VERSION's result: the asked cniVersion echoed (the latest if none was asked) and ours."""
+    asked = _asked(stdin)
+    return {"cniVersion": asked if isinstance(asked, str) and asked else LATEST, "supportedVersions": list(supported)}
+
+
+def error_version(stdin: bytes) -> str:
+    """The cniVersion to put in an error: the config's if pynet supports it, else the latest."""
+    asked = _asked(stdin)
+    return asked if asked in SUPPORTED else LATEST

@@ -56,6 +56,9 @@ def decode(stdin: bytes) -> dict:
         raise CNIError(DECODE_FAILURE, "network configuration is not UTF-8 text", str(e)) from None
     except ValueError as e:
         raise CNIError(DECODE_FAILURE, "network configuration is not valid JSON", str(e)) from None
+    except RecursionError:
+        raise CNIError(DECODE_FAILURE, "network configuration is nested too deeply",
+                       "the JSON on stdin nests arrays or objects beyond what pynet decodes") from None
     if not isinstance(obj, dict):
         raise CNIError(DECODE_FAILURE, "network configuration must be a JSON object",
                        f"got a JSON {_JSON_TYPES.get(type(obj), type(obj).__name__)}")
@@ -122,7 +125,8 @@ def parse_config(obj: dict) -> NetConf:
         raise invalid_config("invalid network name",
                              f"{str(name)[:80]!r}: {name_problem(name) if isinstance(name, str) else 'not a string'}")
     plugin_type = check_type(obj.get("type"), "type")
-    ip_masq = obj.get("ipMasq", False)
+    ip_masq = obj.get("ipMasq")
+    ip_masq = False if ip_masq is None else ip_masq  # null means unset, as for the reference
     if not isinstance(ip_masq, bool):
         raise invalid_config("invalid ipMasq", f"ipMasq must be true or false, got {ip_masq!r}")
     ipam = obj.get("ipam")

@@ -102,7 +102,7 @@ def parse_env(env) -> Invocation:
             raise CNIError(INVALID_ENVIRONMENT, "invalid CNI_IFNAME",
                            f"CNI_IFNAME {ifname[:80]!r}: {problem}")
     netns = env.get("CNI_NETNS", "")
-    if netns and not netns.startswith("/"):
+    if netns and (not netns.startswith("/") or "\0" in netns):
         raise CNIError(INVALID_ENVIRONMENT, "invalid CNI_NETNS",
                        f"CNI_NETNS {netns[:80]!r} must be an absolute path to a network namespace")
     return Invocation(

@@ -168,14 +168,18 @@ def _uint(obj: dict, key: str, where: str, optional: bool = False):
 
 
 def _strings(obj: dict, key: str, where: str) -> tuple[str, ...]:
-    value = obj.get(key) or []
+    value = obj.get(key)
+    if value is None:
+        return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise invalid_config(f"invalid {where}.{key}", f"{value!r} is not a list of strings")
     return tuple(value)
 
 
 def _objects(obj: dict, key: str, where: str) -> list:
-    value = obj.get(key) or []
+    value = obj.get(key)
+    if value is None:
+        return []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise invalid_config(f"invalid {where}.{key}", "expected a list of objects")
     return value
@@ -211,7 +215,9 @@ def parse_result(obj, where: str = "prevResult", default_version: str = "") -> t
     """(version, Result) from a result of any supported version (its own cniVersion, else default)."""
     if not isinstance(obj, dict):
         raise invalid_config(f"invalid {where}", "it must be a JSON object")
-    version = obj.get("cniVersion") or default_version
+    version = obj.get("cniVersion")
+    if version is None or version == "":
+        version = default_version
     if version not in SUPPORTED:
         raise invalid_config(f"invalid {where}",
                              f"cniVersion {version!r} is not one of " + ", ".join(SUPPORTED))

@@ -24,7 +24,7 @@ def at_least(version: str, minimum: str) -> bool:
 def _asked(stdin: bytes):
     try:
         obj = json.loads(stdin) if stdin.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return obj.get("cniVersion") if isinstance(obj, dict) else None
 

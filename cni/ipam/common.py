@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import DNS, NetConf, Request
+from ..spec import DNS, Request
 from ..spec.errors import CNIError, IO_FAILURE, invalid_config
 from ..spec.result import parse_route
 
@@ -46,7 +46,3 @@ def resolv_conf(path: str) -> DNS:
         elif key == "options":
             options += values
     return DNS(tuple(nameservers), domain, tuple(search), tuple(options))
-
-
-def network_name(conf: NetConf) -> str:
-    return conf.name

@@ -84,8 +84,9 @@ class Store:
                 ipaddress.ip_address(name)
             except ValueError:
                 continue
+            path = os.path.join(self.directory, name)
             try:
-                with open(os.path.join(self.directory, name), encoding="utf-8", errors="replace", newline="") as f:
+                with open(path, encoding="utf-8", errors="replace", newline="") as f:  # keep the \r\n
                     content = f.read().strip()
             except (FileNotFoundError, IsADirectoryError):
                 continue

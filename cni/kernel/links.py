@@ -1,7 +1,9 @@
-"""Links and addresses over pyroute2 netlink, in the host or in a container's namespace."""
+"""Links, addresses and routes over pyroute2 netlink, in the host or in a container's namespace."""
 
 from __future__ import annotations
 
+import os
+import socket
 from contextlib import contextmanager
 
 from pyroute2 import IPRoute
@@ -9,9 +11,11 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from ..spec import CNIError
 from ..spec import errors
-from .netns import entered
+from .netns import entered, open_netns
 
 IFF_UP = 0x1
+IFF_PROMISC = 0x100
+RT_TABLE_MAIN = 254
 
 
 @contextmanager
@@ -25,7 +29,7 @@ def netlink(netns: str = ""):
     try:
         yield ipr
     except NetlinkError as e:
-        raise CNIError(errors.KERNEL, "netlink request failed", f"{e.code}: {e.args[-1] if e.args else e}") from None
+        raise CNIError(errors.KERNEL, "netlink request failed", f"{os.strerror(e.code)} ({e.code})") from None
     finally:
         ipr.close()
 
@@ -36,14 +40,110 @@ def link_index(ipr, name: str) -> int | None:
     return found[0] if found else None
 
 
+def link(ipr, index: int):
+    return ipr.get_links(index)[0]
+
+
+def kind(message) -> str:
+    info = message.get_attr("IFLA_LINKINFO")
+    return info.get_attr("IFLA_INFO_KIND") if info else ""
+
+
 def is_up(ipr, index: int) -> bool:
-    return bool(ipr.get_links(index)[0]["flags"] & IFF_UP)
+    return bool(link(ipr, index)["flags"] & IFF_UP)
 
 
 def set_up(ipr, index: int, up: bool = True) -> None:
     ipr.link("set", index=index, state="up" if up else "down")
 
 
+def delete_link(ipr, name: str) -> bool:
+    """Delete link `name` if it exists; True if it did."""
+    index = link_index(ipr, name)
+    if index is None:
+        return False
+    try:
+        ipr.link("del", index=index)
+    except NetlinkError as e:
+        if e.code != 19:  # ENODEV: gone meanwhile
+            raise
+    return True
+
+
 def addresses(ipr, index: int, family: int) -> list[str]:
     """The link's addresses of one family (socket.AF_INET/AF_INET6) as CIDR strings."""
     return [f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(index=index, family=family)]
+
+
+def all_addresses(ipr, index: int) -> list[str]:
+    return addresses(ipr, index, socket.AF_INET) + addresses(ipr, index, socket.AF_INET6)
+
+
+def add_address(ipr, index: int, cidr: str) -> None:
+    address, prefix = cidr.split("/")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    ipr.addr("add", index=index, address=address, prefixlen=int(prefix), family=family)
+
+
+def main_routes(ipr, index: int | None = None) -> list[tuple[str, str]]:
+    """(dst CIDR, gateway) of the main table's routes, optionally of one link."""
+    found = []
+    for family, default in ((socket.AF_INET, "0.0.0.0/0"), (socket.AF_INET6, "::/0")):
+        for route in ipr.get_routes(family=family, table=RT_TABLE_MAIN):
+            if index is not None and route.get("oif") != index:
+                continue
+            dst = route.get("dst")
+            found.append((f"{dst}/{route['dst_len']}" if dst else default, route.get("gateway") or ""))
+    return found
+
+
+def add_route(ipr, index: int, dst: str, gateway: str = "", **extra) -> None:
+    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    spec = {"dst": dst, "oif": index, "family": family, **extra}
+    if gateway:
+        spec["gateway"] = gateway
+    ipr.route("add", **spec)
+
+
+def create_veth(container_ipr, ifname: str, host_name: str, host_netns_fd: int, mtu: int = 0,
+                mac: str = "") -> None:
+    """A veth pair: `ifname` in the container's namespace, `host_name` in the host's."""
+    spec = {"ifname": ifname, "kind": "veth", "peer": {"ifname": host_name, "net_ns_fd": host_netns_fd}}
+    if mtu:
+        spec["mtu"] = mtu
+    if mac:
+        spec["address"] = mac
+    container_ipr.link("add", **spec)
+
+
+def host_netns_fd() -> int:
+    """An fd of the namespace this thread is in (for moving links back to it)."""
+    return open_netns("/proc/thread-self/ns/net")
+
+
+def _sysctl_path(name: str) -> str:
+    """"net.ipv4.ip_forward" or, for names holding an interface (which may contain dots),
+    "net/ipv6/conf/eth0.1/accept_dad"."""
+    return "/proc/sys/" + (name if "/" in name else name.replace(".", "/"))
+
+
+def write_sysctl(name: str, value: str, netns: str = "") -> None:
+    """Set a sysctl in `netns` (the current namespace if empty)."""
+    path = _sysctl_path(name)
+    try:
+        if netns:
+            with entered(netns):
+                fd = os.open(path, os.O_WRONLY)
+        else:
+            fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise CNIError(errors.KERNEL, f"cannot set {name}", f"{path}: {e.strerror}") from None
+
+
+def read_sysctl(name: str) -> str:
+    with open(_sysctl_path(name)) as f:
+        return f.read().strip()

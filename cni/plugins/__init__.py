@@ -3,6 +3,7 @@
 # reference type name -> module with PLUGIN and main()
 PLUGINS = {
     "loopback": "cni.plugins.loopback",
+    "bridge": "cni.plugins.bridge",
     "host-local": "cni.ipam.host_local",
     "static": "cni.ipam.static",
 }

@@ -1,0 +1,188 @@
+"""bridge ADD/DEL/CHECK: what `docker0` does for a container, as a CNI plugin.
+
+ADD: the bridge (created if missing), a veth pair (container end renamed to CNI_IFNAME), addresses
+and routes from IPAM, the gateway address on the bridge, forwarding on, masquerade. Every step is in
+the undo log, so a failed ADD leaves the host and the container as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from ...firewall import driver, owner_tag
+from ...ipam import delegate
+from ...kernel.links import (IFF_PROMISC, add_address, add_route, all_addresses, create_veth, delete_link,
+                             host_netns_fd, kind, link, link_index, netlink, set_up, write_sysctl)
+from ...kernel.netns import NetnsGone
+from ...kernel.undo import UndoLog
+from ...spec import CNIError, Interface, IPConfig, Request, Result, Route
+from ...spec import errors
+from .config import BridgeConf, parse
+
+VETH_PREFIX = "pnv"  # host ends of pynet veth pairs: pnv + 8 hex digits
+
+
+def _ensure_bridge(ipr, conf: BridgeConf, undo: UndoLog) -> int:
+    index = link_index(ipr, conf.bridge)
+    if index is None:
+        spec = {"ifname": conf.bridge, "kind": "bridge"}
+        if conf.mtu:
+            spec["mtu"] = conf.mtu
+        ipr.link("add", **spec)
+        index = link_index(ipr, conf.bridge)
+        undo.done(f"create bridge {conf.bridge}", lambda: delete_link(ipr, conf.bridge))
+    elif kind(link(ipr, index)) != "bridge":
+        raise CNIError(errors.INVALID_CONFIG, f"{conf.bridge} is not a bridge",
+                       f"a {kind(link(ipr, index)) or 'non-bridge'} link called {conf.bridge} exists on the host")
+    if conf.promisc:
+        ipr.link("set", index=index, flags=IFF_PROMISC, change=IFF_PROMISC)
+    set_up(ipr, index)
+    return index
+
+
+def _veth_name(ipr) -> str:
+    while True:
+        name = VETH_PREFIX + os.urandom(4).hex()
+        if link_index(ipr, name) is None:
+            return name
+
+
+def _gateway_on_bridge(ipr, index: int, conf: BridgeConf, ips, undo: UndoLog) -> None:
+    present = set(all_addresses(ipr, index))
+    for ip in ips:
+        if not ip.gateway:
+            continue
+        wanted = f"{ip.gateway}/{ip.address.split('/')[1]}"
+        if wanted in present:
+            continue
+        family = ":" in wanted
+        clashing = [a for a in present if (":" in a) == family]
+        if clashing and conf.force_address:
+            for old in clashing:
+                ipr.addr("del", index=index, address=old.split("/")[0], prefixlen=int(old.split("/")[1]))
+        add_address(ipr, index, wanted)
+        present.add(wanted)
+        undo.done(f"gateway {wanted} on {conf.bridge}",
+                  lambda a=wanted: ipr.addr("del", index=index, address=a.split("/")[0], prefixlen=int(a.split("/")[1])))
+        write_sysctl("net.ipv6.conf.all.forwarding" if family else "net.ipv4.ip_forward", "1")
+
+
+def _routes(conf: BridgeConf, ipam: Result) -> tuple[Route, ...]:
+    routes = list(ipam.routes)
+    if conf.is_default_gateway:
+        for ip in ipam.ips:
+            default = "::/0" if ":" in ip.address else "0.0.0.0/0"
+            if ip.gateway and not any(r.dst == default for r in routes):
+                routes.append(Route(dst=default, gw=ip.gateway))
+    return tuple(routes)
+
+
+def _configure_container(ipr, index: int, request: Request, conf: BridgeConf, ipam: Result, routes) -> None:
+    if any(":" in ip.address for ip in ipam.ips) and not conf.enable_dad:
+        write_sysctl(f"net/ipv6/conf/{request.ifname}/accept_dad", "0", request.netns)
+    for ip in ipam.ips:
+        add_address(ipr, index, ip.address)
+    set_up(ipr, index)
+    gateways = {":" in ip.address: ip.gateway for ip in ipam.ips if ip.gateway}
+    for route in routes:
+        add_route(ipr, index, route.dst, route.gw or gateways.get(":" in route.dst, ""))
+
+
+def add(request: Request) -> Result:
+    conf = parse(request)
+    ifname, network = request.ifname, request.config.name
+    owner = owner_tag(network, request.container_id, ifname)
+    # the undo log closes first, while both netlink sockets are still open for it
+    with netlink(request.netns) as container, netlink() as host, UndoLog() as undo:
+        if link_index(container, ifname) is not None:
+            raise CNIError(errors.IFNAME_EXISTS, f"{ifname} already exists in the container",
+                           f"{request.netns} has a link called {ifname}; choose another CNI_IFNAME")
+        bridge = _ensure_bridge(host, conf, undo)
+        host_name = _veth_name(host)
+        home = host_netns_fd()
+        try:
+            create_veth(container, ifname, host_name, home, conf.mtu, conf.mac)
+        finally:
+            os.close(home)
+        undo.done(f"veth {host_name}", lambda: delete_link(host, host_name))
+        host_end = link_index(host, host_name)
+        host.link("set", index=host_end, master=bridge, **({"mtu": conf.mtu} if conf.mtu else {}))
+        if conf.hairpin:
+            host.brport("set", index=host_end, mode=1)
+        set_up(host, host_end)
+
+        ipam = Result()
+        if request.config.ipam:
+            ipam = delegate.add(request)
+            undo.done("IPAM reservation", lambda: delegate.call(request, "DEL"))
+        routes = _routes(conf, ipam)
+        inside = link_index(container, ifname)
+        _configure_container(container, inside, request, conf, ipam, routes)
+        if conf.is_gateway:
+            _gateway_on_bridge(host, bridge, conf, ipam.ips, undo)
+        if conf.ip_masq and ipam.ips:
+            firewall = driver(conf.firewall_backend)
+            subnets = [_subnet(ip.address) for ip in ipam.ips]
+            firewall.add_masquerade(network, owner, [ip.address for ip in ipam.ips], subnets)
+            undo.done("masquerade", lambda: firewall.remove(owner))
+        interfaces = (
+            Interface(name=conf.bridge, mac=link(host, bridge).get("address")),
+            Interface(name=host_name, mac=link(host, host_end).get("address")),
+            Interface(name=ifname, mac=link(container, inside).get("address"), sandbox=request.netns),
+        )
+    ips = tuple(IPConfig(address=ip.address, gateway=ip.gateway, interface=2) for ip in ipam.ips)
+    return Result(interfaces=interfaces, ips=ips, routes=routes, dns=ipam.dns)
+
+
+def _subnet(cidr: str) -> str:
+    import ipaddress
+
+    return str(ipaddress.ip_interface(cidr).network)
+
+
+def delete(request: Request) -> None:
+    conf = parse(request)
+    if request.config.ipam:
+        delegate.call(request, "DEL")
+    if request.netns:
+        try:
+            with netlink(request.netns) as container:
+                delete_link(container, request.ifname)  # takes the host end with it
+        except NetnsGone:
+            pass  # the namespace, and with it the veth pair, is gone already
+    if conf.ip_masq:
+        driver(conf.firewall_backend).remove(owner_tag(request.config.name, request.container_id, request.ifname))
+
+
+def check(request: Request) -> None:
+    conf = parse(request)
+    prev = request.config.prev_result
+    if prev is None:
+        raise CNIError(errors.INVALID_CONFIG, "CHECK needs prevResult", "the runtime must pass the ADD result")
+    mine = [n for n, i in enumerate(prev.interfaces) if i.name == request.ifname and i.sandbox]
+    if not mine:
+        raise CNIError(errors.CHECK_FAILED, f"prevResult has no interface {request.ifname} in a sandbox")
+    expected = [ip.address for ip in prev.ips if ip.interface == mine[0]]
+    problems = []
+    with netlink(request.netns) as container:
+        inside = link_index(container, request.ifname)
+        if inside is None or kind(link(container, inside)) != "veth":
+            raise CNIError(errors.CHECK_FAILED, f"{request.ifname} is missing or not a veth in the container")
+        have = set(all_addresses(container, inside))
+        problems += [f"address {a} missing on {request.ifname}" for a in expected if a not in have]
+        peer = link(container, inside).get("IFLA_LINK")
+    with netlink() as host:
+        bridge = link_index(host, conf.bridge)
+        if bridge is None:
+            problems.append(f"bridge {conf.bridge} is missing")
+        elif peer is None or link(host, peer).get("IFLA_MASTER") != bridge:
+            problems.append(f"the host end of {request.ifname} is not on {conf.bridge}")
+    if conf.ip_masq:
+        owner = owner_tag(request.config.name, request.container_id, request.ifname)
+        problems += [f"no masquerade for {a}" for a in driver(conf.firewall_backend).missing(owner, expected)]
+    if problems:
+        raise CNIError(errors.CHECK_FAILED, "the container's bridge attachment is not as ADD left it",
+                       "; ".join(problems))
+    if request.config.ipam:
+        delegate.call(request, "CHECK")

@@ -1,0 +1,70 @@
+"""The bridge plugin's configuration (compatible with the reference bridge's keys). No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...spec import CNIError, Request
+from ...spec import errors
+from ...spec.env import ifname_problem
+from ...spec.errors import invalid_config
+
+NOT_YET = ("vlan", "vlanTrunk", "preserveDefaultVlan", "macspoofchk", "disableContainerInterface")
+
+
+@dataclass(frozen=True)
+class BridgeConf:
+    bridge: str = "cni0"
+    is_gateway: bool = False
+    is_default_gateway: bool = False
+    force_address: bool = False
+    ip_masq: bool = False
+    mtu: int = 0
+    hairpin: bool = False
+    promisc: bool = False
+    enable_dad: bool = False
+    mac: str = ""
+    firewall_backend: str = ""
+
+
+def _bool(conf, key: str) -> bool:
+    value = conf.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise invalid_config(f"invalid {key}", f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def parse(request: Request) -> BridgeConf:
+    conf = request.config
+    for key in NOT_YET:
+        if conf.get(key):
+            raise CNIError(errors.UNSUPPORTED_FIELD, f"unsupported field {key}",
+                           f"{key}={conf.get(key)!r}: pynet's bridge does not support {key} yet")
+    name = conf.get("bridge") or "cni0"
+    problem = ifname_problem(name) if isinstance(name, str) else "it is not a string"
+    if problem:
+        raise invalid_config("invalid bridge name", f"{name!r}: {problem}")
+    mtu = conf.get("mtu") or 0
+    if isinstance(mtu, bool) or not isinstance(mtu, int) or not (mtu == 0 or 68 <= mtu <= 65535):
+        raise invalid_config("invalid mtu", f"{mtu!r}: an MTU is a number from 68 to 65535")
+    # CNI_ARGS are shared with the IPAM plugin (IP=...), which validates its own keys.
+    mac = conf.runtime_config.get("mac") or dict(request.invocation.args).get("MAC", "")
+    backend = conf.get("firewallBackend") or ""
+    if backend not in ("", "nftables", "none"):
+        raise invalid_config("invalid firewallBackend", f"{backend!r}: use \"nftables\" or \"none\"")
+    default_gateway = _bool(conf, "isDefaultGateway")
+    return BridgeConf(
+        bridge=name,
+        is_gateway=_bool(conf, "isGateway") or default_gateway,
+        is_default_gateway=default_gateway,
+        force_address=_bool(conf, "forceAddress"),
+        ip_masq=conf.ip_masq,
+        mtu=mtu,
+        hairpin=_bool(conf, "hairpinMode"),
+        promisc=_bool(conf, "promiscMode"),
+        enable_dad=_bool(conf, "enabledad"),
+        mac=mac if isinstance(mac, str) else "",
+        firewall_backend=backend,
+    )

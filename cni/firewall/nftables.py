@@ -60,12 +60,12 @@ class Nftables:
             raise CNIError(errors.KERNEL, "nftables transaction failed", done.stderr.strip()[:500])
         return done.stdout
 
-    def _elements(self) -> dict[str, list[tuple[str, str]]]:
-        """set name -> [(element, comment)] of pynet's sets; {} if the table does not exist."""
+    def _elements(self) -> dict[str, list[tuple[str, str]]] | None:
+        """set name -> [(element, comment)] of pynet's sets; None if the table does not exist."""
         try:
             listing = json.loads(self._run("", "-j", "list", "table", *TABLE.split()) or "{}")
         except CNIError:
-            return {}
+            return None
         found: dict[str, list[tuple[str, str]]] = {}
         for item in listing.get("nftables", []):
             entry = item.get("set")
@@ -80,20 +80,34 @@ class Nftables:
                 values.append((str(value), inner.get("comment", "")))
         return found
 
-    def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]) -> None:
-        """Masquerade traffic from `addresses` leaving for anywhere but pynet's `subnets`."""
+    def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
+        """Masquerade traffic from `addresses` leaving for anywhere but pynet's `subnets`.
+
+        Returns a function that undoes exactly this (for the undo log): the whole table if this
+        created it, else the elements it added."""
         present = self._elements()
         lines = [BASE]
-        for cidr in subnets:
-            if cidr not in {v for v, _ in present.get(f"nets{_family(cidr)}", [])}:
-                lines.append(f"add element {TABLE} nets{_family(cidr)} {{ {cidr} comment {_quote(network)} }}")
+        new_nets = [cidr for cidr in subnets
+                    if cidr not in {v for v, _ in (present or {}).get(f"nets{_family(cidr)}", [])}]
+        for cidr in new_nets:
+            lines.append(f"add element {TABLE} nets{_family(cidr)} {{ {cidr} comment {_quote(network)} }}")
         for address in addresses:
-            lines.append(f"add element {TABLE} masq{_family(address)} {{ {address.split('/')[0]} comment {_quote(owner)} }}")
+            lines.append(f"add element {TABLE} masq{_family(address)} "
+                         f"{{ {address.split('/')[0]} comment {_quote(owner)} }}")
         self._run("\n".join(lines) + "\n")
+
+        def undo() -> None:
+            if present is None:
+                self._run(f"delete table {TABLE}\n")
+                return
+            self.remove(owner)
+            if new_nets:
+                self._run("".join(f"delete element {TABLE} nets{_family(c)} {{ {c} }}\n" for c in new_nets))
+        return undo
 
     def remove(self, owner: str) -> None:
         """Remove every element tagged with `owner` (nothing if there is none)."""
-        present = self._elements()
+        present = self._elements() or {}
         lines = [f"delete element {TABLE} {name} {{ {value} }}"
                  for name in ("masq4", "masq6") for value, comment in present.get(name, []) if comment == owner]
         if lines:
@@ -101,6 +115,6 @@ class Nftables:
 
     def missing(self, owner: str, addresses: list[str]) -> list[str]:
         """Which of `addresses` are not masqueraded for `owner`."""
-        present = self._elements()
+        present = self._elements() or {}
         have = {value for name in ("masq4", "masq6") for value, comment in present.get(name, []) if comment == owner}
         return [a for a in addresses if a.split("/")[0] not in have]

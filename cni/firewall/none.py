@@ -4,8 +4,8 @@
 class NoFirewall:
     name = "none"
 
-    def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]) -> None:
-        pass
+    def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
+        return lambda: None
 
     def remove(self, owner: str) -> None:
         pass

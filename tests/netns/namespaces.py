@@ -39,6 +39,18 @@ class Netns:
         out = self.run("ip", "-j", "link", "show").stdout
         return {link["ifname"]: link for link in json.loads(out or "[]")}
 
+    def snapshot(self) -> dict:
+        """The namespace's links (kind, master, addresses), routes and nftables ruleset, to compare."""
+        addrs = json.loads(self.run("ip", "-j", "-d", "addr", "show").stdout or "[]")
+        links = {a["ifname"]: (a.get("linkinfo", {}).get("info_kind", ""), a.get("master", ""),
+                               sorted(f"{i['local']}/{i['prefixlen']}" for i in a.get("addr_info", [])
+                                      if i.get("scope") != "link"))
+                 for a in addrs}
+        # "linkdown" follows a bridge's carrier, which settles a moment after its last port goes
+        routes = sorted(r.replace(" linkdown", "") for r in self.run("ip", "-4", "route", "show").stdout.splitlines())
+        ruleset = self.run("nft", "list", "ruleset", check=False).stdout
+        return {"links": links, "routes": routes, "nft": ruleset}
+
     def exists(self) -> bool:
         return os.path.exists(self.path)
 

@@ -124,8 +124,7 @@ def add(request: Request) -> Result:
         if conf.ip_masq and ipam.ips:
             firewall = driver(conf.firewall_backend)
             subnets = [_subnet(ip.address) for ip in ipam.ips]
-            firewall.add_masquerade(network, owner, [ip.address for ip in ipam.ips], subnets)
-            undo.done("masquerade", lambda: firewall.remove(owner))
+            undo.done("masquerade", firewall.add_masquerade(network, owner, [ip.address for ip in ipam.ips], subnets))
         interfaces = (
             Interface(name=conf.bridge, mac=link(host, bridge).get("address")),
             Interface(name=host_name, mac=link(host, host_end).get("address")),

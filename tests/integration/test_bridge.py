@@ -1,0 +1,206 @@
+"""pynet-bridge in a simulated host: real veths, a real bridge, real packets, nft masquerade."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from cni.spec import SUPPORTED
+from tests.netns import plugin_path, reference_path, run_plugin
+
+pytestmark = pytest.mark.root
+
+BRIDGE = plugin_path("bridge")
+
+
+@pytest.fixture
+def lab(make_netns, tmp_path, token):
+    """A host namespace, two container namespaces, a CNI_PATH with pynet's plugins, a dataDir."""
+    host, c1, c2 = make_netns("h"), make_netns("a"), make_netns("b")
+    bin_dir = tmp_path / "bin"
+    subprocess.run([os.path.join(os.path.dirname(BRIDGE), "pynet"), "plugins", "install", "--dir", str(bin_dir),
+                    "--names", "reference"], check=True, capture_output=True)
+    return {"host": host, "c1": c1, "c2": c2, "cni_path": str(bin_dir), "data": str(tmp_path / "ipam"),
+            "bridge": f"pnb{token}"}
+
+
+def conf(lab, version="1.0.0", **extra) -> dict:
+    return {"cniVersion": version, "name": "net1", "type": "bridge", "bridge": lab["bridge"], "isGateway": True,
+            "ipMasq": True, "ipam": {"type": "host-local", "dataDir": lab["data"],
+                                     "ranges": [[{"subnet": "10.77.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]},
+            **extra}
+
+
+def cni(lab, command, config, container="c1", plugin=BRIDGE, **kw):
+    return run_plugin(plugin, command, config, netns=lab[container].path, container_id=f"id-{container}",
+                      cni_path=lab["cni_path"], host=lab["host"].name, **kw)
+
+
+def ping(ns, address) -> bool:
+    return ns.run("ping", "-c1", "-W2", address, check=False).returncode == 0
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_add_check_del_every_version(version, lab):
+    config = conf(lab, version)
+    added = cni(lab, "ADD", config)
+    assert added.ok, added.stdout + added.stderr
+    result = added.json
+    assert [i["name"] for i in result["interfaces"]][::2] == [lab["bridge"], "eth0"]
+    assert result["interfaces"][1]["name"].startswith("pnv")
+    assert result["interfaces"][2]["sandbox"] == lab["c1"].path
+    ip = {"interface": 2, "address": "10.77.0.2/24", "gateway": "10.77.0.1"}
+    assert result["ips"] == [{"version": "4", **ip} if version < "1.0.0" else ip]
+    assert result["routes"] == [{"dst": "0.0.0.0/0"}]
+    links = lab["host"].links()
+    assert links[result["interfaces"][1]["name"]]["master"] == lab["bridge"]
+    assert ping(lab["c1"], "10.77.0.1")
+    if version >= "0.4.0":
+        checked = cni(lab, "CHECK", {**config, "prevResult": result})
+        assert checked.ok and checked.stdout == "", checked.stdout
+    for _ in range(2):
+        deleted = cni(lab, "DEL", {**config, "prevResult": result})
+        assert deleted.ok and deleted.stdout == "", deleted.stdout
+    assert "eth0" not in lab["c1"].links()
+    assert not [n for n in lab["host"].links() if n.startswith("pnv")]
+    assert sorted(os.listdir(os.path.join(lab["data"], "net1"))) == ["last_reserved_ip.0", "lock"]
+    assert "10.77.0.2" not in lab["host"].run("nft", "list", "ruleset").stdout
+
+
+def test_two_containers_talk_and_reach_outside_masqueraded(lab, make_netns):
+    config = conf(lab)
+    assert cni(lab, "ADD", config, "c1").ok and cni(lab, "ADD", config, "c2").ok
+    assert ping(lab["c1"], "10.77.0.3") and ping(lab["c2"], "10.77.0.2")
+    # an "outside" network behind the host, with no route back to the containers' subnet
+    outside, host = make_netns("o"), lab["host"]
+    host.run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", outside.name)
+    host.run("ip", "addr", "add", "192.0.2.1/24", "dev", "up0")
+    host.run("ip", "link", "set", "up0", "up")
+    outside.run("ip", "addr", "add", "192.0.2.2/24", "dev", "up1")
+    outside.run("ip", "link", "set", "up1", "up")
+    server = subprocess.Popen(["ip", "netns", "exec", outside.name, "python3", "-c",
+                               "import socket; s = socket.socket(); s.bind(('192.0.2.2', 8000)); s.listen(1); "
+                               "c, peer = s.accept(); c.sendall(peer[0].encode()); c.close()"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(50):  # wait for the listener
+            if "8000" in outside.run("ss", "-ltn").stdout:
+                break
+            __import__("time").sleep(0.05)
+        seen = lab["c1"].run("python3", "-c", "import socket; s = socket.create_connection(('192.0.2.2', 8000), 5); "
+                                              "print(s.recv(100).decode())").stdout.strip()
+    finally:
+        server.kill()
+        server.wait()
+    assert seen == "192.0.2.1"  # the outside saw the host's address: masqueraded
+
+
+def test_ifname_taken_fails_and_leaves_nothing(lab):
+    lab["c1"].run("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "other")
+    before = lab["host"].snapshot()
+    added = cni(lab, "ADD", conf(lab))
+    assert added.returncode != 0 and added.json["code"] == 102
+    assert lab["host"].snapshot() == before
+    assert not os.path.exists(os.path.join(lab["data"], "net1")) or \
+        sorted(os.listdir(os.path.join(lab["data"], "net1"))) in ([], ["lock"], ["last_reserved_ip.0", "lock"])
+
+
+# An ADD's recorded changes: on a new host bridge, veth, IPAM reservation, gateway address on the
+# bridge, masquerade (5); next to a running container only veth, IPAM and masquerade are new (3).
+STEPS = {"new host": 5, "busy host": 3}
+CASES = [(host, n) for host, steps in STEPS.items() for n in range(1, steps + 2)]
+
+
+@pytest.mark.parametrize("host_state,fail_at", CASES, ids=[f"{h}-step{n}" for h, n in CASES])
+def test_failure_after_every_step_rolls_back(host_state, fail_at, lab):
+    """PYNET_FAIL_AT=n fails the ADD right after its n-th change: host and container as before.
+    One step past the last, the ADD succeeds: every step is covered."""
+    if host_state == "busy host":
+        assert cni(lab, "ADD", conf(lab), "c2").ok
+    host_before, container_before = lab["host"].snapshot(), lab["c1"].snapshot()
+    data = os.path.join(lab["data"], "net1")
+
+    def reservations() -> list[str]:
+        return sorted(f for f in os.listdir(data) if f[0].isdigit()) if os.path.exists(data) else []
+
+    reserved_before = reservations()
+    added = cni(lab, "ADD", conf(lab), env={"PYNET_FAIL_AT": str(fail_at)})
+    if fail_at > STEPS[host_state]:
+        assert added.ok, added.stdout
+        return
+    assert added.returncode != 0 and "injected fault" in added.json["msg"], added.stdout
+    assert lab["host"].snapshot() == host_before
+    assert lab["c1"].snapshot() == container_before
+    assert reservations() == reserved_before
+
+
+def test_del_after_the_netns_is_gone(lab):
+    config = conf(lab)
+    assert cni(lab, "ADD", config).ok
+    lab["c1"].delete()
+    deleted = run_plugin(BRIDGE, "DEL", config, netns=lab["c1"].path, container_id="id-c1",
+                         cni_path=lab["cni_path"], host=lab["host"].name)
+    assert deleted.ok, deleted.stdout
+    assert not [n for n in lab["host"].links() if n.startswith("pnv")]
+    assert "10.77.0.2" not in lab["host"].run("nft", "list", "ruleset").stdout
+    assert sorted(os.listdir(os.path.join(lab["data"], "net1"))) == ["last_reserved_ip.0", "lock"]
+
+
+def test_check_notices_a_removed_address_and_missing_masquerade(lab):
+    config = conf(lab, "1.1.0")
+    result = cni(lab, "ADD", config).json
+    lab["c1"].run("ip", "addr", "del", "10.77.0.2/24", "dev", "eth0")
+    checked = cni(lab, "CHECK", {**config, "prevResult": result})
+    assert checked.returncode != 0 and checked.json["code"] == 105
+    assert "10.77.0.2/24 missing" in checked.json["details"]
+    assert "no masquerade" not in checked.json["details"]
+    lab["host"].run("nft", "flush", "set", "inet", "pynet", "masq4")
+    assert "no masquerade for 10.77.0.2/24" in cni(lab, "CHECK", {**config, "prevResult": result}).json["details"]
+
+
+@pytest.mark.parametrize("mix", ["pynet bridge + reference host-local", "reference bridge + pynet host-local"])
+def test_mixed_with_the_reference(mix, lab):
+    if not os.path.exists(reference_path("bridge")):
+        pytest.skip("Go reference plugins not installed")
+    config = conf(lab)
+    if mix.startswith("pynet"):
+        plugin, cni_path = BRIDGE, "/usr/lib/cni"
+        config["ipMasq"] = False  # keep the host's iptables out of it: only the IPAM side differs
+    else:
+        plugin, cni_path = reference_path("bridge"), lab["cni_path"]
+        config["ipMasq"] = False
+    lab["cni_path"] = cni_path
+    first = cni(lab, "ADD", config, "c1", plugin=plugin)
+    second = cni(lab, "ADD", config, "c2", plugin=plugin)
+    assert first.ok and second.ok, first.stdout + second.stdout
+    assert ping(lab["c1"], "10.77.0.3")
+    for c in ("c1", "c2"):
+        assert cni(lab, "DEL", config, c, plugin=plugin).ok
+    assert sorted(os.listdir(os.path.join(lab["data"], "net1"))) == ["last_reserved_ip.0", "lock"]
+
+
+@pytest.mark.parametrize("extra,code,text", [
+    ({"vlan": 100}, 2, "vlan"),
+    ({"bridge": "a-very-long-bridge-name"}, 7, "bridge name"),
+    ({"mtu": 20}, 7, "mtu"),
+    ({"isGateway": "yes"}, 7, "isGateway"),
+    ({"firewallBackend": "pf"}, 7, "firewallBackend"),
+])
+def test_bad_configuration(extra, code, text, lab):
+    before = lab["host"].snapshot()
+    added = cni(lab, "ADD", conf(lab, **extra))
+    assert added.returncode != 0 and added.json["code"] == code
+    assert text in added.json["msg"]
+    assert lab["host"].snapshot() == before
+    assert "eth0" not in lab["c1"].links()
+
+
+def test_existing_link_that_is_not_a_bridge(lab):
+    lab["host"].run("ip", "link", "add", lab["bridge"], "type", "veth", "peer", "name", "pnx0")
+    added = cni(lab, "ADD", conf(lab))
+    assert added.json["code"] == 7 and "is not a bridge" in added.json["msg"]
+    assert "eth0" not in lab["c1"].links()

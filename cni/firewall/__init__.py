@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import hashlib
 
+# What a firewall change is about, so one attachment's kinds can be removed separately.
+MASQUERADE = "masquerade"
+PORTS = "ports"
+
 
 def owner_tag(network: str, container_id: str, ifname: str) -> str:
     """A short, exact tag for one attachment (nft comments are limited to 128 bytes)."""

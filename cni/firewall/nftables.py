@@ -1,14 +1,12 @@
 """nftables driver: pynet's own `inet pynet` table, one atomic `nft -f` transaction per change.
 
-Masquerading uses sets, so the rule count does not grow with containers:
+Rules never grow with containers or ports: they match sets and maps whose elements carry the
+owner tag (network/container id/ifname) as their comment.
 
-    table inet pynet {
-        set masq4 { type ipv4_addr }                  container addresses (comment: owner tag)
-        set nets4 { type ipv4_addr; flags interval }  pynet network subnets (not masqueraded)
-        chain postrouting { type nat hook postrouting priority srcnat
-            ip saddr @masq4 ip daddr != @nets4 ip daddr != 224.0.0.0/4 masquerade
-            (and the same for IPv6) }
-    }
+    masq4/6      container addresses to masquerade      nets4/6  pynet subnets (not masqueraded)
+    pm4/6        proto . host port -> container address . port            (any host address)
+    pm4ip/6ip    host address . proto . host port -> container address . port
+    hairpin4/6   container address . proto . port reached through a published port
 """
 
 from __future__ import annotations
@@ -19,8 +17,10 @@ import subprocess
 
 from ..spec import CNIError
 from ..spec import errors
+from . import MASQUERADE, PORTS
 
 TABLE = "inet pynet"
+SETS = {MASQUERADE: ("masq4", "masq6"), PORTS: ("pm4", "pm6", "pm4ip", "pm6ip", "hairpin4", "hairpin6")}
 
 BASE = f"""
 add table {TABLE}
@@ -28,10 +28,32 @@ add set {TABLE} masq4 {{ type ipv4_addr; }}
 add set {TABLE} masq6 {{ type ipv6_addr; }}
 add set {TABLE} nets4 {{ type ipv4_addr; flags interval; }}
 add set {TABLE} nets6 {{ type ipv6_addr; flags interval; }}
+add map {TABLE} pm4 {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+add map {TABLE} pm6 {{ type inet_proto . inet_service : ipv6_addr . inet_service; }}
+add map {TABLE} pm4ip {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
+add map {TABLE} pm6ip {{ type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }}
+add set {TABLE} hairpin4 {{ type ipv4_addr . inet_proto . inet_service; }}
+add set {TABLE} hairpin6 {{ type ipv6_addr . inet_proto . inet_service; }}
+add chain {TABLE} portmap
+add chain {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
+add chain {TABLE} output {{ type nat hook output priority -100; policy accept; }}
 add chain {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
+flush chain {TABLE} portmap
+flush chain {TABLE} prerouting
+flush chain {TABLE} output
 flush chain {TABLE} postrouting
+add rule {TABLE} prerouting fib daddr type local jump portmap
+add rule {TABLE} output fib daddr type local jump portmap
+add rule {TABLE} portmap dnat ip to ip daddr . meta l4proto . th dport map @pm4ip
+add rule {TABLE} portmap dnat ip to meta l4proto . th dport map @pm4
+add rule {TABLE} portmap dnat ip6 to ip6 daddr . meta l4proto . th dport map @pm6ip
+add rule {TABLE} portmap dnat ip6 to meta l4proto . th dport map @pm6
 add rule {TABLE} postrouting ip saddr @masq4 ip daddr != @nets4 ip daddr != 224.0.0.0/4 masquerade
 add rule {TABLE} postrouting ip6 saddr @masq6 ip6 daddr != @nets6 ip6 daddr != ff00::/8 masquerade
+add rule {TABLE} postrouting ct status dnat ip daddr . meta l4proto . th dport @hairpin4 ip saddr 127.0.0.0/8 masquerade
+add rule {TABLE} postrouting ct status dnat ip daddr . meta l4proto . th dport @hairpin4 ip saddr @nets4 masquerade
+add rule {TABLE} postrouting ct status dnat ip6 daddr . meta l4proto . th dport @hairpin6 ip6 saddr ::1 masquerade
+add rule {TABLE} postrouting ct status dnat ip6 daddr . meta l4proto . th dport @hairpin6 ip6 saddr @nets6 masquerade
 """
 
 
@@ -41,6 +63,15 @@ def _family(cidr: str) -> str:
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "").replace('"', "") + '"'
+
+
+def _key(value) -> str:
+    """An element key from `nft -j` as nft's own syntax ("tcp . 8080", "10.0.0.0/24")."""
+    if isinstance(value, dict) and "concat" in value:
+        return " . ".join(_key(v) for v in value["concat"])
+    if isinstance(value, dict) and "prefix" in value:
+        return f"{value['prefix']['addr']}/{value['prefix']['len']}"
+    return str(value)
 
 
 class Nftables:
@@ -61,60 +92,99 @@ class Nftables:
         return done.stdout
 
     def _elements(self) -> dict[str, list[tuple[str, str]]] | None:
-        """set name -> [(element, comment)] of pynet's sets; None if the table does not exist."""
+        """set or map name -> [(key, comment)]; None if the table does not exist."""
         try:
             listing = json.loads(self._run("", "-j", "list", "table", *TABLE.split()) or "{}")
         except CNIError:
             return None
         found: dict[str, list[tuple[str, str]]] = {}
         for item in listing.get("nftables", []):
-            entry = item.get("set")
+            entry = item.get("set") or item.get("map")
             if not entry:
                 continue
             values = found.setdefault(entry["name"], [])
             for element in entry.get("elem", []):
-                inner = element.get("elem", {}) if isinstance(element, dict) else {}
-                value = inner.get("val", element)
-                if isinstance(value, dict) and "prefix" in value:
-                    value = f"{value['prefix']['addr']}/{value['prefix']['len']}"
-                values.append((str(value), inner.get("comment", "")))
+                if isinstance(element, list):  # a map element: [key, value]
+                    element = element[0]
+                inner = element.get("elem") if isinstance(element, dict) and "elem" in element else None
+                key = inner["val"] if inner else element
+                values.append((_key(key), inner.get("comment", "") if inner else ""))
         return found
+
+    def _apply(self, lines: list[str]):
+        """Run BASE plus `lines` in one transaction; return an undo for the table if it was new."""
+        existed = self._elements() is not None
+        self._run("\n".join([BASE, *lines]) + "\n")
+        return existed
 
     def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
         """Masquerade traffic from `addresses` leaving for anywhere but pynet's `subnets`.
 
         Returns a function that undoes exactly this (for the undo log): the whole table if this
         created it, else the elements it added."""
-        present = self._elements()
-        lines = [BASE]
-        new_nets = [cidr for cidr in subnets
-                    if cidr not in {v for v, _ in (present or {}).get(f"nets{_family(cidr)}", [])}]
-        for cidr in new_nets:
-            lines.append(f"add element {TABLE} nets{_family(cidr)} {{ {cidr} comment {_quote(network)} }}")
-        for address in addresses:
-            lines.append(f"add element {TABLE} masq{_family(address)} "
-                         f"{{ {address.split('/')[0]} comment {_quote(owner)} }}")
-        self._run("\n".join(lines) + "\n")
+        present = self._elements() or {}
+        new_nets = [c for c in subnets if c not in {k for k, _ in present.get(f"nets{_family(c)}", [])}]
+        lines = [f"add element {TABLE} nets{_family(c)} {{ {c} comment {_quote(network)} }}" for c in new_nets]
+        lines += [f"add element {TABLE} masq{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
+                  for a in addresses]
+        existed = self._apply(lines)
 
         def undo() -> None:
-            if present is None:
+            if not existed:
                 self._run(f"delete table {TABLE}\n")
                 return
-            self.remove(owner)
+            self.remove(owner, MASQUERADE)
             if new_nets:
                 self._run("".join(f"delete element {TABLE} nets{_family(c)} {{ {c} }}\n" for c in new_nets))
         return undo
 
-    def remove(self, owner: str) -> None:
-        """Remove every element tagged with `owner` (nothing if there is none)."""
+    def add_port_mappings(self, owner: str, mappings: list[dict]):
+        """Publish ports: each mapping has protocol, host_ip ("" = any), host_port, address (the
+        container's), container_port, snat. A host port that is already published fails the whole
+        change (code 106) and changes nothing. Returns the undo of this change."""
+        lines = []
+        for m in mappings:
+            family = _family(m["address"])
+            target = f"{m['address']} . {m['container_port']}"
+            key = f"{m['protocol']} . {m['host_port']}"
+            if m["host_ip"]:
+                lines.append(f"create element {TABLE} pm{family}ip {{ {m['host_ip']} . {key} "
+                             f"comment {_quote(owner)} : {target} }}")
+            else:
+                lines.append(f"create element {TABLE} pm{family} {{ {key} comment {_quote(owner)} : {target} }}")
+            if m["snat"]:
+                lines.append(f"add element {TABLE} hairpin{family} {{ {m['address']} . {m['protocol']} . "
+                             f"{m['container_port']} comment {_quote(owner)} }}")
+        try:
+            existed = self._apply(lines)
+        except CNIError as e:
+            if "File exists" in e.details:
+                taken = [f"{m['host_ip'] or '*'}:{m['host_port']}/{m['protocol']}" for m in mappings]
+                raise CNIError(errors.PORT_TAKEN, "host port already published",
+                               f"one of {', '.join(taken)} is published by another container") from None
+            raise
+
+        def undo() -> None:
+            if not existed:
+                self._run(f"delete table {TABLE}\n")
+            else:
+                self.remove(owner, PORTS)
+        return undo
+
+    def remove(self, owner: str, kind: str) -> None:
+        """Remove `owner`'s elements of one kind (MASQUERADE or PORTS); nothing if there are none."""
         present = self._elements() or {}
-        lines = [f"delete element {TABLE} {name} {{ {value} }}"
-                 for name in ("masq4", "masq6") for value, comment in present.get(name, []) if comment == owner]
+        lines = [f"delete element {TABLE} {name} {{ {key} }}"
+                 for name in SETS[kind] for key, comment in present.get(name, []) if comment == owner]
         if lines:
             self._run("\n".join(lines) + "\n")
 
+    def owned(self, owner: str, kind: str) -> set[str]:
+        """`owner`'s elements of one kind, as "set: key"."""
+        present = self._elements() or {}
+        return {f"{name}: {key}" for name in SETS[kind] for key, comment in present.get(name, []) if comment == owner}
+
     def missing(self, owner: str, addresses: list[str]) -> list[str]:
         """Which of `addresses` are not masqueraded for `owner`."""
-        present = self._elements() or {}
-        have = {value for name in ("masq4", "masq6") for value, comment in present.get(name, []) if comment == owner}
+        have = {key.split(": ", 1)[1] for key in self.owned(owner, MASQUERADE)}
         return [a for a in addresses if a.split("/")[0] not in have]

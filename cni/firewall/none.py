@@ -7,8 +7,14 @@ class NoFirewall:
     def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
         return lambda: None
 
-    def remove(self, owner: str) -> None:
+    def add_port_mappings(self, owner: str, mappings: list[dict]):
+        return lambda: None
+
+    def remove(self, owner: str, kind: str) -> None:
         pass
+
+    def owned(self, owner: str, kind: str) -> set[str]:
+        return set()
 
     def missing(self, owner: str, addresses: list[str]) -> list[str]:
         return []

@@ -4,6 +4,7 @@
 PLUGINS = {
     "loopback": "cni.plugins.loopback",
     "bridge": "cni.plugins.bridge",
+    "portmap": "cni.plugins.portmap",
     "host-local": "cni.ipam.host_local",
     "static": "cni.ipam.static",
 }

@@ -21,6 +21,7 @@ IFNAME_EXISTS = 102
 ADDRESSES_EXHAUSTED = 103
 ADDRESS_UNAVAILABLE = 104
 CHECK_FAILED = 105
+PORT_TAKEN = 106
 
 DESCRIPTIONS = {
     INCOMPATIBLE_VERSION: "incompatible CNI version",
@@ -39,6 +40,7 @@ DESCRIPTIONS = {
     ADDRESSES_EXHAUSTED: "no free address left in the range",
     ADDRESS_UNAVAILABLE: "the requested address is taken or outside every range",
     CHECK_FAILED: "CHECK found the attachment not as ADD left it",
+    PORT_TAKEN: "the host port is already published by another container",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 
-from ...firewall import driver, owner_tag
+from ...firewall import MASQUERADE, driver, owner_tag
 from ...ipam import delegate
 from ...kernel.links import (IFF_PROMISC, add_address, add_route, all_addresses, create_veth, delete_link,
                              host_netns_fd, kind, link, link_index, netlink, set_up, write_sysctl)
@@ -151,7 +151,8 @@ def delete(request: Request) -> None:
         except NetnsGone:
             pass  # the namespace, and with it the veth pair, is gone already
     if conf.ip_masq:
-        driver(conf.firewall_backend).remove(owner_tag(request.config.name, request.container_id, request.ifname))
+        driver(conf.firewall_backend).remove(owner_tag(request.config.name, request.container_id, request.ifname),
+                                             MASQUERADE)
 
 
 def check(request: Request) -> None:

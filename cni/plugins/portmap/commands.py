@@ -1,0 +1,83 @@
+"""portmap ADD/DEL/CHECK: DNAT from host ports to the container's addresses in prevResult.
+
+Each published port is one element of an nftables map (constant rule count); hairpin and
+localhost connections are masqueraded when `snat` is on (the default), and the host side of the
+container's network gets route_localnet so 127.0.0.1:hostPort works.
+"""
+
+from __future__ import annotations
+
+from ...firewall import PORTS, driver, owner_tag
+from ...kernel.links import link_index, netlink, write_sysctl
+from ...kernel.undo import UndoLog
+from ...spec import CNIError, Request, Result
+from ...spec import errors
+from .config import port_mappings, snat
+
+
+def _previous(request: Request) -> Result:
+    prev = request.config.prev_result
+    if prev is None:
+        raise CNIError(errors.INVALID_CONFIG, "portmap needs prevResult",
+                       "portmap is a chained plugin: put it after a network plugin such as bridge")
+    return prev
+
+
+def _container_addresses(request: Request, prev: Result) -> list[str]:
+    inside = {n for n, i in enumerate(prev.interfaces) if i.sandbox}
+    return [ip.address.split("/")[0] for ip in prev.ips if ip.interface is None or ip.interface in inside]
+
+
+def _elements(request: Request, prev: Result) -> list[dict]:
+    """One element per mapping and container address of the mapping's family."""
+    out = []
+    do_snat = snat(request)
+    for mapping in port_mappings(request):
+        for address in _container_addresses(request, prev):
+            if mapping["host_ip"] and (":" in mapping["host_ip"]) != (":" in address):
+                continue
+            out.append({**mapping, "address": address, "snat": do_snat})
+    return out
+
+
+def _route_localnet(prev: Result) -> None:
+    """127.0.0.1:hostPort needs the host side of the network to route loopback sources."""
+    with netlink() as ipr:
+        for interface in prev.interfaces:
+            if not interface.sandbox and link_index(ipr, interface.name) is not None:
+                write_sysctl(f"net/ipv4/conf/{interface.name}/route_localnet", "1")
+                return
+
+
+def add(request: Request) -> Result:
+    prev = _previous(request)
+    elements = _elements(request, prev)
+    if not elements:
+        return prev
+    owner = owner_tag(request.config.name, request.container_id, request.ifname)
+    firewall = driver(request.config.get("firewallBackend") or "")
+    with UndoLog() as undo:
+        undo.done("port mappings", firewall.add_port_mappings(owner, elements))
+        if any(e["snat"] and ":" not in e["address"] for e in elements):
+            _route_localnet(prev)
+    return prev
+
+
+def delete(request: Request) -> None:
+    owner = owner_tag(request.config.name, request.container_id, request.ifname)
+    driver(request.config.get("firewallBackend") or "").remove(owner, PORTS)
+
+
+def check(request: Request) -> None:
+    prev = _previous(request)
+    owner = owner_tag(request.config.name, request.container_id, request.ifname)
+    have = driver(request.config.get("firewallBackend") or "").owned(owner, PORTS)
+    missing = []
+    for e in _elements(request, prev):
+        key = f"{e['protocol']} . {e['host_port']}"
+        name = f"pm{'6' if ':' in e['address'] else '4'}"
+        expected = f"{name}ip: {e['host_ip']} . {key}" if e["host_ip"] else f"{name}: {key}"
+        if expected not in have:
+            missing.append(f"{e['host_ip'] or '*'}:{e['host_port']}/{e['protocol']} -> {e['address']}:{e['container_port']}")
+    if missing:
+        raise CNIError(errors.CHECK_FAILED, "published ports are missing", "; ".join(missing))

@@ -12,6 +12,7 @@ import hashlib
 # What a firewall change is about, so one attachment's kinds can be removed separately.
 MASQUERADE = "masquerade"
 PORTS = "ports"
+FORWARD = "forward"
 
 
 def owner_tag(network: str, container_id: str, ifname: str) -> str:

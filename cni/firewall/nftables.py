@@ -7,6 +7,7 @@ owner tag (network/container id/ifname) as their comment.
     pm4/6        proto . host port -> container address . port            (any host address)
     pm4ip/6ip    host address . proto . host port -> container address . port
     hairpin4/6   container address . proto . port reached through a published port
+    fwd4/6       container addresses whose forwarded traffic is accepted (the firewall plugin)
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import subprocess
 
 from ..spec import CNIError
 from ..spec import errors
-from . import MASQUERADE, PORTS
+from . import FORWARD, MASQUERADE, PORTS
 
 TABLE = "inet pynet"
-SETS = {MASQUERADE: ("masq4", "masq6"), PORTS: ("pm4", "pm6", "pm4ip", "pm6ip", "hairpin4", "hairpin6")}
+SETS = {MASQUERADE: ("masq4", "masq6"), PORTS: ("pm4", "pm6", "pm4ip", "pm6ip", "hairpin4", "hairpin6"),
+        FORWARD: ("fwd4", "fwd6")}
 
 BASE = f"""
 add table {TABLE}
@@ -34,20 +36,29 @@ add map {TABLE} pm4ip {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr 
 add map {TABLE} pm6ip {{ type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }}
 add set {TABLE} hairpin4 {{ type ipv4_addr . inet_proto . inet_service; }}
 add set {TABLE} hairpin6 {{ type ipv6_addr . inet_proto . inet_service; }}
+add set {TABLE} fwd4 {{ type ipv4_addr; }}
+add set {TABLE} fwd6 {{ type ipv6_addr; }}
 add chain {TABLE} portmap
 add chain {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
 add chain {TABLE} output {{ type nat hook output priority -100; policy accept; }}
 add chain {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
+add chain {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
 flush chain {TABLE} portmap
 flush chain {TABLE} prerouting
 flush chain {TABLE} output
 flush chain {TABLE} postrouting
+flush chain {TABLE} forward
 add rule {TABLE} prerouting fib daddr type local jump portmap
 add rule {TABLE} output fib daddr type local jump portmap
 add rule {TABLE} portmap dnat ip to ip daddr . meta l4proto . th dport map @pm4ip
 add rule {TABLE} portmap dnat ip to meta l4proto . th dport map @pm4
 add rule {TABLE} portmap dnat ip6 to ip6 daddr . meta l4proto . th dport map @pm6ip
 add rule {TABLE} portmap dnat ip6 to meta l4proto . th dport map @pm6
+add rule {TABLE} forward ct state established,related accept
+add rule {TABLE} forward ip saddr @fwd4 accept
+add rule {TABLE} forward ip daddr @fwd4 accept
+add rule {TABLE} forward ip6 saddr @fwd6 accept
+add rule {TABLE} forward ip6 daddr @fwd6 accept
 add rule {TABLE} postrouting ip saddr @masq4 ip daddr != @nets4 ip daddr != 224.0.0.0/4 masquerade
 add rule {TABLE} postrouting ip6 saddr @masq6 ip6 daddr != @nets6 ip6 daddr != ff00::/8 masquerade
 add rule {TABLE} postrouting ct status dnat ip daddr . meta l4proto . th dport @hairpin4 ip saddr 127.0.0.0/8 masquerade
@@ -169,6 +180,19 @@ class Nftables:
                 self._run(f"delete table {TABLE}\n")
             else:
                 self.remove(owner, PORTS)
+        return undo
+
+    def allow_forwarding(self, owner: str, addresses: list[str]):
+        """Accept forwarded traffic from and to `addresses`; returns the undo of this change."""
+        lines = [f"add element {TABLE} fwd{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
+                 for a in addresses]
+        existed = self._apply(lines)
+
+        def undo() -> None:
+            if not existed:
+                self._run(f"delete table {TABLE}\n")
+            else:
+                self.remove(owner, FORWARD)
         return undo
 
     def remove(self, owner: str, kind: str) -> None:

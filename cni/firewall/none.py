@@ -10,6 +10,9 @@ class NoFirewall:
     def add_port_mappings(self, owner: str, mappings: list[dict]):
         return lambda: None
 
+    def allow_forwarding(self, owner: str, addresses: list[str]):
+        return lambda: None
+
     def remove(self, owner: str, kind: str) -> None:
         pass
 

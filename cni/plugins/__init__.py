@@ -5,6 +5,7 @@ PLUGINS = {
     "loopback": "cni.plugins.loopback",
     "bridge": "cni.plugins.bridge",
     "portmap": "cni.plugins.portmap",
+    "firewall": "cni.plugins.firewall",
     "host-local": "cni.ipam.host_local",
     "static": "cni.ipam.static",
 }

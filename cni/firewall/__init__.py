@@ -13,6 +13,7 @@ import hashlib
 MASQUERADE = "masquerade"
 PORTS = "ports"
 FORWARD = "forward"
+ICC = "icc"
 
 
 def owner_tag(network: str, container_id: str, ifname: str) -> str:

@@ -8,6 +8,8 @@ owner tag (network/container id/ifname) as their comment.
     pm4ip/6ip    host address . proto . host port -> container address . port
     hairpin4/6   container address . proto . port reached through a published port
     fwd4/6       container addresses whose forwarded traffic is accepted (the firewall plugin)
+    iso, iso_self  bridges of isolated networks: no forwarding between two of them
+    (table bridge pynet) noicc  host veths of containers on `icc: false` networks: no IP between them
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import subprocess
 
 from ..spec import CNIError
 from ..spec import errors
-from . import FORWARD, MASQUERADE, PORTS
+from . import FORWARD, ICC, MASQUERADE, PORTS
 
 TABLE = "inet pynet"
 SETS = {MASQUERADE: ("masq4", "masq6"), PORTS: ("pm4", "pm6", "pm4ip", "pm6ip", "hairpin4", "hairpin6"),
-        FORWARD: ("fwd4", "fwd6")}
+        FORWARD: ("fwd4", "fwd6"), ICC: ("noicc",)}
+BRIDGE_TABLE = "bridge pynet"
 
 BASE = f"""
 add table {TABLE}
@@ -38,6 +41,8 @@ add set {TABLE} hairpin4 {{ type ipv4_addr . inet_proto . inet_service; }}
 add set {TABLE} hairpin6 {{ type ipv6_addr . inet_proto . inet_service; }}
 add set {TABLE} fwd4 {{ type ipv4_addr; }}
 add set {TABLE} fwd6 {{ type ipv6_addr; }}
+add set {TABLE} iso {{ type ifname; }}
+add set {TABLE} iso_self {{ type ifname . ifname; }}
 add chain {TABLE} portmap
 add chain {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
 add chain {TABLE} output {{ type nat hook output priority -100; policy accept; }}
@@ -54,6 +59,7 @@ add rule {TABLE} portmap dnat ip to ip daddr . meta l4proto . th dport map @pm4i
 add rule {TABLE} portmap dnat ip to meta l4proto . th dport map @pm4
 add rule {TABLE} portmap dnat ip6 to ip6 daddr . meta l4proto . th dport map @pm6ip
 add rule {TABLE} portmap dnat ip6 to meta l4proto . th dport map @pm6
+add rule {TABLE} forward iifname @iso oifname @iso iifname . oifname != @iso_self drop
 add rule {TABLE} forward ct state established,related accept
 add rule {TABLE} forward ip saddr @fwd4 accept
 add rule {TABLE} forward ip daddr @fwd4 accept
@@ -65,6 +71,14 @@ add rule {TABLE} postrouting ct status dnat ip daddr . meta l4proto . th dport @
 add rule {TABLE} postrouting ct status dnat ip daddr . meta l4proto . th dport @hairpin4 ip saddr @nets4 masquerade
 add rule {TABLE} postrouting ct status dnat ip6 daddr . meta l4proto . th dport @hairpin6 ip6 saddr ::1 masquerade
 add rule {TABLE} postrouting ct status dnat ip6 daddr . meta l4proto . th dport @hairpin6 ip6 saddr @nets6 masquerade
+"""
+
+BRIDGE_BASE = f"""
+add table {BRIDGE_TABLE}
+add set {BRIDGE_TABLE} noicc {{ type ifname; }}
+add chain {BRIDGE_TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
+flush chain {BRIDGE_TABLE} forward
+add rule {BRIDGE_TABLE} forward iifname @noicc oifname @noicc ether type {{ ip, ip6 }} drop
 """
 
 
@@ -102,10 +116,10 @@ class Nftables:
             raise CNIError(errors.KERNEL, "nftables transaction failed", done.stderr.strip()[:500])
         return done.stdout
 
-    def _elements(self) -> dict[str, list[tuple[str, str]]] | None:
+    def _elements(self, table: str = TABLE) -> dict[str, list[tuple[str, str]]] | None:
         """set or map name -> [(key, comment)]; None if the table does not exist."""
         try:
-            listing = json.loads(self._run("", "-j", "list", "table", *TABLE.split()) or "{}")
+            listing = json.loads(self._run("", "-j", "list", "table", *table.split()) or "{}")
         except CNIError:
             return None
         found: dict[str, list[tuple[str, str]]] = {}
@@ -122,10 +136,10 @@ class Nftables:
                 values.append((_key(key), inner.get("comment", "") if inner else ""))
         return found
 
-    def _apply(self, lines: list[str]):
-        """Run BASE plus `lines` in one transaction; return an undo for the table if it was new."""
-        existed = self._elements() is not None
-        self._run("\n".join([BASE, *lines]) + "\n")
+    def _apply(self, lines: list[str], table: str = TABLE) -> bool:
+        """Run the table's base plus `lines` in one transaction; True if the table existed."""
+        existed = self._elements(table) is not None
+        self._run("\n".join([BASE if table == TABLE else BRIDGE_BASE, *lines]) + "\n")
         return existed
 
     def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
@@ -195,10 +209,39 @@ class Nftables:
                 self.remove(owner, FORWARD)
         return undo
 
-    def remove(self, owner: str, kind: str) -> None:
-        """Remove `owner`'s elements of one kind (MASQUERADE or PORTS); nothing if there are none."""
+    def isolate_bridge(self, network: str, bridge: str):
+        """No forwarding between `bridge` and other isolated bridges; returns the undo."""
         present = self._elements() or {}
-        lines = [f"delete element {TABLE} {name} {{ {key} }}"
+        if bridge in {key for key, _ in present.get("iso", [])}:
+            return lambda: None
+        existed = self._apply([f"add element {TABLE} iso {{ {bridge} comment {_quote(network)} }}",
+                               f"add element {TABLE} iso_self {{ {bridge} . {bridge} comment {_quote(network)} }}"])
+
+        def undo() -> None:
+            if not existed:
+                self._run(f"delete table {TABLE}\n")
+            else:
+                self._run(f"delete element {TABLE} iso {{ {bridge} }}\n"
+                          f"delete element {TABLE} iso_self {{ {bridge} . {bridge} }}\n")
+        return undo
+
+    def deny_icc(self, owner: str, port: str):
+        """No IP traffic between `port` and other such bridge ports (`icc: false`); returns the undo."""
+        existed = self._apply([f"add element {BRIDGE_TABLE} noicc {{ {port} comment {_quote(owner)} }}"],
+                              BRIDGE_TABLE)
+
+        def undo() -> None:
+            if not existed:
+                self._run(f"delete table {BRIDGE_TABLE}\n")
+            else:
+                self.remove(owner, ICC)
+        return undo
+
+    def remove(self, owner: str, kind: str) -> None:
+        """Remove `owner`'s elements of one kind (MASQUERADE, PORTS, ...); nothing if there are none."""
+        table = BRIDGE_TABLE if kind == ICC else TABLE
+        present = self._elements(table) or {}
+        lines = [f"delete element {table} {name} {{ {key} }}"
                  for name in SETS[kind] for key, comment in present.get(name, []) if comment == owner]
         if lines:
             self._run("\n".join(lines) + "\n")

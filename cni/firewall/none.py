@@ -13,6 +13,12 @@ class NoFirewall:
     def allow_forwarding(self, owner: str, addresses: list[str]):
         return lambda: None
 
+    def isolate_bridge(self, network: str, bridge: str):
+        return lambda: None
+
+    def deny_icc(self, owner: str, port: str):
+        return lambda: None
+
     def remove(self, owner: str, kind: str) -> None:
         pass
 

@@ -204,3 +204,38 @@ def test_existing_link_that_is_not_a_bridge(lab):
     added = cni(lab, "ADD", conf(lab))
     assert added.json["code"] == 7 and "is not a bridge" in added.json["msg"]
     assert "eth0" not in lab["c1"].links()
+
+
+def second_network(lab, make_netns, **extra) -> dict:
+    """Another bridge network (10.76.0.0/24) on the same host."""
+    return conf(lab, name="net2", bridge=lab["bridge"] + "x",
+                ipam={"type": "host-local", "dataDir": lab["data"], "ranges": [[{"subnet": "10.76.0.0/24"}]],
+                      "routes": [{"dst": "0.0.0.0/0"}]},
+                **extra)
+
+
+def test_isolated_networks_cannot_reach_each_other(lab, make_netns):
+    other = make_netns("x")
+    lab["x"] = other
+    assert cni(lab, "ADD", conf(lab, isolation=True), "c1").ok
+    assert cni(lab, "ADD", second_network(lab, make_netns, isolation=True), "x").ok
+    assert ping(lab["c1"], "10.77.0.1")  # own gateway
+    assert not ping(lab["c1"], "10.76.0.2") and not ping(other, "10.77.0.2")
+    # without isolation on the second network, the two can talk (routed through the host)
+    assert cni(lab, "DEL", second_network(lab, make_netns, isolation=True), "x").ok
+    lab["host"].run("nft", "delete", "element", "inet", "pynet", "iso", "{", lab["bridge"] + "x", "}")
+    lab["host"].run("nft", "delete", "element", "inet", "pynet", "iso_self", "{",
+                    f"{lab['bridge']}x . {lab['bridge']}x", "}")
+    again = cni(lab, "ADD", second_network(lab, make_netns), "x")
+    assert ping(lab["c1"], again.json["ips"][0]["address"].split("/")[0])
+
+
+def test_icc_false_blocks_containers_of_one_network(lab):
+    config = conf(lab, icc=False)
+    assert cni(lab, "ADD", config, "c1").ok and cni(lab, "ADD", config, "c2").ok
+    assert ping(lab["c1"], "10.77.0.1") and ping(lab["c2"], "10.77.0.1")  # the gateway stays reachable
+    assert not ping(lab["c1"], "10.77.0.3") and not ping(lab["c2"], "10.77.0.2")
+    assert cni(lab, "DEL", config, "c2").ok
+    assert "id-c2" not in lab["host"].run("nft", "list", "table", "bridge", "pynet").stdout
+    again = cni(lab, "ADD", conf(lab), "c2")  # a container with icc on is reachable again
+    assert ping(lab["c1"], again.json["ips"][0]["address"].split("/")[0])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 
-from ...firewall import MASQUERADE, driver, owner_tag
+from ...firewall import ICC, MASQUERADE, driver, owner_tag
 from ...ipam import delegate
 from ...kernel.links import (IFF_PROMISC, add_address, add_route, all_addresses, create_veth, delete_link,
                              host_netns_fd, kind, link, link_index, netlink, set_up, write_sysctl)
@@ -121,8 +121,12 @@ def add(request: Request) -> Result:
         _configure_container(container, inside, request, conf, ipam, routes)
         if conf.is_gateway:
             _gateway_on_bridge(host, bridge, conf, ipam.ips, undo)
+        firewall = driver(conf.firewall_backend)
+        if conf.isolation:
+            undo.done("isolation", firewall.isolate_bridge(network, conf.bridge))
+        if not conf.icc:
+            undo.done("no icc", firewall.deny_icc(owner, host_name))
         if conf.ip_masq and ipam.ips:
-            firewall = driver(conf.firewall_backend)
             subnets = [_subnet(ip.address) for ip in ipam.ips]
             undo.done("masquerade", firewall.add_masquerade(network, owner, [ip.address for ip in ipam.ips], subnets))
         interfaces = (
@@ -150,9 +154,11 @@ def delete(request: Request) -> None:
                 delete_link(container, request.ifname)  # takes the host end with it
         except NetnsGone:
             pass  # the namespace, and with it the veth pair, is gone already
+    owner = owner_tag(request.config.name, request.container_id, request.ifname)
     if conf.ip_masq:
-        driver(conf.firewall_backend).remove(owner_tag(request.config.name, request.container_id, request.ifname),
-                                             MASQUERADE)
+        driver(conf.firewall_backend).remove(owner, MASQUERADE)
+    if not conf.icc:
+        driver(conf.firewall_backend).remove(owner, ICC)
 
 
 def check(request: Request) -> None:

@@ -25,12 +25,14 @@ class BridgeConf:
     enable_dad: bool = False
     mac: str = ""
     firewall_backend: str = ""
+    isolation: bool = False  # pynet: no traffic with other isolated networks (Docker's default)
+    icc: bool = True  # pynet: `false` blocks traffic between containers of this network
 
 
-def _bool(conf, key: str) -> bool:
-    value = conf.get(key, False)
+def _bool(conf, key: str, default: bool = False) -> bool:
+    value = conf.get(key, default)
     if value is None:
-        return False
+        return default
     if not isinstance(value, bool):
         raise invalid_config(f"invalid {key}", f"{key} must be true or false, got {value!r}")
     return value
@@ -67,4 +69,6 @@ def parse(request: Request) -> BridgeConf:
         enable_dad=_bool(conf, "enabledad"),
         mac=mac if isinstance(mac, str) else "",
         firewall_backend=backend,
+        isolation=_bool(conf, "isolation"),
+        icc=_bool(conf, "icc", default=True),
     )

@@ -25,7 +25,7 @@ def owner_tag(network: str, container_id: str, ifname: str) -> str:
 
 
 def driver(name: str = ""):
-    """The firewall driver called `name` ("nftables" or "none"; "" picks the default)."""
+    """The firewall driver called `name` ("nftables", "iptables" or "none"; "" picks the default)."""
     from ..spec.errors import invalid_config
 
     name = name or "nftables"
@@ -33,8 +33,12 @@ def driver(name: str = ""):
         from .nftables import Nftables
 
         return Nftables()
+    if name == "iptables":
+        from .iptables import Iptables
+
+        return Iptables()
     if name == "none":
         from .none import NoFirewall
 
         return NoFirewall()
-    raise invalid_config("invalid firewallBackend", f"{name!r}: use \"nftables\" or \"none\"")
+    raise invalid_config("invalid firewallBackend", f"{name!r}: use \"nftables\", \"iptables\" or \"none\"")

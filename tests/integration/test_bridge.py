@@ -28,9 +28,17 @@ def lab(make_netns, tmp_path, token):
             "bridge": f"pnb{token}"}
 
 
+BACKENDS = ["nftables", "iptables"]
+
+
+def ruleset(ns) -> str:
+    """Everything the namespace's firewall holds (iptables here is nft-based, but save both)."""
+    return ns.run("nft", "list", "ruleset").stdout + ns.run("iptables-save", check=False).stdout
+
+
 def conf(lab, version="1.0.0", **extra) -> dict:
     return {"cniVersion": version, "name": "net1", "type": "bridge", "bridge": lab["bridge"], "isGateway": True,
-            "ipMasq": True, "ipam": {"type": "host-local", "dataDir": lab["data"],
+            "ipMasq": True, "firewallBackend": lab.get("backend", "nftables"), "ipam": {"type": "host-local", "dataDir": lab["data"],
                                      "ranges": [[{"subnet": "10.77.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]},
             **extra}
 
@@ -45,7 +53,9 @@ def ping(ns, address) -> bool:
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
-def test_add_check_del_every_version(version, lab):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_add_check_del_every_version(backend, version, lab):
+    lab["backend"] = backend
     config = conf(lab, version)
     added = cni(lab, "ADD", config)
     assert added.ok, added.stdout + added.stderr
@@ -68,10 +78,12 @@ def test_add_check_del_every_version(version, lab):
     assert "eth0" not in lab["c1"].links()
     assert not [n for n in lab["host"].links() if n.startswith("pnv")]
     assert sorted(os.listdir(os.path.join(lab["data"], "net1"))) == ["last_reserved_ip.0", "lock"]
-    assert "10.77.0.2" not in lab["host"].run("nft", "list", "ruleset").stdout
+    assert "10.77.0.2" not in ruleset(lab["host"])
 
 
-def test_two_containers_talk_and_reach_outside_masqueraded(lab, make_netns):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_containers_talk_and_reach_outside_masqueraded(backend, lab, make_netns):
+    lab["backend"] = backend
     config = conf(lab)
     assert cni(lab, "ADD", config, "c1").ok and cni(lab, "ADD", config, "c2").ok
     assert ping(lab["c1"], "10.77.0.3") and ping(lab["c2"], "10.77.0.2")
@@ -116,9 +128,11 @@ CASES = [(host, n) for host, steps in STEPS.items() for n in range(1, steps + 2)
 
 
 @pytest.mark.parametrize("host_state,fail_at", CASES, ids=[f"{h}-step{n}" for h, n in CASES])
-def test_failure_after_every_step_rolls_back(host_state, fail_at, lab):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_failure_after_every_step_rolls_back(backend, host_state, fail_at, lab):
     """PYNET_FAIL_AT=n fails the ADD right after its n-th change: host and container as before.
     One step past the last, the ADD succeeds: every step is covered."""
+    lab["backend"] = backend
     if host_state == "busy host":
         assert cni(lab, "ADD", conf(lab), "c2").ok
     host_before, container_before = lab["host"].snapshot(), lab["c1"].snapshot()
@@ -126,6 +140,7 @@ def test_failure_after_every_step_rolls_back(host_state, fail_at, lab):
 
     def reservations() -> list[str]:
         return sorted(f for f in os.listdir(data) if f[0].isdigit()) if os.path.exists(data) else []
+
 
     reserved_before = reservations()
     added = cni(lab, "ADD", conf(lab), env={"PYNET_FAIL_AT": str(fail_at)})
@@ -138,7 +153,9 @@ def test_failure_after_every_step_rolls_back(host_state, fail_at, lab):
     assert reservations() == reserved_before
 
 
-def test_del_after_the_netns_is_gone(lab):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_del_after_the_netns_is_gone(backend, lab):
+    lab["backend"] = backend
     config = conf(lab)
     assert cni(lab, "ADD", config).ok
     lab["c1"].delete()
@@ -146,7 +163,7 @@ def test_del_after_the_netns_is_gone(lab):
                          cni_path=lab["cni_path"], host=lab["host"].name)
     assert deleted.ok, deleted.stdout
     assert not [n for n in lab["host"].links() if n.startswith("pnv")]
-    assert "10.77.0.2" not in lab["host"].run("nft", "list", "ruleset").stdout
+    assert "10.77.0.2" not in ruleset(lab["host"])
     assert sorted(os.listdir(os.path.join(lab["data"], "net1"))) == ["last_reserved_ip.0", "lock"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 
@@ -49,7 +50,7 @@ class Netns:
         # "linkdown" follows a bridge's carrier, which settles a moment after its last port goes
         routes = sorted(r.replace(" linkdown", "") for r in self.run("ip", "-4", "route", "show").stdout.splitlines())
         ruleset = self.run("nft", "list", "ruleset", check=False).stdout
-        return {"links": links, "routes": routes, "nft": ruleset}
+        return {"links": links, "routes": routes, "nft": _configuration(ruleset)}
 
     def exists(self) -> bool:
         return os.path.exists(self.path)
@@ -60,6 +61,15 @@ class Netns:
 
     def __repr__(self) -> str:
         return f"Netns({self.name!r})"
+
+
+def _configuration(ruleset: str) -> str:
+    """An nft ruleset without what traffic changes (counters) and without the empty built-in
+    chains iptables-nft leaves behind once used (on a legacy host they always exist)."""
+    ruleset = re.sub(r"counter packets \d+ bytes \d+", "counter", ruleset)
+    empty_chain = r"\tchain \w+ \{\n\t\ttype [^\n]*policy accept;\n\t\}\n\n?"
+    ruleset = re.sub(empty_chain, "", ruleset)
+    return re.sub(r"table ip6? (nat|filter|mangle|raw) \{\n\}\n", "", ruleset)
 
 
 def root_leftovers(token: str) -> list[str]:

@@ -54,8 +54,8 @@ def parse(request: Request) -> BridgeConf:
     # CNI_ARGS are shared with the IPAM plugin (IP=...), which validates its own keys.
     mac = conf.runtime_config.get("mac") or dict(request.invocation.args).get("MAC", "")
     backend = conf.get("firewallBackend") or ""
-    if backend not in ("", "nftables", "none"):
-        raise invalid_config("invalid firewallBackend", f"{backend!r}: use \"nftables\" or \"none\"")
+    if backend not in ("", "nftables", "iptables", "none"):
+        raise invalid_config("invalid firewallBackend", f"{backend!r}: use \"nftables\", \"iptables\" or \"none\"")
     default_gateway = _bool(conf, "isDefaultGateway")
     return BridgeConf(
         bridge=name,

@@ -2,7 +2,7 @@
 forward-accept sets, so forwarding to and from the container is accepted by pynet's table.
 
 `backend` (the reference's key): "" or "nftables" use pynet's nftables driver, "none" adds nothing;
-"iptables" and "firewalld" are not available yet (code 2). A rule that drops in another table is not
+"iptables" uses pynet's iptables driver; "firewalld" is not available (code 2). A rule that drops in another table is not
 overridden by an accept in pynet's: nftables evaluates every table's hooks.
 """
 
@@ -13,14 +13,15 @@ from ...kernel.undo import UndoLog
 from ...spec import CNIError, Request, Result
 from ...spec import errors
 
-BACKENDS = {"": "nftables", "nftables": "nftables", "none": "none"}
+BACKENDS = {"": "nftables", "nftables": "nftables", "iptables": "iptables", "none": "none"}
 
 
 def _firewall(request: Request):
     backend = request.config.get("backend") or ""
     if backend not in BACKENDS:
         raise CNIError(errors.UNSUPPORTED_FIELD, f"unsupported backend {backend!r}",
-                       "pynet's firewall plugin supports backend \"\" (nftables), \"nftables\" or \"none\"")
+                       "pynet's firewall plugin supports backend \"\" (nftables), \"nftables\", \"iptables\" "
+                       "or \"none\"")
     return driver(BACKENDS[backend])
 
 

@@ -7,6 +7,8 @@ container's network gets route_localnet so 127.0.0.1:hostPort works.
 
 from __future__ import annotations
 
+import ipaddress
+
 from ...firewall import PORTS, driver, owner_tag
 from ...kernel.links import link_index, netlink, write_sysctl
 from ...kernel.undo import UndoLog
@@ -24,8 +26,9 @@ def _previous(request: Request) -> Result:
 
 
 def _container_addresses(request: Request, prev: Result) -> list[str]:
+    """The container's addresses in CIDR notation."""
     inside = {n for n, i in enumerate(prev.interfaces) if i.sandbox}
-    return [ip.address.split("/")[0] for ip in prev.ips if ip.interface is None or ip.interface in inside]
+    return [ip.address for ip in prev.ips if ip.interface is None or ip.interface in inside]
 
 
 def _elements(request: Request, prev: Result) -> list[dict]:
@@ -33,10 +36,11 @@ def _elements(request: Request, prev: Result) -> list[dict]:
     out = []
     do_snat = snat(request)
     for mapping in port_mappings(request):
-        for address in _container_addresses(request, prev):
-            if mapping["host_ip"] and (":" in mapping["host_ip"]) != (":" in address):
+        for cidr in _container_addresses(request, prev):
+            if mapping["host_ip"] and (":" in mapping["host_ip"]) != (":" in cidr):
                 continue
-            out.append({**mapping, "address": address, "snat": do_snat})
+            out.append({**mapping, "address": cidr.split("/")[0], "subnet": str(ipaddress.ip_interface(cidr).network),
+                        "snat": do_snat})
     return out
 
 

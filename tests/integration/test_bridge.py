@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 
 import pytest
 
 from cni.spec import SUPPORTED
-from tests.netns import plugin_path, reference_path, run_plugin
+from tests.netns import install_plugins, link_outside, plugin_path, reference_path, run_plugin
 
 pytestmark = pytest.mark.root
 
@@ -21,10 +19,8 @@ BRIDGE = plugin_path("bridge")
 def lab(make_netns, tmp_path, token):
     """A host namespace, two container namespaces, a CNI_PATH with pynet's plugins, a dataDir."""
     host, c1, c2 = make_netns("h"), make_netns("a"), make_netns("b")
-    bin_dir = tmp_path / "bin"
-    subprocess.run([os.path.join(os.path.dirname(BRIDGE), "pynet"), "plugins", "install", "--dir", str(bin_dir),
-                    "--names", "reference"], check=True, capture_output=True)
-    return {"host": host, "c1": c1, "c2": c2, "cni_path": str(bin_dir), "data": str(tmp_path / "ipam"),
+    bin_dir = install_plugins(tmp_path / "bin")
+    return {"host": host, "c1": c1, "c2": c2, "cni_path": bin_dir, "data": str(tmp_path / "ipam"),
             "bridge": f"pnb{token}"}
 
 
@@ -89,11 +85,7 @@ def test_two_containers_talk_and_reach_outside_masqueraded(backend, lab, make_ne
     assert ping(lab["c1"], "10.77.0.3") and ping(lab["c2"], "10.77.0.2")
     # an "outside" network behind the host, with no route back to the containers' subnet
     outside, host = make_netns("o"), lab["host"]
-    host.run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", outside.name)
-    host.run("ip", "addr", "add", "192.0.2.1/24", "dev", "up0")
-    host.run("ip", "link", "set", "up0", "up")
-    outside.run("ip", "addr", "add", "192.0.2.2/24", "dev", "up1")
-    outside.run("ip", "link", "set", "up1", "up")
+    link_outside(host, outside)
     server = subprocess.Popen(["ip", "netns", "exec", outside.name, "python3", "-c",
                                "import socket; s = socket.socket(); s.bind(('192.0.2.2', 8000)); s.listen(1); "
                                "c, peer = s.accept(); c.sendall(peer[0].encode()); c.close()"],

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 
 import pytest
 
 from cni.spec import SUPPORTED
-from tests.netns import plugin_path, run_plugin
+from tests.netns import install_plugins, link_outside, plugin_path, run_plugin
 
 pytestmark = pytest.mark.root
 
@@ -18,10 +16,8 @@ BRIDGE, FIREWALL = plugin_path("bridge"), plugin_path("firewall")
 @pytest.fixture
 def lab(make_netns, tmp_path, token):
     host, c1, c2 = make_netns("h"), make_netns("a"), make_netns("b")
-    bin_dir = tmp_path / "bin"
-    subprocess.run([os.path.join(os.path.dirname(BRIDGE), "pynet"), "plugins", "install", "--dir", str(bin_dir),
-                    "--names", "reference"], check=True, capture_output=True)
-    return {"host": host, "c1": c1, "c2": c2, "cni_path": str(bin_dir), "data": str(tmp_path / "ipam"),
+    bin_dir = install_plugins(tmp_path / "bin")
+    return {"host": host, "c1": c1, "c2": c2, "cni_path": bin_dir, "data": str(tmp_path / "ipam"),
             "bridge": f"pnb{token}"}
 
 
@@ -71,11 +67,7 @@ def test_add_check_del(version, backend, lab):
 def test_forwarded_traffic_still_flows(lab, make_netns):
     assert chain(lab, "c1")[1].ok
     host, outside = lab["host"], make_netns("o")
-    host.run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", outside.name)
-    host.run("ip", "addr", "add", "192.0.2.1/24", "dev", "up0")
-    host.run("ip", "link", "set", "up0", "up")
-    outside.run("ip", "addr", "add", "192.0.2.2/24", "dev", "up1")
-    outside.run("ip", "link", "set", "up1", "up")
+    link_outside(host, outside)
     outside.run("ip", "route", "add", "10.79.0.0/24", "via", "192.0.2.1")
     lab["c1"].run("ip", "route", "add", "default", "via", "10.79.0.1")
     assert lab["c1"].run("ping", "-c1", "-W2", "192.0.2.2", check=False).returncode == 0

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from cni.ipam import delegate
 from cni.spec import CNIError, parse_request
-
-PYNET = os.path.join(os.path.dirname(sys.executable), "pynet")
-
+from tests.netns import install_plugins
 
 @pytest.fixture(scope="module")
 def pynet_bin(tmp_path_factory):
     """pynet's plugins under the reference names, for a CNI_PATH."""
-    directory = tmp_path_factory.mktemp("cni-bin")
-    subprocess.run([PYNET, "plugins", "install", "--dir", str(directory), "--names", "reference"], check=True)
-    return str(directory)
+    return install_plugins(tmp_path_factory.mktemp("cni-bin"))
 
 
 def request(data_dir, cni_path, cid="c1", command="ADD", subnet="10.40.0.0/29", ipam_type="host-local"):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.netns import plugin_path
+from tests.netns import install_plugins
 
 pytestmark = pytest.mark.root
 
@@ -30,8 +30,7 @@ def podman(make_netns, tmp_path, token):
     cni_bin, net_d, rootfs = tmp_path / "cni-bin", tmp_path / "net.d", tmp_path / "rootfs"
     for d in (cni_bin, net_d, rootfs / "bin", rootfs / "www"):
         d.mkdir(parents=True)
-    subprocess.run([os.path.join(os.path.dirname(plugin_path("bridge")), "pynet"), "plugins", "install",
-                    "--dir", str(cni_bin), "--names", "reference"], check=True, capture_output=True)
+    install_plugins(cni_bin)
     (tmp_path / "containers.conf").write_text(
         f'[network]\nnetwork_backend = "cni"\ncni_plugin_dirs = ["{cni_bin}"]\nnetwork_config_dir = "{net_d}"\n'
         f'[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'

@@ -4,7 +4,6 @@ host itself (also 127.0.0.1), from containers (hairpin); exact DEL; constant rul
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -12,7 +11,7 @@ import time
 import pytest
 
 from cni.spec import SUPPORTED
-from tests.netns import plugin_path, run_plugin
+from tests.netns import install_plugins, link_outside, plugin_path, run_plugin
 
 pytestmark = pytest.mark.root
 
@@ -42,16 +41,10 @@ else:
 @pytest.fixture
 def lab(make_netns, tmp_path, token):
     host, c1, c2, outside = make_netns("h"), make_netns("a"), make_netns("b"), make_netns("o")
-    host.run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", outside.name)
-    host.run("ip", "addr", "add", "192.0.2.1/24", "dev", "up0")
-    host.run("ip", "link", "set", "up0", "up")
-    outside.run("ip", "addr", "add", "192.0.2.2/24", "dev", "up1")
-    outside.run("ip", "link", "set", "up1", "up")
-    bin_dir = tmp_path / "bin"
-    subprocess.run([os.path.join(os.path.dirname(BRIDGE), "pynet"), "plugins", "install", "--dir", str(bin_dir),
-                    "--names", "reference"], check=True, capture_output=True)
+    link_outside(host, outside)
+    bin_dir = install_plugins(tmp_path / "bin")
     servers: list[subprocess.Popen] = []
-    yield {"host": host, "c1": c1, "c2": c2, "outside": outside, "cni_path": str(bin_dir),
+    yield {"host": host, "c1": c1, "c2": c2, "outside": outside, "cni_path": bin_dir,
            "data": str(tmp_path / "ipam"), "bridge": f"pnb{token}", "servers": servers}
     for server in servers:
         server.kill()

@@ -344,7 +344,7 @@ def test_kernel_refusal_rolls_back(ctr, state):
     before = container_state(ctr)
     config = conf("1.0.0", prev_result("1.0.0", ctr), mtu=1400,
                   sysctl={"net.core.somaxconn": "1234", "net.ipv4.conf.IFNAME.rp_filter": "not-a-number"})
-    error = expect_error(cni("ADD", config, ctr, state), 101, "rp_filter")
+    expect_error(cni("ADD", config, ctr, state), 101, "rp_filter")
     assert container_state(ctr) == before
     assert state_files(state) == []
 

@@ -63,6 +63,16 @@ class Netns:
         return f"Netns({self.name!r})"
 
 
+def link_outside(host: Netns, outside: Netns) -> None:
+    """Join `outside` (another network behind the host) to `host`: 192.0.2.1 on the host's up0,
+    192.0.2.2 on outside's up1; outside has no route to the host's container networks."""
+    host.run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", outside.name)
+    host.run("ip", "addr", "add", "192.0.2.1/24", "dev", "up0")
+    host.run("ip", "link", "set", "up0", "up")
+    outside.run("ip", "addr", "add", "192.0.2.2/24", "dev", "up1")
+    outside.run("ip", "link", "set", "up1", "up")
+
+
 def _configuration(ruleset: str) -> str:
     """An nft ruleset without what traffic changes (counters) and without the empty built-in
     chains iptables-nft leaves behind once used (on a legacy host they always exist)."""

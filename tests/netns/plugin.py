@@ -16,6 +16,14 @@ def plugin_path(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), f"pynet-{name}")
 
 
+def install_plugins(directory) -> str:
+    """pynet's plugins under the reference names in `directory`, for a CNI_PATH; returns it."""
+    pynet = os.path.join(os.path.dirname(sys.executable), "pynet")
+    subprocess.run([pynet, "plugins", "install", "--dir", str(directory), "--names", "reference"], check=True,
+                   capture_output=True)
+    return str(directory)
+
+
 def reference_path(name: str) -> str:
     """The Go reference plugin `name` (Debian containernetworking-plugins)."""
     return os.path.join(REFERENCE_DIR, name)

@@ -8,7 +8,6 @@ the undo log, so a failed ADD leaves the host and the container as they were.
 from __future__ import annotations
 
 import os
-import socket
 
 from ...firewall import ICC, MASQUERADE, driver, owner_tag
 from ...ipam import delegate

@@ -79,10 +79,15 @@ def all_addresses(ipr, index: int) -> list[str]:
     return addresses(ipr, index, socket.AF_INET) + addresses(ipr, index, socket.AF_INET6)
 
 
-def add_address(ipr, index: int, cidr: str) -> None:
+IFA_F_NODAD = 0x02
+
+
+def add_address(ipr, index: int, cidr: str, nodad: bool = False) -> None:
+    """Add `cidr` to the link; `nodad` skips IPv6 duplicate address detection (usable at once)."""
     address, prefix = cidr.split("/")
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    ipr.addr("add", index=index, address=address, prefixlen=int(prefix), family=family)
+    extra = {"flags": IFA_F_NODAD} if nodad and family == socket.AF_INET6 else {}
+    ipr.addr("add", index=index, address=address, prefixlen=int(prefix), family=family, **extra)
 
 
 def main_routes(ipr, index: int | None = None) -> list[tuple[str, str]]:

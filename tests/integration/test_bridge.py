@@ -248,3 +248,37 @@ def test_icc_false_blocks_containers_of_one_network(lab):
     assert "id-c2" not in lab["host"].run("nft", "list", "table", "bridge", "pynet").stdout
     again = cni(lab, "ADD", conf(lab), "c2")  # a container with icc on is reachable again
     assert ping(lab["c1"], again.json["ips"][0]["address"].split("/")[0])
+
+
+def test_dual_stack_default_gateway_mtu_mac_promisc(lab):
+    config = conf(lab, "1.1.0", isGateway=False, isDefaultGateway=True, mtu=1400, promiscMode=True,
+                  ipam={"type": "host-local", "dataDir": lab["data"],
+                        "ranges": [[{"subnet": "10.77.0.0/24"}], [{"subnet": "fd00:77::/64"}]]},
+                  runtimeConfig={"mac": "02:00:00:77:00:02"})
+    added = cni(lab, "ADD", config)
+    assert added.ok, added.stdout
+    result = added.json
+    assert [ip["address"] for ip in result["ips"]] == ["10.77.0.2/24", "fd00:77::2/64"]
+    assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.77.0.1"}, {"dst": "::/0", "gw": "fd00:77::1"}]
+    assert result["interfaces"][2]["mac"] == "02:00:00:77:00:02"
+    inside, host = lab["c1"].links()["eth0"], lab["host"].links()
+    assert inside["mtu"] == 1400 and inside["address"] == "02:00:00:77:00:02"
+    assert host[lab["bridge"]]["mtu"] == 1400 and "PROMISC" in host[lab["bridge"]]["flags"]
+    assert host[result["interfaces"][1]["name"]]["mtu"] == 1400
+    routes = lab["c1"].run("ip", "-6", "route", "show", "default").stdout
+    assert "via fd00:77::1" in routes
+    assert "tentative" not in lab["c1"].run("ip", "-6", "addr", "show", "dev", "eth0").stdout  # DAD off
+    assert ping(lab["c1"], "10.77.0.1")
+    assert lab["c1"].run("ping", "-6", "-c1", "-W2", "fd00:77::1", check=False).returncode == 0
+    ruleset = lab["host"].run("nft", "list", "set", "inet", "pynet", "masq6").stdout
+    assert "fd00:77::2" in ruleset
+    assert lab["host"].run("cat", "/proc/sys/net/ipv6/conf/all/forwarding").stdout.strip() == "1"
+    assert cni(lab, "CHECK", {**config, "prevResult": result}).ok
+    assert cni(lab, "DEL", config).ok
+    assert "fd00:77::2" not in lab["host"].run("nft", "list", "ruleset").stdout
+
+
+def test_mac_from_cni_args(lab):
+    added = cni(lab, "ADD", conf(lab), args="IgnoreUnknown=1;MAC=02:00:00:77:00:09")
+    assert added.ok and added.json["interfaces"][2]["mac"] == "02:00:00:77:00:09"
+    assert lab["c1"].links()["eth0"]["address"] == "02:00:00:77:00:09"

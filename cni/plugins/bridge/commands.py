@@ -60,7 +60,7 @@ def _gateway_on_bridge(ipr, index: int, conf: BridgeConf, ips, undo: UndoLog) ->
         if clashing and conf.force_address:
             for old in clashing:
                 ipr.addr("del", index=index, address=old.split("/")[0], prefixlen=int(old.split("/")[1]))
-        add_address(ipr, index, wanted)
+        add_address(ipr, index, wanted, nodad=True)  # a gateway must answer at once, not after DAD
         present.add(wanted)
         undo.done(f"gateway {wanted} on {conf.bridge}",
                   lambda a=wanted: ipr.addr("del", index=index, address=a.split("/")[0], prefixlen=int(a.split("/")[1])))

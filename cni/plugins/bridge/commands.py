@@ -11,12 +11,13 @@ import os
 
 from ...firewall import ICC, MASQUERADE, driver, owner_tag
 from ...ipam import delegate
-from ...kernel.links import (IFF_PROMISC, add_address, add_route, all_addresses, create_veth, delete_link,
-                             host_netns_fd, kind, link, link_index, netlink, set_up, write_sysctl)
+from ...kernel.links import (IFF_PROMISC, add_address, all_addresses, create_veth, delete_link, host_netns_fd,
+                             kind, link, link_index, netlink, set_up, write_sysctl)
 from ...kernel.netns import NetnsGone
 from ...kernel.undo import UndoLog
-from ...spec import CNIError, Interface, IPConfig, Request, Result, Route
+from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
+from ..ipconfig import configure, with_default_routes
 from .config import BridgeConf, parse
 
 VETH_PREFIX = "pnv"  # host ends of pynet veth pairs: pnv + 8 hex digits
@@ -67,27 +68,6 @@ def _gateway_on_bridge(ipr, index: int, conf: BridgeConf, ips, undo: UndoLog) ->
         write_sysctl("net.ipv6.conf.all.forwarding" if family else "net.ipv4.ip_forward", "1")
 
 
-def _routes(conf: BridgeConf, ipam: Result) -> tuple[Route, ...]:
-    routes = list(ipam.routes)
-    if conf.is_default_gateway:
-        for ip in ipam.ips:
-            default = "::/0" if ":" in ip.address else "0.0.0.0/0"
-            if ip.gateway and not any(r.dst == default for r in routes):
-                routes.append(Route(dst=default, gw=ip.gateway))
-    return tuple(routes)
-
-
-def _configure_container(ipr, index: int, request: Request, conf: BridgeConf, ipam: Result, routes) -> None:
-    if any(":" in ip.address for ip in ipam.ips) and not conf.enable_dad:
-        write_sysctl(f"net/ipv6/conf/{request.ifname}/accept_dad", "0", request.netns)
-    for ip in ipam.ips:
-        add_address(ipr, index, ip.address)
-    set_up(ipr, index)
-    gateways = {":" in ip.address: ip.gateway for ip in ipam.ips if ip.gateway}
-    for route in routes:
-        add_route(ipr, index, route.dst, route.gw or gateways.get(":" in route.dst, ""))
-
-
 def add(request: Request) -> Result:
     conf = parse(request)
     ifname, network = request.ifname, request.config.name
@@ -115,9 +95,9 @@ def add(request: Request) -> Result:
         if request.config.ipam:
             ipam = delegate.add(request)
             undo.done("IPAM reservation", lambda: delegate.call(request, "DEL"))
-        routes = _routes(conf, ipam)
+        routes = with_default_routes(ipam) if conf.is_default_gateway else ipam.routes
         inside = link_index(container, ifname)
-        _configure_container(container, inside, request, conf, ipam, routes)
+        configure(container, inside, request, ipam, routes, conf.enable_dad)
         if conf.is_gateway:
             _gateway_on_bridge(host, bridge, conf, ipam.ips, undo)
         firewall = driver(conf.firewall_backend)

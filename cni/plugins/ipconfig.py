@@ -1,0 +1,29 @@
+"""What every interface-creating plugin does with an IPAM result inside the container."""
+
+from __future__ import annotations
+
+from ..kernel.links import add_address, add_route, set_up, write_sysctl
+from ..spec import Request, Result, Route
+
+
+def with_default_routes(ipam: Result) -> tuple[Route, ...]:
+    """IPAM's routes plus a default route via each family's gateway, unless it has one already."""
+    routes = list(ipam.routes)
+    for ip in ipam.ips:
+        default = "::/0" if ":" in ip.address else "0.0.0.0/0"
+        if ip.gateway and not any(r.dst == default for r in routes):
+            routes.append(Route(dst=default, gw=ip.gateway))
+    return tuple(routes)
+
+
+def configure(ipr, index: int, request: Request, ipam: Result, routes, enable_dad: bool = False) -> None:
+    """Addresses, link up, routes (a route without `gw` uses its family's gateway) on the container's
+    interface. IPv6 duplicate address detection is off unless asked, so addresses work at once."""
+    if any(":" in ip.address for ip in ipam.ips) and not enable_dad:
+        write_sysctl(f"net/ipv6/conf/{request.ifname}/accept_dad", "0", request.netns)
+    for ip in ipam.ips:
+        add_address(ipr, index, ip.address)
+    set_up(ipr, index)
+    gateways = {":" in ip.address: ip.gateway for ip in ipam.ips if ip.gateway}
+    for route in routes:
+        add_route(ipr, index, route.dst, route.gw or gateways.get(":" in route.dst, ""))

@@ -5,6 +5,7 @@ PLUGINS = {
     "loopback": "cni.plugins.loopback",
     "bridge": "cni.plugins.bridge",
     "portmap": "cni.plugins.portmap",
+    "macvlan": "cni.plugins.macvlan",
     "firewall": "cni.plugins.firewall",
     "tuning": "cni.plugins.tuning",
     "host-local": "cni.ipam.host_local",

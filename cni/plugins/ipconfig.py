@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..kernel.links import add_address, add_route, set_up, write_sysctl
+from ..kernel.links import add_address, add_route, all_addresses, main_routes, set_up, write_sysctl
 from ..spec import Request, Result, Route
 
 
@@ -27,3 +27,13 @@ def configure(ipr, index: int, request: Request, ipam: Result, routes, enable_da
     gateways = {":" in ip.address: ip.gateway for ip in ipam.ips if ip.gateway}
     for route in routes:
         add_route(ipr, index, route.dst, route.gw or gateways.get(":" in route.dst, ""))
+
+
+def differences(ipr, index: int, ifname: str, addresses: list[str], routes) -> list[str]:
+    """What CHECK finds missing on the container's interface: addresses, and routes by destination
+    (a later chained plugin may have changed a route's details, as the spec allows)."""
+    have = set(all_addresses(ipr, index))
+    problems = [f"address {a} missing on {ifname}" for a in addresses if a not in have]
+    present = {dst for dst, _ in main_routes(ipr, index)}
+    problems += [f"route to {r.dst} missing" for r in routes if r.dst not in present]
+    return problems

@@ -282,3 +282,12 @@ def test_mac_from_cni_args(lab):
     added = cni(lab, "ADD", conf(lab), args="IgnoreUnknown=1;MAC=02:00:00:77:00:09")
     assert added.ok and added.json["interfaces"][2]["mac"] == "02:00:00:77:00:09"
     assert lab["c1"].links()["eth0"]["address"] == "02:00:00:77:00:09"
+
+
+def test_check_notices_a_removed_route(lab):
+    config = conf(lab, "1.0.0")
+    result = cni(lab, "ADD", config).json
+    assert cni(lab, "CHECK", {**config, "prevResult": result}).ok
+    lab["c1"].run("ip", "route", "del", "default")
+    checked = cni(lab, "CHECK", {**config, "prevResult": result})
+    assert checked.returncode != 0 and "route to 0.0.0.0/0 missing" in checked.json["details"]

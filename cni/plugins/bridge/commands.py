@@ -17,7 +17,7 @@ from ...kernel.netns import NetnsGone
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
-from ..ipconfig import configure, with_default_routes
+from ..ipconfig import configure, differences, with_default_routes
 from .config import BridgeConf, parse
 
 VETH_PREFIX = "pnv"  # host ends of pynet veth pairs: pnv + 8 hex digits
@@ -154,8 +154,7 @@ def check(request: Request) -> None:
         inside = link_index(container, request.ifname)
         if inside is None or kind(link(container, inside)) != "veth":
             raise CNIError(errors.CHECK_FAILED, f"{request.ifname} is missing or not a veth in the container")
-        have = set(all_addresses(container, inside))
-        problems += [f"address {a} missing on {request.ifname}" for a in expected if a not in have]
+        problems += differences(container, inside, request.ifname, expected, prev.routes)
         peer = link(container, inside).get("IFLA_LINK")
     with netlink() as host:
         bridge = link_index(host, conf.bridge)

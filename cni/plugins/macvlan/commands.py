@@ -9,12 +9,12 @@ import os
 from pyroute2.netlink.exceptions import NetlinkError
 
 from ...ipam import delegate
-from ...kernel.links import all_addresses, delete_link, kind, link, link_index, netlink
+from ...kernel.links import delete_link, kind, link, link_index, netlink
 from ...kernel.netns import NetnsGone, open_netns
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
-from ..ipconfig import configure
+from ..ipconfig import configure, differences
 from .config import MacvlanConf, parse
 
 MODE_NAMES = {1: "private", 2: "vepa", 4: "bridge", 8: "passthru"}  # IFLA_MACVLAN_MODE, if undecoded
@@ -119,8 +119,7 @@ def check(request: Request) -> None:
         mode = MODE_NAMES.get(mode, mode)
         if mode != conf.mode:
             problems.append(f"mode is {mode}, expected {conf.mode}")
-        have = set(all_addresses(container, index))
-        problems += [f"address {ip.address} missing" for ip in prev.ips if ip.address not in have]
+        problems += differences(container, index, request.ifname, [ip.address for ip in prev.ips], prev.routes)
         master_index = message.get("IFLA_LINK")
     if not conf.link_in_container:
         with netlink() as host:

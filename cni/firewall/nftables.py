@@ -142,6 +142,15 @@ class Nftables:
         self._run("\n".join([BASE if table == TABLE else BRIDGE_BASE, *lines]) + "\n")
         return existed
 
+    def _undo_elements(self, existed: bool, owner: str, kind: str, table: str = TABLE):
+        """The undo of adding `owner`'s elements of `kind`: the table itself if this created it."""
+        def undo() -> None:
+            if not existed:
+                self._run(f"delete table {table}\n")
+            else:
+                self.remove(owner, kind)
+        return undo
+
     def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
         """Masquerade traffic from `addresses` leaving for anywhere but pynet's `subnets`.
 
@@ -188,26 +197,14 @@ class Nftables:
                 raise CNIError(errors.PORT_TAKEN, "host port already published",
                                f"one of {', '.join(taken)} is published by another container") from None
             raise
-
-        def undo() -> None:
-            if not existed:
-                self._run(f"delete table {TABLE}\n")
-            else:
-                self.remove(owner, PORTS)
-        return undo
+        return self._undo_elements(existed, owner, PORTS)
 
     def allow_forwarding(self, owner: str, addresses: list[str]):
         """Accept forwarded traffic from and to `addresses`; returns the undo of this change."""
         lines = [f"add element {TABLE} fwd{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
                  for a in addresses]
         existed = self._apply(lines)
-
-        def undo() -> None:
-            if not existed:
-                self._run(f"delete table {TABLE}\n")
-            else:
-                self.remove(owner, FORWARD)
-        return undo
+        return self._undo_elements(existed, owner, FORWARD)
 
     def isolate_bridge(self, network: str, bridge: str):
         """No forwarding between `bridge` and other isolated bridges; returns the undo."""
@@ -229,13 +226,7 @@ class Nftables:
         """No IP traffic between `port` and other such bridge ports (`icc: false`); returns the undo."""
         existed = self._apply([f"add element {BRIDGE_TABLE} noicc {{ {port} comment {_quote(owner)} }}"],
                               BRIDGE_TABLE)
-
-        def undo() -> None:
-            if not existed:
-                self._run(f"delete table {BRIDGE_TABLE}\n")
-            else:
-                self.remove(owner, ICC)
-        return undo
+        return self._undo_elements(existed, owner, ICC, BRIDGE_TABLE)
 
     def remove(self, owner: str, kind: str) -> None:
         """Remove `owner`'s elements of one kind (MASQUERADE, PORTS, ...); nothing if there are none."""

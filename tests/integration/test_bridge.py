@@ -8,20 +8,12 @@ import subprocess
 import pytest
 
 from cni.spec import SUPPORTED
-from tests.netns import install_plugins, link_outside, plugin_path, reference_path, run_plugin
+from tests.netns import link_outside, plugin_path, reference_path, run_plugin
 
 pytestmark = pytest.mark.root
 
 BRIDGE = plugin_path("bridge")
 
-
-@pytest.fixture
-def lab(make_netns, tmp_path, token):
-    """A host namespace, two container namespaces, a CNI_PATH with pynet's plugins, a dataDir."""
-    host, c1, c2 = make_netns("h"), make_netns("a"), make_netns("b")
-    bin_dir = install_plugins(tmp_path / "bin")
-    return {"host": host, "c1": c1, "c2": c2, "cni_path": bin_dir, "data": str(tmp_path / "ipam"),
-            "bridge": f"pnb{token}"}
 
 
 BACKENDS = ["nftables", "iptables"]

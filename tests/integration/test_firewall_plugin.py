@@ -6,19 +6,12 @@ from __future__ import annotations
 import pytest
 
 from cni.spec import SUPPORTED
-from tests.netns import install_plugins, link_outside, plugin_path, run_plugin
+from tests.netns import link_outside, plugin_path, run_plugin
 
 pytestmark = pytest.mark.root
 
 BRIDGE, FIREWALL = plugin_path("bridge"), plugin_path("firewall")
 
-
-@pytest.fixture
-def lab(make_netns, tmp_path, token):
-    host, c1, c2 = make_netns("h"), make_netns("a"), make_netns("b")
-    bin_dir = install_plugins(tmp_path / "bin")
-    return {"host": host, "c1": c1, "c2": c2, "cni_path": bin_dir, "data": str(tmp_path / "ipam"),
-            "bridge": f"pnb{token}"}
 
 
 def cni(lab, plugin, command, config, container):

@@ -82,6 +82,10 @@ add rule {BRIDGE_TABLE} forward iifname @noicc oifname @noicc ether type {{ ip, 
 """
 
 
+def _table_of(kind: str) -> str:
+    return BRIDGE_TABLE if kind == ICC else TABLE
+
+
 def _family(cidr: str) -> str:
     return "6" if ":" in cidr else "4"
 
@@ -230,7 +234,7 @@ class Nftables:
 
     def remove(self, owner: str, kind: str) -> None:
         """Remove `owner`'s elements of one kind (MASQUERADE, PORTS, ...); nothing if there are none."""
-        table = BRIDGE_TABLE if kind == ICC else TABLE
+        table = _table_of(kind)
         present = self._elements(table) or {}
         lines = [f"delete element {table} {name} {{ {key} }}"
                  for name in SETS[kind] for key, comment in present.get(name, []) if comment == owner]
@@ -239,7 +243,7 @@ class Nftables:
 
     def owned(self, owner: str, kind: str) -> set[str]:
         """`owner`'s elements of one kind, as "set: key"."""
-        present = self._elements() or {}
+        present = self._elements(_table_of(kind)) or {}
         return {f"{name}: {key}" for name in SETS[kind] for key, comment in present.get(name, []) if comment == owner}
 
     def missing(self, owner: str, addresses: list[str]) -> list[str]:

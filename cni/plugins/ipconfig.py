@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from ..kernel.links import add_address, add_route, all_addresses, main_routes, set_up, write_sysctl
 from ..spec import Request, Result, Route
+
+
+def subnet(cidr: str) -> str:
+    """The network of an interface address: "10.88.0.5/24" -> "10.88.0.0/24"."""
+    return str(ipaddress.ip_interface(cidr).network)
 
 
 def with_default_routes(ipam: Result) -> tuple[Route, ...]:

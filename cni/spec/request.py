@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .config import NetConf, decode, parse_config
 from .env import Invocation, parse_env
-from .errors import INCOMPATIBLE_VERSION, INVALID_ENVIRONMENT, CNIError
+from .errors import INCOMPATIBLE_VERSION, INVALID_CONFIG, INVALID_ENVIRONMENT, CNIError
 from .versions import COMMAND_SINCE, at_least, error_version, version_answer  # noqa: F401 (re-exported)
 
 
@@ -37,6 +37,17 @@ class Request:
     @property
     def path(self) -> tuple[str, ...]:
         return self.invocation.path
+
+    def prev_result(self, chained: bool = False):
+        """The prevResult that CHECK, and a chained plugin's every command, cannot do without."""
+        prev = self.config.prev_result
+        if prev is not None:
+            return prev
+        if chained:
+            raise CNIError(INVALID_CONFIG, f"{self.config.type} needs prevResult",
+                           f"{self.config.type} is a chained plugin: put it after a plugin that creates the "
+                           "interface (such as bridge) in a network configuration list")
+        raise CNIError(INVALID_CONFIG, f"{self.command} needs prevResult", "the runtime must pass the ADD result")
 
     def cni_args(self, known: tuple[str, ...] = ()) -> dict[str, str]:
         """CNI_ARGS as a dict; keys outside `known` are an error unless IgnoreUnknown is true."""

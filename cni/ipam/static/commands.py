@@ -78,9 +78,7 @@ def delete(request: Request) -> None:
 
 
 def check(request: Request) -> None:
-    prev = request.config.prev_result
-    if prev is None:
-        raise CNIError(errors.INVALID_CONFIG, "CHECK needs prevResult", "the runtime must pass the ADD result")
+    prev = request.prev_result()
     have = {ip.address.split("/")[0]: ip.gateway for ip in prev.ips}
     for ip in addresses(request, ipam_section(request)):
         address = ip.address.split("/")[0]

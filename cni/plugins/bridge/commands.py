@@ -17,7 +17,7 @@ from ...kernel.netns import NetnsGone
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
-from ..ipconfig import configure, differences, with_default_routes
+from ..ipconfig import configure, differences, subnet, with_default_routes
 from .config import BridgeConf, parse
 
 VETH_PREFIX = "pnv"  # host ends of pynet veth pairs: pnv + 8 hex digits
@@ -106,7 +106,7 @@ def add(request: Request) -> Result:
         if not conf.icc:
             undo.done("no icc", firewall.deny_icc(owner, host_name))
         if conf.ip_masq and ipam.ips:
-            subnets = [_subnet(ip.address) for ip in ipam.ips]
+            subnets = [subnet(ip.address) for ip in ipam.ips]
             undo.done("masquerade", firewall.add_masquerade(network, owner, [ip.address for ip in ipam.ips], subnets))
         interfaces = (
             Interface(name=conf.bridge, mac=link(host, bridge).get("address")),
@@ -115,12 +115,6 @@ def add(request: Request) -> Result:
         )
     ips = tuple(IPConfig(address=ip.address, gateway=ip.gateway, interface=2) for ip in ipam.ips)
     return Result(interfaces=interfaces, ips=ips, routes=routes, dns=ipam.dns)
-
-
-def _subnet(cidr: str) -> str:
-    import ipaddress
-
-    return str(ipaddress.ip_interface(cidr).network)
 
 
 def delete(request: Request) -> None:
@@ -134,17 +128,16 @@ def delete(request: Request) -> None:
         except NetnsGone:
             pass  # the namespace, and with it the veth pair, is gone already
     owner = owner_tag(request.config.name, request.container_id, request.ifname)
+    firewall = driver(conf.firewall_backend)
     if conf.ip_masq:
-        driver(conf.firewall_backend).remove(owner, MASQUERADE)
+        firewall.remove(owner, MASQUERADE)
     if not conf.icc:
-        driver(conf.firewall_backend).remove(owner, ICC)
+        firewall.remove(owner, ICC)
 
 
 def check(request: Request) -> None:
     conf = parse(request)
-    prev = request.config.prev_result
-    if prev is None:
-        raise CNIError(errors.INVALID_CONFIG, "CHECK needs prevResult", "the runtime must pass the ADD result")
+    prev = request.prev_result()
     mine = [n for n, i in enumerate(prev.interfaces) if i.name == request.ifname and i.sandbox]
     if not mine:
         raise CNIError(errors.CHECK_FAILED, f"prevResult has no interface {request.ifname} in a sandbox")

@@ -26,11 +26,7 @@ def _firewall(request: Request):
 
 
 def _addresses(request: Request) -> list[str]:
-    prev = request.config.prev_result
-    if prev is None:
-        raise CNIError(errors.INVALID_CONFIG, "firewall needs prevResult",
-                       "firewall is a chained plugin: put it after a network plugin such as bridge")
-    return [ip.address for ip in prev.ips]
+    return [ip.address for ip in request.prev_result(chained=True).ips]
 
 
 def _owner(request: Request) -> str:

@@ -105,9 +105,7 @@ def delete(request: Request) -> None:
 
 def check(request: Request) -> None:
     conf = parse(request)
-    prev = request.config.prev_result
-    if prev is None:
-        raise CNIError(errors.INVALID_CONFIG, "CHECK needs prevResult", "the runtime must pass the ADD result")
+    prev = request.prev_result()
     problems = []
     with netlink(request.netns) as container:
         index = link_index(container, request.ifname)

@@ -7,22 +7,13 @@ container's network gets route_localnet so 127.0.0.1:hostPort works.
 
 from __future__ import annotations
 
-import ipaddress
-
 from ...firewall import PORTS, driver, owner_tag
 from ...kernel.links import link_index, netlink, write_sysctl
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Request, Result
 from ...spec import errors
+from ..ipconfig import subnet
 from .config import port_mappings, snat
-
-
-def _previous(request: Request) -> Result:
-    prev = request.config.prev_result
-    if prev is None:
-        raise CNIError(errors.INVALID_CONFIG, "portmap needs prevResult",
-                       "portmap is a chained plugin: put it after a network plugin such as bridge")
-    return prev
 
 
 def _container_addresses(request: Request, prev: Result) -> list[str]:
@@ -39,7 +30,7 @@ def _elements(request: Request, prev: Result) -> list[dict]:
         for cidr in _container_addresses(request, prev):
             if mapping["host_ip"] and (":" in mapping["host_ip"]) != (":" in cidr):
                 continue
-            out.append({**mapping, "address": cidr.split("/")[0], "subnet": str(ipaddress.ip_interface(cidr).network),
+            out.append({**mapping, "address": cidr.split("/")[0], "subnet": subnet(cidr),
                         "snat": do_snat})
     return out
 
@@ -54,7 +45,7 @@ def _route_localnet(prev: Result) -> None:
 
 
 def add(request: Request) -> Result:
-    prev = _previous(request)
+    prev = request.prev_result(chained=True)
     elements = _elements(request, prev)
     if not elements:
         return prev
@@ -73,7 +64,7 @@ def delete(request: Request) -> None:
 
 
 def check(request: Request) -> None:
-    prev = _previous(request)
+    prev = request.prev_result(chained=True)
     owner = owner_tag(request.config.name, request.container_id, request.ifname)
     have = driver(request.config.get("firewallBackend") or "").owned(owner, PORTS)
     missing = []

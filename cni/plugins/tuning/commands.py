@@ -189,15 +189,6 @@ def _save_state(path: str, request: Request, index: int, before: dict, wanted: d
 
 # ---- commands --------------------------------------------------------------------------------
 
-def _prev_result(request: Request) -> Result:
-    prev = request.config.prev_result
-    if prev is None:
-        raise invalid_config("tuning needs prevResult",
-                             "tuning is a chained plugin: put it after a plugin that creates the interface "
-                             "(such as bridge) in a network configuration list")
-    return prev
-
-
 def _interface(ipr, request: Request) -> int:
     index = link_index(ipr, request.ifname)
     if index is None:
@@ -218,7 +209,7 @@ def _with_mac(result: Result, request: Request, mac: str) -> Result:
 
 def add(request: Request) -> Result:
     conf = parse(request)
-    result = _prev_result(request)
+    result = request.prev_result(chained=True)
     wanted = _wanted(conf)
     with netlink(request.netns) as ipr, UndoLog() as undo:
         # everything that can be refused is refused before the first change
@@ -278,7 +269,7 @@ def _show(value) -> str:
 
 def check(request: Request) -> None:
     conf = parse(request)
-    _prev_result(request)
+    request.prev_result(chained=True)
     problems = []
     current = _read_sysctls(request.netns, conf.sysctls, missing_ok=True)
     for sysctl in conf.sysctls:

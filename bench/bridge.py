@@ -35,6 +35,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from cni.kernel.netns import kill_all_in
+
 HERE = os.path.dirname(sys.executable)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = f"pnbench-{os.getpid()}"
@@ -104,6 +106,7 @@ class Lab:
             if name in self.namespaces:
                 self.namespaces.remove(name)
             if os.path.exists(f"/run/netns/{name}"):
+                kill_all_in(f"/run/netns/{name}")
                 sh("ip", "netns", "delete", name, check=False)
 
     def spawn(self, ns: str, *argv: str) -> subprocess.Popen:
@@ -133,6 +136,7 @@ class Lab:
         for name in list(self.namespaces):
             self.drop(name)
         for path in glob.glob(f"/run/netns/{PREFIX}-*"):  # only this run's own namespaces
+            kill_all_in(path)
             sh("ip", "netns", "delete", os.path.basename(path), check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
 

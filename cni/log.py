@@ -23,10 +23,12 @@ def logger():
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
         _logger.addHandler(handler)
         _logger.propagate = False
-        debug = os.environ.get("PYNET_DEBUG") == "1"
+        debug = debug_enabled()
         _logger.setLevel(logging.DEBUG if debug else logging.INFO if path else logging.WARNING)
     return _logger
 
 
 def debug_enabled() -> bool:
-    return os.environ.get("PYNET_DEBUG") == "1"
+    from .context import getenv
+
+    return getenv("PYNET_DEBUG") == "1"

@@ -8,15 +8,12 @@ never load.
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
 import sys
 from collections import namedtuple
 
-from . import __version__
+from . import __version__, context
 from .spec import errors
-from .spec.env import parse_env
 from .spec.errors import CNIError
 from .spec.versions import SUPPORTED, error_version, version_answer
 
@@ -27,6 +24,9 @@ NS_GET_NSTYPE = 0xB703  # ioctl: which kind of namespace a /proc/*/ns or bind-mo
 # What a plugin answers: stdout, stderr and the exit code. (The skeleton avoids dataclasses:
 # importing them costs ~8 ms on every VERSION.)
 Response = namedtuple("Response", "stdout stderr exit_code", defaults=("", "", 0))
+
+# What the resident agent answers (VERSION and the about line are cheaper to answer here).
+AGENT_COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS")
 
 
 class Plugin:
@@ -57,7 +57,13 @@ class Plugin:
             response = _error(CNIError(errors.IO_FAILURE, "cannot read the network configuration from stdin",
                                        str(e)), b"")
         else:
-            response = handle(self, os.environ, stdin)
+            response = None
+            if command in AGENT_COMMANDS and os.environ.get("PYNET_AGENT", "") != "off":
+                from .agent.client import call  # standard library only: the agent has the rest loaded
+
+                response = call(self.name, os.environ, stdin)
+            if response is None:
+                response = handle(self, os.environ, stdin)
         _write(sys.stdout, response.stdout)
         _write(sys.stderr, response.stderr)
         return response.exit_code
@@ -80,6 +86,8 @@ def _write(stream, text: str) -> None:
 
 
 def _dump(obj: dict) -> str:
+    import json
+
     return json.dumps(obj, indent=4) + "\n"
 
 
@@ -88,8 +96,22 @@ def _error(error: CNIError, stdin: bytes) -> Response:
 
 
 def handle(plugin: Plugin, env, stdin: bytes) -> Response:
-    """Answer one CNI request; every failure becomes a CNI error, never an exception."""
+    """Answer one CNI request; every failure becomes a CNI error, never an exception.
+
+    `env` is the request's environment (os.environ in a plugin process, the caller's in the agent);
+    while the request runs, code reads PYNET_* knobs from it through cni.context.
+    """
+    token = context.using(env)
     try:
+        return _handle(plugin, env, stdin)
+    finally:
+        context.reset(token)
+
+
+def _handle(plugin: Plugin, env, stdin: bytes) -> Response:
+    try:
+        from .spec.env import parse_env
+
         invocation = parse_env(env)
         if invocation.command == "":
             return Response(stderr=plugin.about + "\n")
@@ -117,6 +139,8 @@ def handle(plugin: Plugin, env, stdin: bytes) -> Response:
 
 
 def _dispatch(plugin: Plugin, request) -> Response:
+    import importlib
+
     commands = importlib.import_module(plugin.commands)
     if request.command == "ADD":
         result = commands.add(request)

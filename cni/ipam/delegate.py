@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+from .. import context
 from ..skel import Response, handle
 from ..spec import CNIError, Request, Result, parse_result
 from ..spec import errors
@@ -42,9 +43,15 @@ def _env(request: Request, command: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v}
 
 
-def _exec(executable: str, env: dict[str, str], stdin: bytes) -> Response:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
+def _inherited(env: dict[str, str]) -> dict[str, str]:
+    """The delegated plugin's environment: the caller's, with the delegation's CNI_* variables."""
+    environ = {k: v for k, v in context.environ().items() if not k.startswith("CNI_")}
     environ.update(env)
+    return environ
+
+
+def _exec(executable: str, env: dict[str, str], stdin: bytes) -> Response:
+    environ = _inherited(env)
     for attempt in range(5):
         try:
             done = subprocess.run([executable], input=stdin, stdout=subprocess.PIPE, stderr=sys.stderr,
@@ -63,10 +70,10 @@ def call(request: Request, command: str) -> Result | None:
     """Run ipam.type's `command` (ADD, DEL, CHECK, GC, STATUS); ADD returns its result."""
     plugin_type = request.config.ipam["type"]
     env = _env(request, command)
-    if plugin_type in IN_PROCESS and os.environ.get("PYNET_IPAM_EXEC") != "1":
+    if plugin_type in IN_PROCESS and context.getenv("PYNET_IPAM_EXEC") != "1":
         import importlib
 
-        response = handle(importlib.import_module(IN_PROCESS[plugin_type]).PLUGIN, env, request.stdin)
+        response = handle(importlib.import_module(IN_PROCESS[plugin_type]).PLUGIN, _inherited(env), request.stdin)
     else:
         response = _exec(find_plugin(plugin_type, request.path), env, request.stdin)
     if response.exit_code != 0:

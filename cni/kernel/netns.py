@@ -61,3 +61,33 @@ def entered(path: str):
     finally:
         os.close(target)
         os.close(home)
+
+
+def pids_in(path: str) -> list[int]:
+    """The processes whose network namespace is the one at `path` (like `ip netns pids`)."""
+    try:
+        target = os.stat(path)
+    except OSError:
+        return []
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                st = os.stat(f"/proc/{entry}/ns/net")
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino) and int(entry) != os.getpid():
+                pids.append(int(entry))
+    return pids
+
+
+def kill_all_in(path: str) -> None:
+    """SIGKILL every process in the namespace at `path` (a pynet agent there keeps it alive, with its
+    links, after `ip netns delete`)."""
+    import signal
+
+    for pid in pids_in(path):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -6,8 +6,7 @@ that every prefix of an ADD rolls back cleanly.
 
 from __future__ import annotations
 
-import os
-
+from ..context import getenv
 from ..spec import CNIError
 from ..spec import errors
 
@@ -19,7 +18,7 @@ class InjectedFault(CNIError):
 class UndoLog:
     def __init__(self) -> None:
         self._steps: list[tuple[str, object]] = []
-        self._fail_at = int(os.environ.get("PYNET_FAIL_AT", "0") or 0)
+        self._fail_at = int(getenv("PYNET_FAIL_AT", "0") or 0)
 
     def done(self, what: str, undo) -> None:
         """Record that `what` was done and how to undo it (a callable taking no arguments)."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 SUPPORTED = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LATEST = SUPPORTED[-1]
 
@@ -22,6 +20,8 @@ def at_least(version: str, minimum: str) -> bool:
 
 
 def _asked(stdin: bytes):
+    import json  # not at import time: plugin entry points load this module
+
     try:
         obj = json.loads(stdin) if stdin.strip() else None
     except (ValueError, RecursionError):

@@ -8,6 +8,8 @@ import re
 import secrets
 import subprocess
 
+from cni.kernel.netns import kill_all_in
+
 PREFIX = "pnt"  # every test object's name starts with this ("pynet test")
 
 
@@ -57,6 +59,7 @@ class Netns:
 
     def delete(self) -> None:
         if self.exists():
+            kill_all_in(self.path)
             sh("ip", "netns", "delete", self.name, check=False)
 
     def __repr__(self) -> str:

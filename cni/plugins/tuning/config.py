@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from ...context import getenv
 from ...spec import Request
 from ...spec.errors import invalid_config
 
@@ -158,7 +159,7 @@ def state_dir(request: Request) -> str:
     """Where ADD keeps the values it replaced: `dataDir`, else $PYNET_STATE_DIR/tuning."""
     data_dir = request.config.get("dataDir")
     if data_dir is None or data_dir == "":
-        return os.path.join(os.environ.get("PYNET_STATE_DIR") or DEFAULT_STATE_DIR, "tuning")
+        return os.path.join(getenv("PYNET_STATE_DIR") or DEFAULT_STATE_DIR, "tuning")
     if not isinstance(data_dir, str) or not data_dir.startswith("/") or "\0" in data_dir:
         raise invalid_config("invalid dataDir", f"{data_dir!r} must be an absolute directory path"[:200])
     return data_dir

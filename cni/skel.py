@@ -44,6 +44,13 @@ class Plugin:
         self.uses_netns = uses_netns
 
     @property
+    def registered(self) -> bool:
+        """One of pynet's own plugins (the agent runs only those)."""
+        from .plugins import PLUGINS
+
+        return self.commands.startswith(PLUGINS.get(self.name, "\0") + ".")
+
+    @property
     def about(self) -> str:
         return (f"pynet {self.name} plugin {__version__} ({self.summary}); "
                 f"CNI spec versions {', '.join(self.versions)}")
@@ -58,7 +65,7 @@ class Plugin:
                                        str(e)), b"")
         else:
             response = None
-            if command in AGENT_COMMANDS and os.environ.get("PYNET_AGENT", "") != "off":
+            if command in AGENT_COMMANDS and os.environ.get("PYNET_AGENT", "") != "off" and self.registered:
                 from .agent.client import call  # standard library only: the agent has the rest loaded
 
                 response = call(self.name, os.environ, stdin)

@@ -44,7 +44,8 @@ def call(plugin: str, env, stdin: bytes):
     finally:
         sock.close()
     status, code, stdout, stderr = (answer + [b""] * 4)[:4]
-    if status == b"stale":  # another build: it steps down; this call runs here, the next starts a new one
+    if status == b"stale":  # another build: it steps down; this call runs here, and a new one starts
+        start(env, path)
         return None
     return Response(stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"), int(code or 1))
 

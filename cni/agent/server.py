@@ -55,6 +55,10 @@ class Agent:
                 if os.path.exists(self.path) or time.monotonic() > deadline:
                     return False
                 time.sleep(0.02)
+        self.lockfile.seek(0)
+        self.lockfile.truncate()
+        self.lockfile.write(f"{os.getpid()} {self.build}\n")
+        self.lockfile.flush()
         try:
             os.unlink(self.path)  # a dead agent's socket: we hold the lock, nobody serves it
         except FileNotFoundError:
@@ -92,13 +96,17 @@ class Agent:
             self.last = time.monotonic()
         threading.Thread(target=self.serve_one, args=(conn,), daemon=True).start()
 
-    def leave(self) -> None:
-        """Stop taking requests, answer those already queued, wait for all to finish, go."""
+    def unlink(self) -> None:
         if self.managed:
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
+
+    def leave(self) -> None:
+        """Stop taking requests, answer those already queued, wait for all to finish, go."""
+        if self.managed:
+            self.unlink()
             self.listener.setblocking(False)
             while True:
                 try:
@@ -154,16 +162,38 @@ class Agent:
         _, build, plugin, deadline, env, stdin = fields
         if build.decode() != self.build:
             log().info("pynet agent: a caller of build %s: stepping down", build.decode())
+            self.unlink()  # at once: the agent the caller starts next waits for our lock, not for this socket
             self.stopping.set()
             return [b"stale", b"1", b"", b""]
         remaining = float(deadline) - time.time()
         if remaining <= 0 or not self.slots.acquire(timeout=remaining):
             return [b"ok", b"1", _error_json(11, "the pynet agent is busy: the request's deadline passed", fields), b""]
-        try:
-            response = run_request(plugin.decode(), wire.decode_env(env), stdin)
-        finally:
-            self.slots.release()
-            self.back_home()
+        env = wire.decode_env(env)
+        started = time.monotonic()
+        done: list = []
+
+        def work() -> None:
+            try:
+                done.append(run_request(plugin.decode(), env, stdin))
+            except BaseException as e:  # noqa: BLE001 - handle() never raises; loading a plugin might
+                from ..skel import Response
+
+                done.append(Response(_error_json(100, f"the pynet agent failed: {e}", fields).decode(), "", 1))
+            finally:
+                self.slots.release()
+                self.back_home()
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        worker.join(max(0.0, float(deadline) - time.time()))
+        if not done:  # it goes on in its thread; the runtime's DEL (or GC) cleans up what it did
+            log().warning("%s %s container %s missed its deadline", plugin.decode(), env.get("CNI_COMMAND"),
+                          env.get("CNI_CONTAINERID"))
+            return [b"ok", b"1", _error_json(11, "the request did not finish within its deadline "
+                                                 "(PYNET_AGENT_TIMEOUT); it may finish later", fields), b""]
+        response = done[0]
+        log().debug("served %s %s container %s: exit %d in %.1f ms", plugin.decode(), env.get("CNI_COMMAND"),
+                    env.get("CNI_CONTAINERID"), response.exit_code, (time.monotonic() - started) * 1000)
         return [b"ok", str(response.exit_code).encode(), response.stdout.encode(), response.stderr.encode()]
 
     def back_home(self) -> None:

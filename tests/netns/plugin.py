@@ -49,7 +49,7 @@ def run_plugin(executable: str, command: str | None, config=None, *, netns: str 
                env: dict | None = None, stdin: bytes | None = None, timeout: float = 30) -> PluginRun:
     """Run one plugin command; `host` names a namespace to run the plugin in (a simulated host)."""
     environ = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
-    for key in ("PYNET_DEBUG", "PYNET_LOG_FILE"):
+    for key in ("PYNET_DEBUG", "PYNET_LOG_FILE", "PYNET_AGENT", "PYNET_RUN_DIR"):
         if key in os.environ:
             environ[key] = os.environ[key]
     values = {"CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": netns,

@@ -1,0 +1,190 @@
+"""The fast path: pynet plugins through a warm `pynet agent`, cold in-process, and the Go reference,
+side by side in one run (medians).
+
+    .venv/bin/python bench/agent.py [--runs 30] [--concurrent 100]
+
+1. bridge (with host-local) ADD and DEL, one call each, each in a fresh container namespace.
+2. Podman's chain of four (bridge, portmap with one mapping, firewall, tuning): ADD of the chain.
+3. --concurrent ADDs at once on one network (then as many DELs): wall time.
+4. bridge ADD in-process (PYNET_AGENT=off): a cold Python start with every import.
+Every implementation works in a simulated host namespace of its own; nothing outside this run's
+namespaces is touched. Exits 0 when everything ran (targets met or not), 1 when something failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from benchlab import PATH, PREFIX, BenchError, Lab, p90, sh
+
+HERE = os.path.dirname(sys.executable)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WARMUP = 3
+TARGETS = {"bridge ADD": 1.0, "bridge DEL": 0.5, "chain ADD": 1.0, "concurrent ADD": 1.0}
+
+
+class Impl:
+    def __init__(self, name: str, cni_path: str, env: dict | None = None) -> None:
+        self.name, self.cni_path, self.env = name, cni_path, env or {}
+        self.data = ""
+        self.host = ""
+
+
+def call(impl: Impl, plugin: str, command: str, config: dict, container: str, cid: str) -> tuple[float, dict | None]:
+    """One plugin call as a runtime makes it, in the implementation's host: (ms, JSON output)."""
+    env = {"PATH": PATH, "CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": f"/run/netns/{container}",
+           "CNI_IFNAME": "eth0", "CNI_PATH": impl.cni_path, **impl.env}
+    start = time.perf_counter()
+    done = subprocess.run(["ip", "netns", "exec", impl.host, os.path.join(impl.cni_path, plugin)],
+                          input=json.dumps(config).encode(), capture_output=True, env=env, timeout=300)
+    elapsed = (time.perf_counter() - start) * 1000
+    if done.returncode != 0:
+        raise BenchError(f"{impl.name} {plugin} {command} failed: {done.stdout.decode(errors='replace')[-600:]}")
+    return elapsed, (json.loads(done.stdout) if done.stdout.strip() else None)
+
+
+def bridge_conf(impl: Impl, name: str = "benchnet") -> dict:
+    return {"cniVersion": "1.0.0", "name": name, "type": "bridge", "bridge": "pnbr0", "isGateway": True,
+            "ipMasq": True, "ipam": {"type": "host-local", "dataDir": impl.data, "ranges": [[{"subnet": "10.89.0.0/16"}]],
+                                     "routes": [{"dst": "0.0.0.0/0"}]}}
+
+
+def chain(impl: Impl) -> list[tuple[str, dict]]:
+    """Podman 4's default network as CNI plugins (its 87-podman-bridge.conflist), one port published."""
+    return [("bridge", bridge_conf(impl, "podman")),
+            ("portmap", {"type": "portmap", "capabilities": {"portMappings": True},
+                         "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}}),
+            ("firewall", {"type": "firewall"}),
+            ("tuning", {"type": "tuning"})]
+
+
+def run_chain(impl: Impl, container: str, cid: str) -> tuple[float, dict]:
+    total, prev = 0.0, None
+    for plugin, conf in chain(impl):
+        conf = {"cniVersion": "1.0.0", "name": "podman", **conf}
+        if prev is not None:
+            conf["prevResult"] = prev
+        elapsed, result = call(impl, plugin, "ADD", conf, container, cid)
+        total, prev = total + elapsed, result
+    return total, prev
+
+
+def del_chain(impl: Impl, container: str, cid: str, result: dict) -> None:
+    for plugin, conf in reversed(chain(impl)):
+        call(impl, plugin, "DEL", {"cniVersion": "1.0.0", "name": "podman", **conf, "prevResult": result}, container, cid)
+
+
+def sequential(lab: Lab, impls: list[Impl], runs: int) -> dict:
+    times: dict = {}
+    for n in range(WARMUP + runs):
+        for impl in impls if n % 2 else list(reversed(impls)):
+            container, cid = lab.netns(f"{impl.name[:4]}-s{n}"), f"seq{n}"
+            conf = bridge_conf(impl)
+            add, result = call(impl, "bridge", "ADD", conf, container, cid)
+            delete, _ = call(impl, "bridge", "DEL", {**conf, "prevResult": result}, container, cid)
+            chain_add, chain_result = run_chain(impl, container, f"chain{n}")
+            del_chain(impl, container, f"chain{n}", chain_result)
+            lab.drop(container)
+            if n >= WARMUP:
+                for figure, value in (("bridge ADD", add), ("bridge DEL", delete), ("chain ADD", chain_add)):
+                    times.setdefault((impl.name, figure), []).append(value)
+    return times
+
+
+def concurrent_adds(lab: Lab, impl: Impl, count: int) -> tuple[float, float]:
+    """Wall times (ms) of `count` ADDs at once on one network, then of their DELs at once."""
+    containers = [lab.netns(f"{impl.name[:4]}-p{n}") for n in range(count)]
+    conf = bridge_conf(impl, "burst")
+    results: dict = {}
+
+    def add(n):
+        results[n] = call(impl, "bridge", "ADD", conf, containers[n], f"burst{n}")[1]
+
+    def delete(n):
+        call(impl, "bridge", "DEL", {**conf, "prevResult": results[n]}, containers[n], f"burst{n}")
+
+    walls = []
+    for work in (add, delete):
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(count) as pool:
+            list(pool.map(work, range(count)))
+        walls.append((time.perf_counter() - start) * 1000)
+    addresses = [r["ips"][0]["address"] for r in results.values()]
+    if len(set(addresses)) != count:
+        raise BenchError(f"{impl.name}: {count} concurrent ADDs got {len(set(addresses))} distinct addresses")
+    lab.drop(*containers)
+    return walls[0], walls[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--concurrent", type=int, default=100)
+    parser.add_argument("--pynet-dir", default=HERE if os.path.exists(os.path.join(HERE, "pynet"))
+                        else os.path.join(REPO, ".venv", "bin"))
+    parser.add_argument("--reference-dir", default=os.environ.get("PYNET_REFERENCE_DIR", "/usr/lib/cni"))
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/agent.py needs root: it creates network namespaces")
+    missing = [p for p in ("bridge", "host-local", "portmap", "firewall", "tuning")
+               if not os.path.exists(os.path.join(args.reference_dir, p))]
+    if missing:
+        sys.exit(f"reference plugins {missing} not found in {args.reference_dir} (containernetworking-plugins)")
+    started = time.perf_counter()
+    lab = Lab()
+    try:
+        cni_path = os.path.join(lab.tmp, "bin")
+        sh(os.path.join(args.pynet_dir, "pynet"), "plugins", "install", "--dir", cni_path, "--names", "reference")
+        run_dir = os.path.join(lab.tmp, "run")
+        warm = Impl("pynet", cni_path, {"PYNET_AGENT": "auto", "PYNET_RUN_DIR": run_dir})
+        cold = Impl("cold", cni_path, {"PYNET_AGENT": "off"})
+        ref = Impl("reference", args.reference_dir)
+        impls = [warm, cold, ref]
+        for impl in impls:
+            impl.host, impl.data = lab.netns(f"{impl.name[:4]}-h"), os.path.join(lab.tmp, f"ipam-{impl.name}")
+        print(f"bench/agent.py: pynet {cni_path} (agent warm / in-process cold) vs reference {args.reference_dir}; "
+              f"namespaces {PREFIX}-*; {os.cpu_count()} CPUs, kernel {os.uname().release}")
+        times = sequential(lab, impls, args.runs)
+        bursts = {impl.name: concurrent_adds(lab, impl, args.concurrent) for impl in (warm, ref)}
+        report(times, bursts, args)
+        print(f"\ntotal time {time.perf_counter() - started:.0f} s")
+        return 0
+    except (BenchError, subprocess.TimeoutExpired) as error:
+        print(f"\nbench/agent.py: {error}", file=sys.stderr)
+        return 1
+    finally:
+        lab.close()
+
+
+def report(times: dict, bursts: dict, args) -> None:
+    med = {key: statistics.median(values) for key, values in times.items()}
+    print(f"\n{args.runs} runs each after {WARMUP} warm-up rounds, medians (p90) in ms")
+    print(f"   {'figure':<16}{'pynet warm':>16}{'in-process':>16}{'reference':>16}{'warm/ref':>10}{'cold/ref':>10}")
+    for figure in ("bridge ADD", "bridge DEL", "chain ADD"):
+        cells = [f"{med[(n, figure)]:8.1f} ({p90(times[(n, figure)]):5.1f})" for n in ("pynet", "cold", "reference")]
+        ref = med[("reference", figure)]
+        print(f"   {figure:<16}{cells[0]:>16}{cells[1]:>16}{cells[2]:>16}"
+              f"{med[('pynet', figure)] / ref:10.2f}{med[('cold', figure)] / ref:10.2f}")
+    n = args.concurrent
+    print(f"\n{n} concurrent ADDs on one network, then {n} concurrent DELs: wall time in ms")
+    print(f"   {'':<16}{'pynet warm':>16}{'reference':>16}{'ratio':>10}")
+    for i, what in enumerate(("ADD", "DEL")):
+        print(f"   {what:<16}{bursts['pynet'][i]:16.0f}{bursts['reference'][i]:16.0f}"
+              f"{bursts['pynet'][i] / bursts['reference'][i]:10.2f}")
+    ratios = {figure: med[("pynet", figure)] / med[("reference", figure)] for figure in ("bridge ADD", "bridge DEL", "chain ADD")}
+    ratios["concurrent ADD"] = bursts["pynet"][0] / bursts["reference"][0]
+    print("\nTargets (pynet warm / reference)")
+    for figure, target in TARGETS.items():
+        print(f"   {figure:<16} <= {target:<4} {'met' if ratios[figure] <= target else 'NOT met':<8} {ratios[figure]:.2f}")
+    print(f"   cold in-process bridge ADD / reference: {med[('cold', 'bridge ADD')] / med[('reference', 'bridge ADD')]:.2f} (reported)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -136,7 +136,9 @@ class Agent:
                 answer = self.answer(fields)
                 conn.settimeout(None)
                 conn.sendall(wire.pack(answer))
-        except (OSError, EOFError, ValueError) as e:
+        except EOFError:
+            pass  # a caller that only looked (pynet agent status), or died before asking
+        except (OSError, ValueError) as e:
             log().warning("pynet agent: a request was dropped: %s", e)
         finally:
             with self.lock:

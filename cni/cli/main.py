@@ -7,7 +7,7 @@ import os
 import sys
 
 from .. import __version__
-from . import plugins
+from . import agent, plugins
 
 
 def parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def parser() -> argparse.ArgumentParser:
                      help="output for people (table, the default) or for scripts (json)")
     sub = top.add_subparsers(dest="command", required=True)
     plugins.register(sub)
+    agent.register(sub)
     return top
 
 

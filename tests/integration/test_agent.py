@@ -313,3 +313,18 @@ def test_kill_9_during_50_concurrent_adds_leaves_nothing_after_del(alab, make_ne
     masq = host.run("nft", "list", "set", "inet", "pynet", "masq4", check=False).stdout
     assert "elements" not in masq
     assert sum(c.links().get("eth0") is not None for c in containers) == 0
+
+
+def test_pynet_agent_status_and_stop(alab):
+    pid = warm(alab)
+    pynet = os.path.join(os.path.dirname(sys.executable), "pynet")
+    shown = subprocess.run([pynet, "--format", "json", "agent", "status", "--socket", socket_of(alab)],
+                           capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0, shown.stderr
+    row = json.loads(shown.stdout)[0]
+    assert row["listening"] and row["pid"] == pid and row["current"]
+    assert subprocess.run([pynet, "agent", "stop", "--socket", socket_of(alab)], timeout=30).returncode == 0
+    wait_for(lambda: pid not in agents(alab["host"]), what="the agent to stop")
+    gone = subprocess.run([pynet, "agent", "status", "--socket", socket_of(alab)], capture_output=True, text=True,
+                          timeout=30)
+    assert gone.returncode == 3 and "False" in gone.stdout

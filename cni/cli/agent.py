@@ -42,7 +42,7 @@ def status(path: str) -> dict:
 
 
 def command_run(args) -> int:
-    from ..agent.server import main as serve
+    from ..agent.supervisor import main as serve
 
     return serve((["--socket", args.socket] if args.socket else []) + ["--idle", str(args.idle)])
 

@@ -244,3 +244,20 @@ def test_command_line(lab, tmp_path):
     missing = run("add", "nonet", "c1", NETNS)
     assert missing.returncode == 1 and missing.stderr.startswith("cni.runtime: no network named 'nonet'")
     assert "Traceback" not in missing.stderr and len(missing.stderr.splitlines()) == 1
+
+
+def test_a_plugin_that_hangs_times_out(lab):
+    cni = CNIConfig(path=lab["cni"].path, cache_dir=str(lab["tmp"] / "cache"), env=lab["cni"].env, timeout=0.5)
+    with pytest.raises(PluginError) as failed:
+        cni.add(network("1.0.0", {"type": "a", "fake": {"ADD": "sleep"}}), RuntimeConf("c1", NETNS))
+    assert failed.value.code == 11 and "did not answer within 0.5 s" in str(failed.value)
+
+
+def test_gc_takes_attachments_in_every_form(lab):
+    cni, net = lab["cni"], network("1.1.0", {"type": "a"})
+    for cid in ("p", "r", "d", "stale"):
+        cni.add(net, RuntimeConf(cid, NETNS))
+    cni.gc(net, valid=[("p", "eth0"), RuntimeConf("r", NETNS), {"containerID": "d", "ifname": "eth0"}])
+    assert sorted(a["container_id"] for a in cni.cached_attachments("fakenet")) == ["d", "p", "r"]
+    with pytest.raises(CNIRuntimeError, match="a valid attachment is"):
+        cni.gc(net, valid=["p"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -223,9 +225,6 @@ def test_status_and_version(lab):
 
 def test_command_line(lab, tmp_path):
     """`python -m cni.runtime`, cnitool's job: ADD, list, DEL; errors are one line, no traceback."""
-    import subprocess
-    import sys
-
     (tmp_path / "net.d").mkdir()
     (tmp_path / "net.d" / "f.conflist").write_text(json.dumps({"cniVersion": "1.0.0", "name": "fakenet",
                                                                 "plugins": [{"type": "a"}]}))

@@ -21,7 +21,7 @@ MAX_ACTIVE = 64  # requests running at once; more wait (up to their deadline) fo
 class Worker:
     """One serving process: accepts on the shared socket, one thread per request."""
 
-    def __init__(self, listener: socket.socket, build: str, slot: "Slot", on_stale) -> None:
+    def __init__(self, listener: socket.socket, build: str, slot, on_stale) -> None:
         self.listener = listener
         self.build = build
         self.slot = slot

@@ -62,14 +62,27 @@ def command_install(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    parser = sub.add_parser("plugins", help="list or install the CNI plugin executables")
+def register(sub, common) -> None:
+    parser = sub.add_parser("plugins", parents=[common], help="list or install the CNI plugin executables")
     actions = parser.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="show each plugin and the CNI versions it speaks")
+    listing = actions.add_parser("list", parents=[common], help="show each plugin and the CNI versions it speaks")
     listing.set_defaults(run=command_list)
-    inst = actions.add_parser("install", help="put runnable plugin executables into a directory")
+    inst = actions.add_parser("install", parents=[common], help="put runnable plugin executables into a directory")
     inst.add_argument("--dir", required=True, help="target directory, e.g. /opt/cni/bin")
     inst.add_argument("--names", choices=("reference", "pynet"), default="pynet",
                       help="'reference': loopback, bridge, host-local... (drop-in for a runtime's CNI_PATH); "
                            "'pynet': pynet-loopback, ... (default)")
     inst.set_defaults(run=command_install)
+
+
+DEFAULT_RUNTIME_DIR = "/opt/pynet/cni"
+
+
+def runtime_path() -> list[str]:
+    """The CNI_PATH pynet's runtime runs plugins from: $CNI_PATH, else /opt/pynet/cni, where
+    pynet's plugins are installed under the reference names on first use."""
+    if os.environ.get("CNI_PATH"):
+        return [d for d in os.environ["CNI_PATH"].split(":") if d]
+    if not all(os.access(os.path.join(DEFAULT_RUNTIME_DIR, name), os.X_OK) for name in PLUGINS):
+        install(DEFAULT_RUNTIME_DIR, "reference")
+    return [DEFAULT_RUNTIME_DIR]

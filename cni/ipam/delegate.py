@@ -7,56 +7,20 @@ skeleton (identical output and errors) unless PYNET_IPAM_EXEC=1 asks for a separ
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import subprocess
-import sys
-import time
 
-from ..skel import Response, handle
+from ..invoke import cni_env, execute, find_plugin, reported_error
+from ..skel import handle
 from ..spec import CNIError, Request, Result, parse_result
 from ..spec import errors
 
 IN_PROCESS = {"host-local": "cni.ipam.host_local", "static": "cni.ipam.static"}
 
 
-def find_plugin(plugin_type: str, path: tuple[str, ...]) -> str:
-    """The executable for `plugin_type` in the CNI_PATH directories."""
-    if not path:
-        raise CNIError(errors.INVALID_ENVIRONMENT, f"CNI_PATH is needed to run the {plugin_type} plugin",
-                       "set CNI_PATH to the directories holding the CNI plugins")
-    for directory in path:
-        candidate = os.path.join(directory, plugin_type)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    raise CNIError(errors.INVALID_CONFIG, f"plugin {plugin_type!r} not found",
-                   f"no executable {plugin_type} in CNI_PATH ({':'.join(path)})")
-
-
 def _env(request: Request, command: str) -> dict[str, str]:
     inv = request.invocation
-    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": inv.container_id, "CNI_NETNS": inv.netns,
-           "CNI_IFNAME": inv.ifname, "CNI_ARGS": ";".join(f"{k}={v}" for k, v in inv.args),
-           "CNI_PATH": ":".join(inv.path)}
-    return {k: v for k, v in env.items() if v}
-
-
-def _exec(executable: str, env: dict[str, str], stdin: bytes) -> Response:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
-    environ.update(env)
-    for attempt in range(5):
-        try:
-            done = subprocess.run([executable], input=stdin, stdout=subprocess.PIPE, stderr=sys.stderr,
-                                  env=environ, timeout=120)
-            return Response(stdout=done.stdout.decode("utf-8", "replace"), exit_code=done.returncode)
-        except OSError as e:
-            if e.errno != errno.ETXTBSY or attempt == 4:  # "text file busy": being replaced; retry
-                raise CNIError(errors.IO_FAILURE, f"cannot run {executable}", e.strerror or str(e)) from None
-            time.sleep(0.05 * (attempt + 1))
-        except subprocess.TimeoutExpired:
-            raise CNIError(errors.TRY_AGAIN_LATER, f"{executable} did not answer within 120 s") from None
-    raise AssertionError("unreachable")
+    return cni_env(command, inv.container_id, inv.netns, inv.ifname, inv.args, inv.path)
 
 
 def call(request: Request, command: str) -> Result | None:
@@ -68,9 +32,9 @@ def call(request: Request, command: str) -> Result | None:
 
         response = handle(importlib.import_module(IN_PROCESS[plugin_type]).PLUGIN, env, request.stdin)
     else:
-        response = _exec(find_plugin(plugin_type, request.path), env, request.stdin)
+        response = execute(find_plugin(plugin_type, request.path), env, request.stdin)
     if response.exit_code != 0:
-        raise _as_error(plugin_type, response.stdout)
+        raise _as_error(plugin_type, response)
     if command != "ADD":
         return None
     try:
@@ -81,12 +45,11 @@ def call(request: Request, command: str) -> Result | None:
     return parse_result(document, f"{plugin_type} result", request.config.cni_version)[1]
 
 
-def _as_error(plugin_type: str, stdout: str) -> CNIError:
-    try:
-        error = json.loads(stdout)
-        return CNIError(int(error["code"]), f"{plugin_type}: {error.get('msg', '')}", str(error.get("details", "")))
-    except (ValueError, KeyError, TypeError):
-        return CNIError(errors.INTERNAL, f"IPAM plugin {plugin_type} failed without a CNI error", stdout[:200])
+def _as_error(plugin_type: str, response) -> CNIError:
+    error = reported_error(response)
+    if error is None:
+        return CNIError(errors.INTERNAL, f"IPAM plugin {plugin_type} failed without a CNI error", response.stdout[:200])
+    return CNIError(error.code, f"{plugin_type}: {error.msg}", error.details)
 
 
 def add(request: Request) -> Result:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from ..runtime import containers, lifecycle
@@ -30,6 +31,7 @@ def row(c: containers.Container) -> dict:
 
 def command_run(args) -> int:
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    signal.signal(signal.SIGTERM, _interrupt)  # a half-made container is undone, as on Ctrl-C
     c = lifecycle.create(args.name or "", command, args.network, cni_path=runtime_path(), rootfs=args.rootfs,
                          ports=tuple(args.publish), ip=args.ip, detached=args.detach)
     if args.detach:
@@ -40,6 +42,10 @@ def command_run(args) -> int:
     if args.rm:
         lifecycle.remove(c.id, force=True, cni_path=runtime_path())
     return code
+
+
+def _interrupt(_sig, _frame):
+    raise KeyboardInterrupt
 
 
 def command_ps(args) -> int:

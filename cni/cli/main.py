@@ -7,7 +7,7 @@ import os
 import sys
 
 from .. import __version__
-from . import containers, plugins
+from . import containers, networks, plugins
 
 FORMATS = ("table", "json")
 
@@ -30,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     plugins.register(sub, common)
     containers.register(sub, common)
+    networks.register(sub, common)
     return top
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from .namespaces import Proc
+from .namespaces import Proc, members
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -66,7 +66,10 @@ class Container:
         return None if self.network in ("none", "host") or self.network.startswith("container:") else self.network
 
     def running(self) -> bool:
-        return bool(self.process and self.process.alive())
+        """The command (or a process it left) still runs in the container."""
+        if not (self.process and self.holder and self.holder.alive()):
+            return False
+        return self.process.alive() or bool(members(self.holder))
 
     def exit_code(self) -> int | None:
         try:

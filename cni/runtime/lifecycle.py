@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import subprocess
 
 from . import namespaces
@@ -128,12 +129,18 @@ def start(c: Container) -> int:
     child = subprocess.Popen(namespaces.enter_argv(c.holder, c.command))
     c.process = Proc.of(child.pid)
     c.save()
-    while True:
-        try:
-            code = child.wait()
-            break
-        except KeyboardInterrupt:  # the terminal sent SIGINT to the command too
-            continue
+    forward = lambda sig, _frame: namespaces.signal_members(c.holder, sig)  # noqa: E731 - nsenter does not
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        while True:
+            try:
+                code = child.wait()
+                break
+            except KeyboardInterrupt:  # the terminal sent SIGINT to the command too
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     code = 128 - code if code < 0 else code
     c.set_exit(code)
     return code

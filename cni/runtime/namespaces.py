@@ -97,14 +97,19 @@ def members(holder: Proc) -> list[int]:
     return found
 
 
+def signal_members(holder: Proc, sig: int) -> None:
+    """Send `sig` to every process of the container but the holder."""
+    for pid in members(holder):
+        _signal(pid, sig)
+
+
 def stop(holder: Proc, timeout: float = 10) -> None:
     """SIGTERM every process of the container, SIGKILL what is left after `timeout` seconds.
     The holder stays: the namespaces (and the network) live until the container is removed."""
     if not holder.alive():
         return
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in members(holder):
-            _signal(pid, sig)
+        signal_members(holder, sig)
         deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 5)
         while time.monotonic() < deadline and any(_stat(p)[0] not in ("Z", "") for p in members(holder)):
             time.sleep(0.05)

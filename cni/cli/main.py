@@ -7,7 +7,7 @@ import os
 import sys
 
 from .. import __version__
-from . import containers, networks, plugins
+from . import containers, networks, plugins, topology
 
 FORMATS = ("table", "json")
 
@@ -31,6 +31,7 @@ def parser() -> argparse.ArgumentParser:
     plugins.register(sub, common)
     containers.register(sub, common)
     networks.register(sub, common)
+    topology.register(sub, common)
     return top
 
 

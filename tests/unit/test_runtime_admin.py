@@ -1,0 +1,67 @@
+"""The sans-I/O parts of the runtime and the network CLI: ports, subnet pools, names, conflists."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from cni.runtime import NetworkConfig, netadmin, subnets
+from cni.runtime.containers import ContainerError, new
+from cni.runtime.lifecycle import parse_port
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("8080:80", {"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""}),
+    ("53:53/udp", {"hostPort": 53, "containerPort": 53, "protocol": "udp", "hostIP": ""}),
+    ("127.0.0.1:8080:80/sctp", {"hostPort": 8080, "containerPort": 80, "protocol": "sctp", "hostIP": "127.0.0.1"}),
+    ("[::1]:8080:80", {"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "::1"}),
+])
+def test_port_specs(spec, expected):
+    assert parse_port(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["80", "0:80", "80:65536", "a:80", "80:80/icmp", "300.1.1.1:80:80", ""])
+def test_bad_port_specs(spec):
+    with pytest.raises(ContainerError, match="invalid port"):
+        parse_port(spec)
+
+
+def test_pools_are_dockers_in_order():
+    first = [str(p) for p in list(subnets.pools())[:16]]
+    assert first[0] == "172.17.0.0/16" and first[14] == "172.31.0.0/16" and first[15] == "192.168.0.0/20"
+
+
+def test_choose_skips_overlaps_and_ignores_ipv6():
+    taken = [ipaddress.ip_network(n) for n in ("172.17.5.0/24", "172.16.0.0/12", "fd00::/8")]
+    assert str(subnets.choose(taken[:1] + taken[2:])) == "172.18.0.0/16"
+    assert str(subnets.choose(taken)) == "192.168.0.0/20"  # 172.16/12 covers every 172 pool
+    with pytest.raises(ValueError, match="no free subnet"):
+        subnets.choose([ipaddress.ip_network("128.0.0.0/1")])
+
+
+def test_bridge_names_fit_in_15_bytes_and_stay_unique():
+    assert netadmin.bridge_name("web", set()) == "pn-web"
+    long = netadmin.bridge_name("a-very-long-network-name", set())
+    assert long.startswith("pn-a-ver-") and len(long) == 15
+    assert netadmin.bridge_name("web", {"pn-web"}).startswith("pn-web-")
+    assert netadmin.bridge_name("web", {"pn-web", netadmin.bridge_name("web", {"pn-web"})}) != "pn-web"
+
+
+def test_a_bridge_conflist_loads_as_a_network_with_its_subnets():
+    opts = netadmin.BridgeOptions(ipv6="fd00:1::/64", mtu=1400, icc=False)
+    doc = netadmin.bridge_conflist("n1", "pn-n1", ipaddress.ip_network("10.1.0.0/24"), "10.1.0.1", opts,
+                                   created="2026-01-01T00:00:00+00:00")
+    net = NetworkConfig.from_bytes(json.dumps(doc).encode(), "n1.conflist")
+    assert net.name == "n1" and net.cni_version == "1.1.0"  # negotiated from cniVersions
+    assert [str(s) for s in netadmin.network_subnets(net)] == ["10.1.0.0/24", "fd00:1::/64"]
+    assert netadmin.bridge_of(net) == "pn-n1" and netadmin.made_by_pynet(net) == {"created": "2026-01-01T00:00:00+00:00"}
+    assert net.plugins[0]["mtu"] == 1400 and net.plugins[0]["icc"] is False
+
+
+def test_container_names():
+    assert new("", ["true"], "none").name.startswith("c-")
+    for bad in ("-x", "a/b", "a b", "x" * 64):
+        with pytest.raises(ContainerError, match="invalid container name"):
+            new(bad, ["true"], "none")

@@ -88,7 +88,11 @@ def command_rm(args) -> int:
 
 def command_inspect(args) -> int:
     c = containers.find(args.container)
-    emit_one(c.describe(), args.format)
+    record = c.describe()
+    if args.format != "json":  # the CNI result is in the JSON; people get its addresses
+        record.pop("result")
+        record.update(command=" ".join(c.command), ports=row(c)["ports"], network=row(c)["network"])
+    emit_one(record, args.format)
     return 0
 
 

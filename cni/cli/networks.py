@@ -48,6 +48,10 @@ def command_inspect(args) -> int:
     record = summary(net)
     record.update(cniVersion=net.cni_version, containers=attached(net.name), plugins=net.plugins,
                   created_by_pynet=netadmin.made_by_pynet(net) is not None)
+    if args.format != "json":  # for people: one line per container, the chain by plugin type
+        record.update(plugins=[p.get("type", "?") for p in net.plugins],
+                      containers=[f"{c['name'] or '-'} ({c['id'][:12]}) {c['ifname']} {' '.join(c['addresses'])}"
+                                  for c in record["containers"]])
     emit_one(record, args.format)
     return 0
 

@@ -26,18 +26,18 @@ def emit(rows: list[dict], columns: list[tuple[str, str]], fmt: str) -> None:
 
 
 def emit_one(record: dict, fmt: str, text: str | None = None) -> None:
-    """One record: JSON, or `text` (default: one "key: value" line per field) for people."""
+    """One record: JSON, or `text` (default: a "key  value" line per field, one line per item of
+    a list) for people."""
     if fmt == "json":
         json.dump(record, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    elif text is not None:
+        return
+    if text is not None:
         print(text)
-    else:
-        width = max(map(len, record), default=0)
-        for key, value in record.items():
-            shown = json.dumps(value) if isinstance(value, (dict, list)) and value and not _flat(value) else _cell(value)
-            print(f"{key.ljust(width)}  {shown}")
-
-
-def _flat(value) -> bool:
-    return isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)
+        return
+    width = max(map(len, record), default=0)
+    for key, value in record.items():
+        items = value if isinstance(value, list) and value else [value]
+        for n, item in enumerate(items):
+            shown = json.dumps(item) if isinstance(item, dict) else _cell(item)
+            print(f"{(key if n == 0 else '').ljust(width)}  {shown}".rstrip())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -219,3 +221,42 @@ def test_status_and_version(lab):
     assert cni.validate(network("1.0.0")) == ["portMappings"]
     with pytest.raises(PluginError, match="network 'fakenet' is 0.3.0"):
         cni.validate(network("0.3.0"))
+
+
+def test_command_line(lab, tmp_path):
+    """`python -m cni.runtime`, cnitool's job: ADD, list, DEL; errors are one line, no traceback."""
+    (tmp_path / "net.d").mkdir()
+    (tmp_path / "net.d" / "f.conflist").write_text(json.dumps({"cniVersion": "1.0.0", "name": "fakenet",
+                                                                "plugins": [{"type": "a"}]}))
+    env = {**os.environ, "CNI_PATH": ":".join(lab["cni"].path), "PYNET_CNI_CONF_DIR": str(tmp_path / "net.d"),
+           "PYNET_CNI_CACHE_DIR": str(tmp_path / "cache"), "FAKE_LOG": str(tmp_path / "calls.jsonl"),
+           "CNI_ARGS": "IgnoreUnknown=1", "CAP_ARGS": "{}"}
+
+    def run(*argv):
+        return subprocess.run([sys.executable, "-m", "cni.runtime", *argv], env=env, capture_output=True, text=True)
+
+    added = run("add", "fakenet", "c1", NETNS)
+    assert added.returncode == 0 and json.loads(added.stdout)["ips"] == [{"address": "10.9.0.2/24"}]
+    assert run("list").stdout.split() == ["fakenet", "1.0.0", str(tmp_path / "net.d" / "f.conflist")]
+    assert run("list", "fakenet").stdout.split() == ["c1", "eth0", NETNS]
+    assert run("del", "fakenet", "c1", NETNS).returncode == 0 and run("list", "fakenet").stdout == ""
+    missing = run("add", "nonet", "c1", NETNS)
+    assert missing.returncode == 1 and missing.stderr.startswith("cni.runtime: no network named 'nonet'")
+    assert "Traceback" not in missing.stderr and len(missing.stderr.splitlines()) == 1
+
+
+def test_a_plugin_that_hangs_times_out(lab):
+    cni = CNIConfig(path=lab["cni"].path, cache_dir=str(lab["tmp"] / "cache"), env=lab["cni"].env, timeout=0.5)
+    with pytest.raises(PluginError) as failed:
+        cni.add(network("1.0.0", {"type": "a", "fake": {"ADD": "sleep"}}), RuntimeConf("c1", NETNS))
+    assert failed.value.code == 11 and "did not answer within 0.5 s" in str(failed.value)
+
+
+def test_gc_takes_attachments_in_every_form(lab):
+    cni, net = lab["cni"], network("1.1.0", {"type": "a"})
+    for cid in ("p", "r", "d", "stale"):
+        cni.add(net, RuntimeConf(cid, NETNS))
+    cni.gc(net, valid=[("p", "eth0"), RuntimeConf("r", NETNS), {"containerID": "d", "ifname": "eth0"}])
+    assert sorted(a["container_id"] for a in cni.cached_attachments("fakenet")) == ["d", "p", "r"]
+    with pytest.raises(CNIRuntimeError, match="a valid attachment is"):
+        cni.gc(net, valid=["p"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..runtime import CNIConfig, containers, load_network, load_networks, netadmin
 from .output import emit, emit_one
+from .plugins import runtime_path
 
 COLUMNS = [("name", "NAME"), ("driver", "DRIVER"), ("subnets", "SUBNETS"), ("bridge", "BRIDGE"),
            ("containers", "CONTAINERS"), ("file", "FILE")]
@@ -82,6 +83,25 @@ def command_prune(args) -> int:
     return 0
 
 
+def command_gc(args) -> int:
+    """DEL the cached attachments of containers pynet does not know (any more), then the plugins' GC."""
+    if args.names:
+        nets = [load_network(name) for name in args.names]
+    else:  # other runtimes' networks (Podman's) may share the conf dir and the cache: only pynet's
+        nets = [n for n in load_networks(on_error=lambda e: None) if netadmin.made_by_pynet(n) is not None]
+    cni = CNIConfig(path=runtime_path())
+    rows = []
+    with containers.locked():
+        live = [(c.id, c.ifname) for c in containers.all_containers()]
+        for net in nets:
+            before = {(a["container_id"], a["ifname"]) for a in cni.cached_attachments(net.name)}
+            cni.gc(net, valid=live)
+            rows += [{"network": net.name, "container_id": cid, "ifname": ifname}
+                     for cid, ifname in sorted(before - set(live))]
+    emit(rows, [("network", "NETWORK"), ("container_id", "REMOVED ATTACHMENT"), ("ifname", "IFNAME")], args.format)
+    return 0
+
+
 def _create_parser(parent, common) -> None:
     drivers = parent.add_subparsers(dest="driver", required=True, metavar="DRIVER")
     bridge = drivers.add_parser("bridge", parents=[common], help="a bridge network with NAT (Docker's default kind)")
@@ -110,3 +130,7 @@ def register(sub, common) -> None:
     rm.set_defaults(run=command_rm)
     actions.add_parser("prune", parents=[common],
                        help="remove every network pynet created that no container uses").set_defaults(run=command_prune)
+    gc = actions.add_parser("gc", parents=[common], help="DEL attachments of containers pynet no longer knows "
+                                                           "(e.g. after a reboot emptied /run), then the plugins' GC")
+    gc.add_argument("names", nargs="*", help="networks (default: every network pynet created)")
+    gc.set_defaults(run=command_gc)

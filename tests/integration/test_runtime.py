@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 
 import pytest
 
-from tests.integration.simhost import error_line, simhost  # noqa: F401
+from tests.integration.simhost import PYNET, error_line, simhost  # noqa: F401
 from tests.netns import link_outside
 
 pytestmark = pytest.mark.root
@@ -41,9 +44,8 @@ def test_host_mode_sees_the_host_links(simhost):
     simhost.ns.run("ip", "link", "add", "pnthost0", "type", "veth", "peer", "name", "pnthost1")
     simhost.pynet("run", "-d", "--name", "h", "--network", "host", "--", "sleep", "300")
     assert {"lo", "pnthost0", "pnthost1"} <= set(links(simhost, "h"))
-    host_netns = os.readlink(f"/run/netns/{simhost.ns.name}") if os.path.islink(simhost.ns.path) else None
     inode = simhost.sh("h", "stat -L -c %i /proc/self/ns/net").strip()
-    assert inode == str(os.stat(simhost.ns.path).st_ino), host_netns
+    assert inode == str(os.stat(simhost.ns.path).st_ino)
     simhost.pynet("rm", "-f", "h")
     assert "pnthost0" in simhost.ns.links()  # the host's links are the host's
 
@@ -204,3 +206,38 @@ def test_ps_json_is_parseable_and_table_has_a_header(simhost):
     assert [r["name"] for r in rows] == ["one"] and rows[0]["status"] == "running"
     header = simhost.pynet("ps").stdout.splitlines()[0]
     assert header.split()[:3] == ["CONTAINER", "ID", "NAME"]
+
+
+def test_a_run_killed_mid_attach_is_cleaned_by_rm_f(simhost, net):
+    run = subprocess.Popen(["ip", "netns", "exec", simhost.ns.name, PYNET, "run", "-d", "--name", "half", "--network",
+                            net, "-p", "6060:60", "--", "sleep", "300"], env=simhost.env, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not [n for n in simhost.ns.links() if n.startswith("pnv")] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(run.pid, signal.SIGKILL)  # pynet and the plugin it runs, in the middle of the chain
+    run.wait()
+    assert [s["name"] for s in simhost.states()] == ["half"]
+    simhost.pynet("rm", "-f", "half")
+    time.sleep(0.2)  # a veth whose namespace just went disappears a moment later
+    assert not [n for n in simhost.ns.links() if n.startswith("pnv")]
+    assert sorted(os.listdir(os.path.join(simhost.cache_dir, "networks", net))) == ["last_reserved_ip.0", "lock"]
+    results = os.path.join(simhost.cache_dir, "results")
+    assert not os.path.isdir(results) or os.listdir(results) == []
+    assert "10.77.0.2" not in simhost.ns.run("nft", "list", "ruleset").stdout
+
+
+def test_network_gc_deletes_attachments_of_containers_pynet_forgot(simhost, net):
+    keep = simhost.pynet("run", "-d", "--name", "keep", "--network", net, "--", "sleep", "300").stdout.strip()
+    lost = simhost.pynet("run", "-d", "--name", "lost", "--network", net, "-p", "5050:50", "--",
+                         "sleep", "300").stdout.strip()
+    state = next(s for s in simhost.states() if s["name"] == "lost")
+    os.kill(state["holder"]["pid"], 9)  # as after a reboot: /run emptied, /var/lib/cni still there
+    shutil.rmtree(os.path.join(simhost.run_dir, "containers", lost))
+    removed = simhost.json("network", "gc")
+    assert removed == [{"network": net, "container_id": lost, "ifname": "eth0"}]
+    assert [a["id"] for a in simhost.json("network", "inspect", net)["containers"]] == [keep]
+    reserved = [f for f in os.listdir(os.path.join(simhost.cache_dir, "networks", net)) if f.startswith("10.")]
+    assert len(reserved) == 1
+    ruleset = simhost.ns.run("nft", "list", "ruleset").stdout
+    assert lost not in ruleset and "5050" not in ruleset

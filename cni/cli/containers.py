@@ -33,7 +33,8 @@ def command_run(args) -> int:
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     signal.signal(signal.SIGTERM, _interrupt)  # a half-made container is undone, as on Ctrl-C
     c = lifecycle.create(args.name or "", command, args.network, cni_path=runtime_path(), rootfs=args.rootfs,
-                         ports=tuple(args.publish), ip=args.ip, detached=args.detach)
+                         ports=tuple(args.publish), ip=args.ip, detached=args.detach, memory=args.memory,
+                         cpus=args.cpus)
     if args.detach:
         lifecycle.start_detached(c)
         emit_one({"id": c.id, "name": c.name}, args.format, text=c.id)
@@ -107,6 +108,8 @@ def register(sub, common) -> None:
     run.add_argument("-d", "--detach", action="store_true", help="run in the background, output to its log")
     run.add_argument("--rm", action="store_true", help="remove the container when the command ends")
     run.add_argument("--rootfs", default="", help="a directory to use as the container's root")
+    run.add_argument("--memory", "-m", default="", help="memory limit, e.g. 256m (a cgroup, v1 or v2)")
+    run.add_argument("--cpus", default="", help="CPU limit, e.g. 0.5 (a cgroup, v1 or v2)")
     run.add_argument("cmd", nargs="...", help="-- COMMAND [ARG...]")
     run.set_defaults(run=command_run)
 

@@ -47,6 +47,9 @@ class Container:
     holder: Proc | None = None
     process: Proc | None = None
     result: dict | None = None  # the CNI result of the network attachment
+    memory: int = 0  # bytes, 0 = no limit
+    cpus: float = 0  # CPUs, 0 = no limit
+    cgroups: list[str] = field(default_factory=list)  # directories made for the limits
 
     @property
     def dir(self) -> str:

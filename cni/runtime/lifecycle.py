@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 
-from . import namespaces
+from . import cgroups, namespaces
 from .containers import Container, ContainerError, all_containers, find, locked, new
 from .namespaces import Proc
 
@@ -42,13 +42,15 @@ def parse_port(spec: str) -> dict:
 
 
 def create(name: str, command: list[str], network: str, *, cni_path: list[str], rootfs: str = "",
-           ports: tuple[str, ...] = (), ip: str = "", detached: bool = False) -> Container:
+           ports: tuple[str, ...] = (), ip: str = "", detached: bool = False, memory: str = "",
+           cpus: str = "") -> Container:
     """A container with its namespaces made and its network attached; the command not started."""
     if not command:
         raise ContainerError("no command given: pynet run [OPTIONS] -- COMMAND [ARG...]")
     if rootfs and not os.path.isdir(rootfs):
         raise ContainerError(f"--rootfs {rootfs}: not a directory")
     mappings = [parse_port(p) for p in ports]
+    limits = {"memory": cgroups.parse_memory(memory) if memory else 0, "cpus": cgroups.parse_cpus(cpus) if cpus else 0}
     if ip:
         try:
             ipaddress.ip_address(ip)
@@ -59,7 +61,7 @@ def create(name: str, command: list[str], network: str, *, cni_path: list[str], 
         if taken:
             raise ContainerError(f"the name {name!r} is already used by container {taken[0].id[:12]}")
         c = new(name, command, network, rootfs=os.path.abspath(rootfs) if rootfs else "", ports=mappings, ip=ip,
-                detached=detached)
+                detached=detached, **limits)
         net_arg, conf = _resolve_network(c)
         if (mappings or ip) and conf is None:
             raise ContainerError(f"-p and --ip need a CNI network, not --network {network}")
@@ -67,6 +69,14 @@ def create(name: str, command: list[str], network: str, *, cni_path: list[str], 
         try:
             c.holder = namespaces.start_holder(c.name, c.rootfs, net_arg)
             c.save()
+            if c.memory or c.cpus:
+                planned = cgroups.plan(c.id, c.memory, c.cpus)
+                c.cgroups = list(planned)
+                c.save()
+                cgroups.create(planned)
+                for path in c.cgroups:  # the holder's own few pages count too
+                    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                        f.write(str(c.holder.pid))
             if conf is not None:
                 c.result = _attachment(cni_path).add(conf, _runtime_conf(c))
                 c.save()
@@ -121,12 +131,18 @@ def _teardown(c: Container, cni_path: list[str], conf=None) -> None:
             conf = load_network(c.cni_network)
         _attachment(cni_path).delete(conf, _runtime_conf(c))
     namespaces.end(c.holder)
+    cgroups.remove(c.cgroups)
     c.remove()
+
+
+def _join(c: Container):
+    """What a child runs before exec: enter the container's cgroups (none without limits)."""
+    return (lambda: cgroups.join(c.cgroups)) if c.cgroups else None
 
 
 def start(c: Container) -> int:
     """Run the command in the foreground: the caller's stdin/stdout/stderr; its exit status."""
-    child = subprocess.Popen(namespaces.enter_argv(c.holder, c.command))
+    child = subprocess.Popen(namespaces.enter_argv(c.holder, c.command), preexec_fn=_join(c))
     c.process = Proc.of(child.pid)
     c.save()
     forward = lambda sig, _frame: namespaces.signal_members(c.holder, sig)  # noqa: E731 - nsenter does not
@@ -160,7 +176,7 @@ def start_detached(c: Container) -> None:
                 os.dup2(null, fd)
             with open(c.log_path, "ab") as log:
                 child = subprocess.Popen(namespaces.enter_argv(c.holder, c.command), stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log)
+                                         stdout=log, stderr=log, preexec_fn=_join(c))
             os.write(write, f"{child.pid}\n".encode())
             os.close(write)
             code = child.wait()
@@ -195,10 +211,14 @@ def remove(ref: str, force: bool = False, cni_path: list[str] | None = None) -> 
 
 
 def exec_argv(ref: str, command: list[str]) -> list[str]:
-    """The command line that runs `command` inside a running container."""
+    """The command line that runs `command` inside a running container; the caller is moved into
+    the container's cgroups (it is about to exec that command line)."""
     c = find(ref)
     if not command:
         raise ContainerError("no command given: pynet exec NAME COMMAND [ARG...]")
     if not c.running():
         raise ContainerError(f"container {c.name} is not running")
+    if c.cgroups:
+        cgroups.visible()
+        cgroups.join(c.cgroups)
     return namespaces.enter_argv(c.holder, command)

@@ -33,10 +33,12 @@ class SimHost:
                     "PYNET_CNI_CONF_DIR": self.conf_dir, "PYNET_CNI_CACHE_DIR": self.cache_dir,
                     "PYNET_STATE_DIR": str(tmp_path / "state"), "CNI_PATH": install_plugins(tmp_path / "bin")}
 
-    def pynet(self, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        """`ip netns exec HOST pynet ARGV...`; with `check`, a failure shows its stderr."""
-        done = subprocess.run(["ip", "netns", "exec", self.ns.name, PYNET, *argv], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+    def pynet(self, *argv: str, check: bool = True, timeout: float = 120,
+              nsenter: bool = False) -> subprocess.CompletedProcess:
+        """`ip netns exec HOST pynet ARGV...` (`nsenter --net=HOST` keeps the machine's /sys and so its
+        cgroup mounts); with `check`, a failure shows its stderr."""
+        enter = ["nsenter", f"--net={self.ns.path}"] if nsenter else ["ip", "netns", "exec", self.ns.name]
+        done = subprocess.run([*enter, PYNET, *argv], env=self.env, capture_output=True, text=True, timeout=timeout)
         if check:
             assert done.returncode == 0, f"pynet {' '.join(argv)}: {done.stderr}"
         return done

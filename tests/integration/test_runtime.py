@@ -241,3 +241,50 @@ def test_network_gc_deletes_attachments_of_containers_pynet_forgot(simhost, net)
     assert len(reserved) == 1
     ruleset = simhost.ns.run("nft", "list", "ruleset").stdout
     assert lost not in ruleset and "5050" not in ruleset
+
+
+def _limit_files(paths: list[str]) -> dict[str, str]:
+    found = {}
+    for path in paths:
+        for name in ("memory.limit_in_bytes", "memory.max", "cpu.cfs_quota_us", "cpu.max"):
+            if os.path.exists(os.path.join(path, name)):
+                with open(os.path.join(path, name)) as f:
+                    found[name] = f.read().strip()
+    return found
+
+
+def test_memory_and_cpu_limits_in_cgroups(simhost):
+    simhost.pynet("run", "-d", "--name", "lim", "--memory", "32m", "--cpus", "0.5", "--", "sleep", "300", nsenter=True)
+    paths = simhost.json("inspect", "lim")["cgroups"]
+    limits = _limit_files(paths)
+    assert limits.get("memory.limit_in_bytes", limits.get("memory.max")) == str(32 * 1024 ** 2)
+    assert limits.get("cpu.cfs_quota_us") == "50000" or limits.get("cpu.max") == "50000 100000"
+    inside = simhost.pynet("exec", "lim", "cat", "/proc/self/cgroup", nsenter=True).stdout
+    assert all(os.path.basename(p) in inside for p in paths)  # exec joins them too
+    simhost.pynet("rm", "-f", "lim")
+    assert not any(os.path.exists(p) for p in paths)
+
+
+def test_a_command_over_its_memory_limit_is_killed(simhost):
+    done = simhost.pynet("run", "--memory", "32m", "--", "python3", "-c", "x = bytearray(256 * 1024 * 1024)",
+                         check=False, nsenter=True)
+    assert done.returncode == 137, done.stderr
+
+
+@pytest.mark.parametrize("argv,message", [(["--memory", "12x"], "invalid --memory"), (["--memory", "1k"], "at least"),
+                                          (["--cpus", "999"], "invalid --cpus"), (["--cpus", "x"], "invalid --cpus")])
+def test_bad_limits(simhost, argv, message):
+    assert message in error_line(simhost.pynet("run", *argv, "--", "true", check=False))
+    assert simhost.states() == []
+
+
+def test_limits_under_ip_netns_exec_too(simhost):
+    """`ip netns exec` hides the cgroup mounts: pynet mounts them in a mount namespace of its own."""
+    simhost.pynet("run", "-d", "--name", "lim", "--memory", "64m", "--", "sleep", "300")
+    paths = simhost.json("inspect", "lim")["cgroups"]
+    assert all(os.path.isdir(p) for p in paths)  # seen from the machine's own mount namespace
+    limits = _limit_files(paths)
+    assert limits.get("memory.limit_in_bytes", limits.get("memory.max")) == str(64 * 1024 ** 2)
+    assert os.path.basename(paths[0]) in simhost.pynet("exec", "lim", "cat", "/proc/self/cgroup").stdout
+    simhost.pynet("rm", "-f", "lim")
+    assert not any(os.path.exists(p) for p in paths)

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from cni.runtime import cgroups
 from cni.runtime.namespaces import Proc, end
 from tests.netns import install_plugins
 
@@ -68,8 +69,10 @@ class SimHost:
         return found
 
     def kill_all(self) -> None:
+        """End every container left and remove its cgroups."""
         for state in self.states():
             end(Proc.load(state.get("holder")))
+            cgroups.remove(state.get("cgroups") or [])
 
 
 def error_line(done: subprocess.CompletedProcess) -> str:

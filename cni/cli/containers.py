@@ -83,7 +83,8 @@ def command_stop(args) -> int:
 def command_rm(args) -> int:
     for ref in args.containers:
         c = lifecycle.remove(ref, force=args.force, cni_path=runtime_path())
-        emit_one({"id": c.id, "name": c.name, "removed": True}, args.format, text=c.name)
+        record = {"id": c.id, "name": c.name, "removed": True} if c else {"id": "", "name": ref, "removed": False}
+        emit_one(record, args.format, text=ref)
     return 0
 
 
@@ -135,5 +136,5 @@ def register(sub, common) -> None:
 
     rm = sub.add_parser("rm", parents=[common], help="remove containers: network, namespaces, state")
     rm.add_argument("containers", nargs="+")
-    rm.add_argument("-f", "--force", action="store_true", help="also running ones")
+    rm.add_argument("-f", "--force", action="store_true", help="also running ones; no error for missing ones")
     rm.set_defaults(run=command_rm)

@@ -28,6 +28,10 @@ class ContainerError(RuntimeError):
     """A request about containers that cannot be done (one line for people)."""
 
 
+class NoSuchContainer(ContainerError):
+    """No container has that name, id or id prefix."""
+
+
 def run_dir() -> str:
     return os.environ.get("PYNET_RUN_DIR") or "/run/pynet"
 
@@ -162,7 +166,7 @@ def find(ref: str) -> Container:
         return matches[0]
     if matches:
         raise ContainerError(f"{ref!r} matches {len(matches)} containers: give more of the id")
-    raise ContainerError(f"no such container: {ref}")
+    raise NoSuchContainer(f"no such container: {ref}")
 
 
 @contextmanager

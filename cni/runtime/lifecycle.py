@@ -16,7 +16,7 @@ import signal
 import subprocess
 
 from . import cgroups, namespaces
-from .containers import Container, ContainerError, all_containers, find, locked, new
+from .containers import Container, ContainerError, NoSuchContainer, all_containers, find, locked, new
 from .namespaces import Proc
 
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -199,11 +199,17 @@ def stop(ref: str, timeout: float = 10) -> Container:
     return c
 
 
-def remove(ref: str, force: bool = False, cni_path: list[str] | None = None) -> Container:
+def remove(ref: str, force: bool = False, cni_path: list[str] | None = None) -> Container | None:
     """DEL the network attachment, end the processes and namespaces, forget the container.
-    A running container is removed only with `force`."""
+    A running container is removed only with `force`; with `force`, one that is gone already
+    is no error (None), so `rm -f` can be repeated."""
     with locked():
-        c = find(ref)
+        try:
+            c = find(ref)
+        except NoSuchContainer:
+            if force:
+                return None
+            raise
         if c.running() and not force:
             raise ContainerError(f"container {c.name} is running: stop it first or use rm -f")
         _teardown(c, cni_path or [])

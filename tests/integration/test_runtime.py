@@ -128,6 +128,7 @@ def test_rm_after_the_holder_died_and_rm_twice(simhost, net):
     assert not [n for n in simhost.ns.links() if n.startswith("pnv")]
     assert os.listdir(os.path.join(simhost.cache_dir, "results")) == []
     assert "no such container" in error_line(simhost.pynet("rm", "crash", check=False))
+    assert simhost.json("rm", "-f", "crash") == {"id": "", "name": "crash", "removed": False}  # -f: repeatable
 
 
 def test_stop_logs_exec_inspect(simhost):

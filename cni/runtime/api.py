@@ -75,6 +75,9 @@ class CNIConfig:
               network: str = "") -> str:
         """Run one command of one plugin; its stdout, or PluginError."""
         plugin_type = plugin.get("type", "")
+        if self.host_netns and not os.path.exists(self.host_netns):
+            raise CNIRuntimeError(f"cannot run plugin {plugin_type}: the host network namespace "
+                                  f"{self.host_netns} does not exist")
         env = invoke.cni_env(command, rt.container_id, rt.netns, rt.ifname, rt.args, self.path) if rt \
             else invoke.cni_env(command, path=self.path)
         try:

@@ -260,3 +260,9 @@ def test_gc_takes_attachments_in_every_form(lab):
     assert sorted(a["container_id"] for a in cni.cached_attachments("fakenet")) == ["d", "p", "r"]
     with pytest.raises(CNIRuntimeError, match="a valid attachment is"):
         cni.gc(net, valid=["p"])
+
+
+def test_a_missing_host_netns_is_named(lab):
+    cni = CNIConfig(path=lab["cni"].path, cache_dir=str(lab["tmp"] / "cache"), host_netns="/run/netns/no-such-host")
+    with pytest.raises(CNIRuntimeError, match="host network namespace /run/netns/no-such-host does not exist"):
+        cni.add(network(), RuntimeConf("c1", NETNS))

@@ -127,13 +127,13 @@ def _has_processes(path: str) -> bool:
         return False
 
 
-def create(directories: dict[str, dict[str, str]]) -> None:
-    """Make the cgroups and write their limits; on failure nothing stays."""
+def create(directories: dict[str, dict[str, str]], pid: int) -> None:
+    """Make the cgroups, write their limits and move process `pid` in; on failure nothing stays."""
     try:
         for path, values in directories.items():
             _enable_controllers(path, values)
             os.makedirs(path, exist_ok=True)
-            for key, value in values.items():
+            for key, value in {**values, "cgroup.procs": str(pid)}.items():
                 with open(os.path.join(path, key), "w") as f:
                     f.write(value)
     except OSError as e:

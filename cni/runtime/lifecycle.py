@@ -16,6 +16,10 @@ import signal
 import subprocess
 
 from . import cgroups, namespaces
+from .api import CNIConfig
+from .conf import RuntimeConf
+from .errors import NetworkNotFound
+from .netconf import NetworkConfig, load_network
 from .containers import Container, ContainerError, NoSuchContainer, all_containers, find, locked, new
 from .namespaces import Proc
 
@@ -73,12 +77,9 @@ def create(name: str, command: list[str], network: str, *, cni_path: list[str], 
                 planned = cgroups.plan(c.id, c.memory, c.cpus)
                 c.cgroups = list(planned)
                 c.save()
-                cgroups.create(planned)
-                for path in c.cgroups:  # the holder's own few pages count too
-                    with open(os.path.join(path, "cgroup.procs"), "w") as f:
-                        f.write(str(c.holder.pid))
+                cgroups.create(planned, c.holder.pid)
             if conf is not None:
-                c.result = _attachment(cni_path).add(conf, _runtime_conf(c))
+                c.result = CNIConfig(path=cni_path).add(conf, _runtime_conf(c))
                 c.save()
         except BaseException:
             try:
@@ -100,20 +101,10 @@ def _resolve_network(c: Container):
             raise ContainerError(f"cannot join the network of {other.name}: it is not running")
         c.network = f"container:{other.id}"
         return namespaces.netns_path(other.holder), None
-    from . import load_network  # libcni's
-
     return "new", load_network(c.network)
 
 
-def _attachment(cni_path: list[str]):
-    from . import CNIConfig  # libcni's
-
-    return CNIConfig(path=cni_path)
-
-
-def _runtime_conf(c: Container):
-    from . import RuntimeConf  # libcni's
-
+def _runtime_conf(c: Container) -> RuntimeConf:
     capabilities = {}
     if c.ports:
         capabilities["portMappings"] = c.ports
@@ -122,17 +113,28 @@ def _runtime_conf(c: Container):
     return RuntimeConf(c.id, namespaces.netns_path(c.holder), c.ifname, capability_args=capabilities)
 
 
-def _teardown(c: Container, cni_path: list[str], conf=None) -> None:
+def _teardown(c: Container, cni_path: list[str], conf: NetworkConfig | None = None) -> None:
     """DEL the attachment (while the namespace still exists), end every process, forget the state."""
     if c.cni_network:
-        if conf is None:
-            from . import load_network  # libcni's
-
-            conf = load_network(c.cni_network)
-        _attachment(cni_path).delete(conf, _runtime_conf(c))
+        cni = CNIConfig(path=cni_path)
+        conf = conf or _network_to_delete_from(c, cni)
+        if conf is not None:
+            cni.delete(conf, _runtime_conf(c))
     namespaces.end(c.holder)
     cgroups.remove(c.cgroups)
     c.remove()
+
+
+def _network_to_delete_from(c: Container, cni: CNIConfig) -> NetworkConfig | None:
+    """The container's network: its file, or, once that was deleted, the configuration the result
+    cache kept (as libcni-based runtimes tear down); None if it was never attached."""
+    try:
+        return load_network(c.cni_network)
+    except NetworkNotFound:
+        for entry in cni.cached_attachments(c.cni_network):
+            if (entry["container_id"], entry["ifname"]) == (c.id, c.ifname):
+                return NetworkConfig.from_bytes(entry["config"], entry["path"])
+        return None
 
 
 def _join(c: Container):

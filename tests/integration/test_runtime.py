@@ -291,3 +291,12 @@ def test_limits_under_ip_netns_exec_too(simhost):
     assert os.path.basename(paths[0]) in simhost.pynet("exec", "lim", "cat", "/proc/self/cgroup").stdout
     simhost.pynet("rm", "-f", "lim")
     assert not any(os.path.exists(p) for p in paths)
+
+
+def test_rm_uses_the_cached_config_once_the_network_file_is_gone(simhost, net):
+    simhost.pynet("run", "-d", "--name", "stray", "--network", net, "--", "sleep", "300")
+    os.unlink(os.path.join(simhost.conf_dir, f"{net}.conflist"))
+    simhost.pynet("rm", "-f", "stray")
+    assert not [n for n in simhost.ns.links() if n.startswith("pnv")]
+    assert not [f for f in os.listdir(os.path.join(simhost.cache_dir, "networks", net)) if f[0].isdigit()]
+    assert os.listdir(os.path.join(simhost.cache_dir, "results")) == []

@@ -1,4 +1,5 @@
-"""`pynet create bridge` and `pynet network create|ls|inspect|rm|prune`: CNI networks in the conf dir."""
+"""`pynet create bridge|macvlan` and `pynet network create|ls|inspect|rm|prune|gc`: CNI networks in the
+conf dir."""
 
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ def command_create(args) -> int:
     opts = netadmin.BridgeOptions(subnet=args.subnet, gateway=args.gateway, ipv6=args.ipv6, internal=args.internal,
                                   mtu=args.mtu, icc=not args.no_icc)
     net = netadmin.create_bridge(args.name, opts)
+    emit_one(summary(net), args.format, text=net.name)
+    return 0
+
+
+def command_create_macvlan(args) -> int:
+    net = netadmin.create_macvlan(args.name, args.parent, args.subnet, args.gateway, args.mode)
     emit_one(summary(net), args.format, text=net.name)
     return 0
 
@@ -113,6 +120,13 @@ def _create_parser(parent, common) -> None:
     bridge.add_argument("--mtu", type=int, default=0)
     bridge.add_argument("--no-icc", action="store_true", help="containers of the network cannot talk to each other")
     bridge.set_defaults(run=command_create)
+    macvlan = drivers.add_parser("macvlan", parents=[common], help="addresses of their own on a host interface's LAN")
+    macvlan.add_argument("name")
+    macvlan.add_argument("--parent", required=True, help="the host interface (the LAN)")
+    macvlan.add_argument("--subnet", default="", help="the LAN's IPv4 subnet (required)")
+    macvlan.add_argument("--gateway", default="", help="the LAN's router (default: the subnet's first address)")
+    macvlan.add_argument("--mode", default="bridge", help="bridge (default), private, vepa or passthru")
+    macvlan.set_defaults(run=command_create_macvlan)
 
 
 def register(sub, common) -> None:

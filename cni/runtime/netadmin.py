@@ -90,29 +90,43 @@ def _gateway(text: str, net: subnets.Network, option: str = "--gateway") -> str:
     return str(gw)
 
 
-def bridge_conflist(name: str, bridge: str, v4: subnets.Network, gateway: str, opts: BridgeOptions,
-                    data_dir: str = "", created: str = "") -> dict:
-    """The conflist of a bridge network (no I/O). The top-level "pynet" key (ignored by libcni)
-    marks the networks pynet made: only those are pruned."""
+def conflist(name: str, plugins: list[dict], created: str = "") -> dict:
+    """A network's conflist (no I/O). The top-level "pynet" key (ignored by libcni) marks the
+    networks pynet made: only those are pruned."""
+    return {"cniVersion": "1.0.0", "cniVersions": ["1.0.0", "1.1.0"], "name": name, "pynet": {"created": created},
+            "plugins": plugins}
+
+
+def host_local(ranges: list[list[dict]], routes: list[dict]) -> dict:
+    """host-local IPAM; its store goes with the result cache when that was moved (simulated hosts)."""
+    ipam = {"type": "host-local", "ranges": ranges, "routes": routes}
+    if cache_dir_of() != DEFAULT_CACHE_DIR:
+        ipam["dataDir"] = os.path.join(cache_dir_of(), "networks")
+    return ipam
+
+
+def bridge_plugins(bridge: str, v4: subnets.Network, gateway: str, opts: BridgeOptions) -> list[dict]:
+    """bridge (with host-local), portmap, firewall, tuning, as Podman chains them (no I/O)."""
     ranges = [[{"subnet": str(v4), "gateway": gateway}]]
     routes = [] if opts.internal else [{"dst": "0.0.0.0/0"}]
     if opts.ipv6:
         v6 = ipaddress.ip_network(opts.ipv6)
         ranges.append([{"subnet": str(v6), "gateway": str(v6.network_address + 1)}])
         routes += [] if opts.internal else [{"dst": "::/0"}]
-    ipam = {"type": "host-local", "ranges": ranges, "routes": routes}
-    if data_dir:
-        ipam["dataDir"] = data_dir
     bridge_conf = {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": not opts.internal,
                    "hairpinMode": True, "isolation": True, "icc": opts.icc,
-                   "capabilities": {"ips": True, "mac": True}, "ipam": ipam}
+                   "capabilities": {"ips": True, "mac": True}, "ipam": host_local(ranges, routes)}
     if opts.mtu:
         bridge_conf["mtu"] = opts.mtu
-    return {"cniVersion": "1.0.0", "cniVersions": ["1.0.0", "1.1.0"], "name": name, "pynet": {"created": created},
-            "plugins": [bridge_conf,
-                        {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
-                        {"type": "firewall", "backend": ""},
-                        {"type": "tuning"}]}
+    return [bridge_conf, {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+            {"type": "firewall", "backend": ""}, {"type": "tuning"}]
+
+
+def macvlan_plugins(parent: str, mode: str, v4: subnets.Network, gateway: str) -> list[dict]:
+    """macvlan on `parent` (with host-local, default route via the LAN's gateway) and tuning."""
+    return [{"type": "macvlan", "master": parent, "mode": mode, "capabilities": {"ips": True, "mac": True},
+             "ipam": host_local([[{"subnet": str(v4), "gateway": gateway}]], [{"dst": "0.0.0.0/0"}])},
+            {"type": "tuning"}]
 
 
 def _check_name(name: str) -> None:
@@ -122,44 +136,68 @@ def _check_name(name: str) -> None:
         raise NetworkError(f"invalid network name {name!r}: {why}")
 
 
-def create_bridge(name: str, opts: BridgeOptions, conf_dir: str | None = None) -> NetworkConfig:
-    """Write NAME.conflist for a new bridge network; its subnet is free unless given."""
+def _existing(name: str, conf_dir: str | None) -> tuple[str, list[NetworkConfig]]:
+    """The conf dir and its networks, none of which may be called `name`."""
     _check_name(name)
-    if opts.mtu and not 68 <= opts.mtu <= 65535:
-        raise NetworkError(f"invalid --mtu {opts.mtu}: an MTU is 68 to 65535")
     directory = conf_dir_of(conf_dir)
     existing = load_networks(directory, on_error=lambda e: None)
-    if any(n.name == name for n in existing):
+    if any(n.name == name for n in existing) or os.path.exists(os.path.join(directory, f"{name}.conflist")):
         raise NetworkError(f"network {name!r} already exists")
-    path = os.path.join(directory, f"{name}.conflist")
-    if os.path.exists(path):
-        raise NetworkError(f"{path} exists already")
+    return directory, existing
+
+
+def _no_overlap(cidrs: list[subnets.Network], existing: list[NetworkConfig]) -> None:
     used = {n.name: network_subnets(n) for n in existing}
+    for cidr in cidrs:
+        clash = subnets.overlapping(cidr, used)
+        if clash:
+            raise NetworkError(f"subnet {cidr} overlaps network {clash[0]!r}")
+
+
+def _write(directory: str, name: str, plugins: list[dict]) -> NetworkConfig:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}.conflist")
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(conflist(name, plugins, datetime.now(timezone.utc).isoformat(timespec="seconds")), f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+    return load_network(name, directory)
+
+
+def create_bridge(name: str, opts: BridgeOptions, conf_dir: str | None = None) -> NetworkConfig:
+    """Write NAME.conflist for a new bridge network; its subnet is free unless given."""
+    directory, existing = _existing(name, conf_dir)
+    if opts.mtu and not 68 <= opts.mtu <= 65535:
+        raise NetworkError(f"invalid --mtu {opts.mtu}: an MTU is 68 to 65535")
     if opts.subnet:
         v4 = _subnet(opts.subnet, 4, "--subnet")
     else:
         try:
-            v4 = subnets.choose([s for nets in used.values() for s in nets] + subnets.routed())
+            v4 = subnets.choose([s for n in existing for s in network_subnets(n)] + subnets.routed())
         except ValueError as e:
             raise NetworkError(str(e)) from None
-    if opts.ipv6:
-        _subnet(opts.ipv6, 6, "--ipv6")
-    for cidr in filter(None, (v4, opts.ipv6 and ipaddress.ip_network(opts.ipv6))):
-        clash = subnets.overlapping(cidr, used)
-        if clash:
-            raise NetworkError(f"subnet {cidr} overlaps network {clash[0]!r}")
-    gateway = _gateway(opts.gateway, v4)
+    _no_overlap([v4] + ([_subnet(opts.ipv6, 6, "--ipv6")] if opts.ipv6 else []), existing)
     bridge = bridge_name(name, {bridge_of(n) for n in existing})
-    data_dir = "" if cache_dir_of() == DEFAULT_CACHE_DIR else os.path.join(cache_dir_of(), "networks")
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    document = bridge_conflist(name, bridge, v4, gateway, opts, data_dir, created)
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(document, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-    return load_network(name, directory)
+    return _write(directory, name, bridge_plugins(bridge, v4, _gateway(opts.gateway, v4), opts))
+
+
+MACVLAN_MODES = ("bridge", "private", "vepa", "passthru")
+
+
+def create_macvlan(name: str, parent: str, subnet: str, gateway: str = "", mode: str = "bridge",
+                   conf_dir: str | None = None) -> NetworkConfig:
+    """Write NAME.conflist for containers with addresses of their own on `parent`'s LAN (`subnet`)."""
+    directory, existing = _existing(name, conf_dir)
+    if not subnet:
+        raise NetworkError("a macvlan network needs --subnet: the subnet of the parent's LAN")
+    if mode not in MACVLAN_MODES:
+        raise NetworkError(f"invalid --mode {mode!r}: {', '.join(MACVLAN_MODES)}")
+    if subprocess.run(["ip", "link", "show", "dev", parent], capture_output=True).returncode != 0:
+        raise NetworkError(f"invalid --parent {parent!r}: no such interface here")
+    v4 = _subnet(subnet, 4, "--subnet")
+    _no_overlap([v4], existing)
+    return _write(directory, name, macvlan_plugins(parent, mode, v4, _gateway(gateway, v4)))
 
 
 def remove(net: NetworkConfig) -> None:

@@ -46,18 +46,22 @@ def gather() -> dict:
                 "status": c.status() if c else "unknown to pynet", "ifname": entry["ifname"],
                 "host_veth": host_veth, "veth_present": host_veth in links,
                 "addresses": [ip.get("address") for ip in result.get("ips", [])],
-                "ports": c.ports if c else [], "joined_by": [o.name for o in everyone if o.network == f"container:{c.id}"]
-                if c else []})
+                "ports": c.ports if c else [], "joined_by": _joiners_of(c, everyone) if c else []})
         link = links.get(bridge)
         strays = [name for name, l in links.items() if bridge and l.get("master") == bridge and name not in seen_ports]
         networks.append({"name": net.name, "type": net.plugins[0].get("type", "") if net.plugins else "",
+                         "parent": net.plugins[0].get("master", "") if net.plugins else "",
                          "subnets": [str(s) for s in netadmin.network_subnets(net)], "bridge": bridge,
                          "bridge_state": (link.get("operstate", "").lower() if link else "absent") if bridge else "",
                          "bridge_addresses": _addresses(link), "other_ports": strays, "attachments": attachments})
     others = [{"name": c.name, "id": c.id, "status": c.status(), "mode": _mode(c, by_id),
-               "joined_by": [o.name for o in everyone if o.network == f"container:{c.id}"]}
+               "joined_by": _joiners_of(c, everyone)}
               for c in everyone if c.network in ("none", "host") or _orphan(c, by_id)]
     return {"host": {"netns": os.readlink("/proc/self/ns/net")}, "networks": networks, "containers": others}
+
+
+def _joiners_of(c: state.Container, everyone: list[state.Container]) -> list[str]:
+    return [o.name for o in everyone if o.network == f"container:{c.id}"]
 
 
 def _orphan(c: state.Container, by_id: dict) -> bool:
@@ -89,7 +93,7 @@ def tree(model: dict) -> str:
 
     def network(net):
         bridge = (f"bridge {net['bridge']} ({net['bridge_state']}) {' '.join(net['bridge_addresses'])}".rstrip()
-                  if net["bridge"] else net["type"])
+                  if net["bridge"] else f"{net['type']} {net['parent']}".rstrip())
         children = [_attachment_line(a) for a in net["attachments"]]
         children += [(f"port {p} (no container pynet knows)", []) for p in net["other_ports"]]
         return f"network {net['name']}: {bridge}, subnet {', '.join(net['subnets']) or '-'}", children
@@ -103,9 +107,9 @@ def tree(model: dict) -> str:
 
 
 def _attachment_line(a: dict) -> tuple[str, list]:
-    veth = a["host_veth"] + ("" if a["veth_present"] else " (missing)")
+    veth = f"veth {a['host_veth']}{'' if a['veth_present'] else ' (missing)'} ── " if a["host_veth"] else ""
     who = a["container"] or a["container_id"][:12]
-    line = f"veth {veth} ── container {who} [{a['status']}] {a['ifname']} {' '.join(a['addresses'])}".rstrip()
+    line = f"{veth}container {who} [{a['status']}] {a['ifname']} {' '.join(a['addresses'])}".rstrip()
     if a["ports"]:
         line += f"  ports {_ports(a['ports'])}"
     return line, [(f"joined by {j}", []) for j in a["joined_by"]]
@@ -126,14 +130,16 @@ def dot(model: dict) -> str:
            f"  host [shape=box3d, label={_q('host', model['host']['netns'])}];"]
     for net in model["networks"]:
         node = _q(f"net:{net['name']}")
-        label = _q(*filter(None, [f"network {net['name']}", net["bridge"] and f"bridge {net['bridge']}",
+        label = _q(*filter(None, [f"network {net['name']}", f"bridge {net['bridge']}" if net["bridge"]
+                                  else f"{net['type']} {net['parent']}".rstrip(),
                                   *net["bridge_addresses"], *net["subnets"]]))
         out += [f"  {node} [shape=ellipse, label={label}];", f"  host -- {node};"]
         for a in net["attachments"]:
             ctr = _q(f"ctr:{a['container_id']}")
             label = _q(a["container"] or a["container_id"][:12], a["status"],
                        *[f"{a['ifname']} {ip}" for ip in a["addresses"]])
-            out += [f"  {ctr} [shape=box, label={label}];", f"  {node} -- {ctr} [label={_q(a['host_veth'])}];"]
+            link = _q(a["host_veth"] or net["type"])
+            out += [f"  {ctr} [shape=box, label={label}];", f"  {node} -- {ctr} [label={link}];"]
             out += _joiners(ctr, a["joined_by"])
     for c in model["containers"]:
         ctr = _q(f"ctr:{c['id']}")

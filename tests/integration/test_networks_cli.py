@@ -97,7 +97,7 @@ def test_prune_removes_only_unused_networks_pynet_made(simhost):
     (["create", "bridge", "bad/name"], "invalid network name"),
     (["create", "bridge", "none"], "invalid network name"),
     (["create", "bridge", "b1", "--ipv6", "10.0.0.0/24"], "invalid --ipv6"),
-    (["create", "macvlan", "m1"], "invalid choice"),
+    (["create", "overlay", "o1"], "invalid choice"),
     (["network", "inspect", "nothere"], "no network named 'nothere'"),
     (["network", "rm", "nothere"], "no network named 'nothere'"),
 ])
@@ -134,3 +134,33 @@ def test_an_unknown_plugin_type_fails_the_run_and_leaves_nothing(simhost):
     assert simhost.states() == []
     results = os.path.join(simhost.cache_dir, "results")
     assert not os.path.isdir(results) or os.listdir(results) == []
+
+
+def test_macvlan_network_two_containers_on_the_lan(simhost, make_netns):
+    lan = make_netns("l")
+    simhost.ns.run("ip", "link", "add", "m0", "type", "veth", "peer", "name", "lan0", "netns", lan.name)
+    simhost.ns.run("ip", "link", "set", "m0", "up")
+    lan.run("ip", "addr", "add", "192.168.50.100/24", "dev", "lan0")
+    lan.run("ip", "link", "set", "lan0", "up")
+    created = simhost.json("create", "macvlan", "lan", "--parent", "m0", "--subnet", "192.168.50.0/24")
+    assert created["driver"] == "macvlan" and created["subnets"] == ["192.168.50.0/24"]
+    for name in ("m1", "m2"):
+        simhost.pynet("run", "-d", "--name", name, "--network", "lan", "--", "sleep", "300")
+    addresses = {row["name"]: row["addresses"][0].split("/")[0] for row in simhost.json("ps")}
+    assert " 0% packet loss" in simhost.sh("m1", f"ping -c1 -W2 {addresses['m2']}")
+    assert " 0% packet loss" in simhost.sh("m2", "ping -c1 -W2 192.168.50.100")  # a machine on the LAN
+    assert simhost.sh("m1", "ip route show default").startswith("default via 192.168.50.1")
+    assert "network lan: macvlan m0, subnet 192.168.50.0/24" in simhost.pynet("topology").stdout
+    simhost.pynet("rm", "-f", "m1", "m2")
+    simhost.pynet("network", "rm", "lan")
+    assert list(simhost.ns.links()) == ["lo", "m0"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--parent", "nosuchif", "--subnet", "192.168.60.0/24"], "no such interface"),
+    (["--parent", "lo"], "needs --subnet"),
+    (["--parent", "lo", "--subnet", "192.168.60.0/24", "--mode", "weird"], "invalid --mode"),
+])
+def test_bad_macvlan_input(simhost, argv, message):
+    assert message in error_line(simhost.pynet("create", "macvlan", "mv", *argv, check=False))
+    assert not os.path.isdir(simhost.conf_dir) or os.listdir(simhost.conf_dir) == []

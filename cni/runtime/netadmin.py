@@ -92,9 +92,9 @@ def _gateway(text: str, net: subnets.Network, option: str = "--gateway") -> str:
 
 def conflist(name: str, plugins: list[dict], created: str = "") -> dict:
     """A network's conflist (no I/O). The top-level "pynet" key (ignored by libcni) marks the
-    networks pynet made: only those are pruned."""
-    return {"cniVersion": "1.0.0", "cniVersions": ["1.0.0", "1.1.0"], "name": name, "pynet": {"created": created},
-            "plugins": plugins}
+    networks pynet made: only those are pruned. CNI 1.0.0, not 1.1.0: the result cache then holds
+    1.0.0 results, which the Go libcni of Debian 12 and Podman 4 (1.1.x) can read to CHECK and DEL."""
+    return {"cniVersion": "1.0.0", "name": name, "pynet": {"created": created}, "plugins": plugins}
 
 
 def host_local(ranges: list[list[dict]], routes: list[dict]) -> dict:

@@ -54,7 +54,7 @@ def test_a_bridge_conflist_loads_as_a_network_with_its_subnets():
     plugins = netadmin.bridge_plugins("pn-n1", ipaddress.ip_network("10.1.0.0/24"), "10.1.0.1", opts)
     doc = netadmin.conflist("n1", plugins, created="2026-01-01T00:00:00+00:00")
     net = NetworkConfig.from_bytes(json.dumps(doc).encode(), "n1.conflist")
-    assert net.name == "n1" and net.cni_version == "1.1.0"  # negotiated from cniVersions
+    assert net.name == "n1" and net.cni_version == "1.0.0"
     assert [str(s) for s in netadmin.network_subnets(net)] == ["10.1.0.0/24", "fd00:1::/64"]
     assert netadmin.bridge_of(net) == "pn-n1"
     assert netadmin.made_by_pynet(net) == {"created": "2026-01-01T00:00:00+00:00"}

@@ -36,7 +36,7 @@ def command_run(args) -> int:
                          ports=tuple(args.publish), ip=args.ip, detached=args.detach, memory=args.memory,
                          cpus=args.cpus)
     if args.detach:
-        lifecycle.start_detached(c)
+        lifecycle.start_detached(c, remove_after=args.rm, cni_path=runtime_path())
         emit_one({"id": c.id, "name": c.name}, args.format, text=c.id)
         return 0
     code = lifecycle.start(c)
@@ -107,7 +107,7 @@ def register(sub, common) -> None:
                      help="publish a container port on the host (CNI networks)")
     run.add_argument("--ip", default="", help="the container's address on a CNI network")
     run.add_argument("-d", "--detach", action="store_true", help="run in the background, output to its log")
-    run.add_argument("--rm", action="store_true", help="remove the container when the command ends")
+    run.add_argument("--rm", action="store_true", help="remove the container when the command ends (also with -d)")
     run.add_argument("--rootfs", default="", help="a directory to use as the container's root")
     run.add_argument("--memory", "-m", default="", help="memory limit, e.g. 256m (a cgroup, v1 or v2)")
     run.add_argument("--cpus", default="", help="CPU limit, e.g. 0.5 (a cgroup, v1 or v2)")

@@ -164,9 +164,10 @@ def start(c: Container) -> int:
     return code
 
 
-def start_detached(c: Container) -> None:
-    """Run the command in the background, output to the container's log; a monitor process
-    (forked from this one, in the host) waits for it and records its exit status."""
+def start_detached(c: Container, remove_after: bool = False, cni_path: list[str] | None = None) -> None:
+    """Run the command in the background, output to the container's log. A monitor process (forked
+    from this one, in the host) records it, waits for it, records its exit status and, with
+    `remove_after` (`run -d --rm`), removes the container."""
     read, write = os.pipe()
     monitor = os.fork()
     if monitor == 0:
@@ -179,10 +180,14 @@ def start_detached(c: Container) -> None:
             with open(c.log_path, "ab") as log:
                 child = subprocess.Popen(namespaces.enter_argv(c.holder, c.command), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, preexec_fn=_join(c))
+            c.process = Proc.of(child.pid)
+            c.save()  # here, not in the parent: a quick exit and --rm must not race with that write
             os.write(write, f"{child.pid}\n".encode())
             os.close(write)
             code = child.wait()
             c.set_exit(128 - code if code < 0 else code)
+            if remove_after:
+                remove(c.id, force=True, cni_path=cni_path)
         finally:
             os._exit(0)
     os.close(write)
@@ -191,7 +196,6 @@ def start_detached(c: Container) -> None:
     if not pid.isdigit():
         raise ContainerError(f"could not start {c.command[0]} in container {c.name}")
     c.process = Proc.of(int(pid))
-    c.save()
 
 
 def stop(ref: str, timeout: float = 10) -> Container:

@@ -300,3 +300,13 @@ def test_rm_uses_the_cached_config_once_the_network_file_is_gone(simhost, net):
     assert not [n for n in simhost.ns.links() if n.startswith("pnv")]
     assert not [f for f in os.listdir(os.path.join(simhost.cache_dir, "networks", net)) if f[0].isdigit()]
     assert os.listdir(os.path.join(simhost.cache_dir, "results")) == []
+
+
+def test_detached_with_rm_is_removed_when_its_command_ends(simhost, net):
+    simhost.pynet("run", "-d", "--rm", "--name", "brief", "--network", net, "--", "sh", "-c", "sleep 0.5")
+    deadline = time.monotonic() + 30
+    while simhost.states() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert simhost.states() == []
+    assert not [n for n in simhost.ns.links() if n.startswith("pnv")]
+    assert os.listdir(os.path.join(simhost.cache_dir, "results")) == []

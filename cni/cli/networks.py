@@ -3,7 +3,7 @@ conf dir."""
 
 from __future__ import annotations
 
-from ..runtime import CNIConfig, containers, load_network, load_networks, netadmin
+from ..runtime import CNIConfig, containers, lifecycle, load_network, load_networks, netadmin
 from .output import emit, emit_one
 from .plugins import runtime_path
 
@@ -91,13 +91,15 @@ def command_prune(args) -> int:
 
 
 def command_gc(args) -> int:
-    """DEL the cached attachments of containers pynet does not know (any more), then the plugins' GC."""
+    """Remove abandoned containers (their `run` was killed mid-way), DEL the cached attachments of
+    containers pynet does not know (any more), then the plugins' GC."""
     if args.names:
         nets = [load_network(name) for name in args.names]
     else:  # other runtimes' networks (Podman's) may share the conf dir and the cache: only pynet's
         nets = [n for n in load_networks(on_error=lambda e: None) if netadmin.made_by_pynet(n) is not None]
     cni = CNIConfig(path=runtime_path())
-    rows = []
+    rows = [{"network": c.network, "container_id": c.id, "ifname": c.ifname}
+            for c in lifecycle.collect(runtime_path()) if c.cni_network]
     with containers.locked():
         live = [(c.id, c.ifname) for c in containers.all_containers()]
         for net in nets:
@@ -144,7 +146,8 @@ def register(sub, common) -> None:
     rm.set_defaults(run=command_rm)
     actions.add_parser("prune", parents=[common],
                        help="remove every network pynet created that no container uses").set_defaults(run=command_prune)
-    gc = actions.add_parser("gc", parents=[common], help="DEL attachments of containers pynet no longer knows "
-                                                           "(e.g. after a reboot emptied /run), then the plugins' GC")
+    gc = actions.add_parser("gc", parents=[common], help="remove containers whose run was killed mid-way, DEL "
+                                                           "attachments of containers pynet no longer knows (e.g. "
+                                                           "after a reboot emptied /run), then the plugins' GC")
     gc.add_argument("names", nargs="*", help="networks (default: every network pynet created)")
     gc.set_defaults(run=command_gc)

@@ -50,6 +50,7 @@ class Container:
     ifname: str = "eth0"
     holder: Proc | None = None
     process: Proc | None = None
+    creator: Proc | None = None  # the `pynet run` that makes it, until the command is started
     result: dict | None = None  # the CNI result of the network attachment
     memory: int = 0  # bytes, 0 = no limit
     cpus: float = 0  # CPUs, 0 = no limit
@@ -85,9 +86,15 @@ class Container:
         except (FileNotFoundError, ValueError):
             return None
 
+    def abandoned(self) -> bool:
+        """Its `pynet run` died before starting the command (killed in the middle of the chain)."""
+        return self.process is None and self.creator is not None and not self.creator.alive()
+
     def status(self) -> str:
         if self.running():
             return "running"
+        if self.abandoned():
+            return "abandoned"
         if self.holder is None:
             return "creating"
         if not self.holder.alive():
@@ -103,8 +110,8 @@ class Container:
     def save(self) -> None:
         os.makedirs(self.dir, exist_ok=True)
         data = asdict(self)
-        data["holder"] = self.holder.dump() if self.holder else None
-        data["process"] = self.process.dump() if self.process else None
+        for key in ("holder", "process", "creator"):
+            data[key] = getattr(self, key).dump() if getattr(self, key) else None
         _write(os.path.join(self.dir, "state.json"), json.dumps(data, indent=2) + "\n")
 
     def set_exit(self, code: int) -> None:
@@ -120,8 +127,8 @@ class Container:
         """Everything `inspect` shows."""
         data = asdict(self)
         data.update(status=self.status(), exit_code=self.exit_code(), addresses=self.addresses(),
-                    holder=self.holder.dump() if self.holder else None,
-                    process=self.process.dump() if self.process else None,
+                    **{key: getattr(self, key).dump() if getattr(self, key) else None
+                       for key in ("holder", "process", "creator")},
                     log=self.log_path if self.detached else "", state_dir=self.dir)
         return data
 
@@ -140,7 +147,8 @@ def new(name: str, command: list[str], network: str, **options) -> Container:
 def load(path: str) -> Container:
     with open(path) as f:
         data = json.load(f)
-    data["holder"], data["process"] = Proc.load(data.get("holder")), Proc.load(data.get("process"))
+    for key in ("holder", "process", "creator"):
+        data[key] = Proc.load(data.get(key))
     return Container(**data)
 
 

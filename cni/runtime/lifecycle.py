@@ -66,6 +66,7 @@ def create(name: str, command: list[str], network: str, *, cni_path: list[str], 
             raise ContainerError(f"the name {name!r} is already used by container {taken[0].id[:12]}")
         c = new(name, command, network, rootfs=os.path.abspath(rootfs) if rootfs else "", ports=mappings, ip=ip,
                 detached=detached, **limits)
+        c.creator = Proc.of(os.getpid())
         net_arg, conf = _resolve_network(c)
         if (mappings or ip) and conf is None:
             raise ContainerError(f"-p and --ip need a CNI network, not --network {network}")
@@ -220,6 +221,18 @@ def remove(ref: str, force: bool = False, cni_path: list[str] | None = None) -> 
             raise ContainerError(f"container {c.name} is running: stop it first or use rm -f")
         _teardown(c, cni_path or [])
     return c
+
+
+def collect(cni_path: list[str]) -> list[Container]:
+    """Remove the containers whose `pynet run` died before starting the command (what a kill -9 in
+    the middle of the chain left: holder, veth, reservation, rules): DEL, holder, state."""
+    gone = []
+    with locked():
+        for c in all_containers():
+            if c.abandoned():
+                _teardown(c, cni_path)
+                gone.append(c)
+    return gone
 
 
 def exec_argv(ref: str, command: list[str]) -> list[str]:

@@ -209,7 +209,8 @@ def test_ps_json_is_parseable_and_table_has_a_header(simhost):
     assert header.split()[:3] == ["CONTAINER", "ID", "NAME"]
 
 
-def test_a_run_killed_mid_attach_is_cleaned_by_rm_f(simhost, net):
+@pytest.mark.parametrize("cleanup", [("rm", "-f", "half"), ("network", "gc")])
+def test_a_run_killed_mid_attach_is_cleaned_by_rm_f_or_gc(simhost, net, cleanup):
     run = subprocess.Popen(["ip", "netns", "exec", simhost.ns.name, PYNET, "run", "-d", "--name", "half", "--network",
                             net, "-p", "6060:60", "--", "sleep", "300"], env=simhost.env, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -219,7 +220,9 @@ def test_a_run_killed_mid_attach_is_cleaned_by_rm_f(simhost, net):
     os.killpg(run.pid, signal.SIGKILL)  # pynet and the plugin it runs, in the middle of the chain
     run.wait()
     assert [s["name"] for s in simhost.states()] == ["half"]
-    simhost.pynet("rm", "-f", "half")
+    assert simhost.json("inspect", "half")["status"] == "abandoned"
+    simhost.pynet(*cleanup)
+    assert simhost.states() == []
     time.sleep(0.2)  # a veth whose namespace just went disappears a moment later
     assert not [n for n in simhost.ns.links() if n.startswith("pnv")]
     store = os.path.join(simhost.cache_dir, "networks", net)  # killed before or after IPAM reserved

@@ -82,6 +82,9 @@ def create(name: str, command: list[str], network: str, *, cni_path: list[str], 
             if conf is not None:
                 c.result = CNIConfig(path=cni_path).add(conf, _runtime_conf(c))
                 c.save()
+                if ip and not any(a.split("/")[0] == str(ipaddress.ip_address(ip)) for a in c.addresses()):
+                    raise ContainerError(f"network {conf.name} did not give the container {ip} (does a plugin "
+                                         f"of the network declare the \"ips\" capability?)")
         except BaseException:
             try:
                 _teardown(c, cni_path, conf)

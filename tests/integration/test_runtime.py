@@ -313,3 +313,17 @@ def test_detached_with_rm_is_removed_when_its_command_ends(simhost, net):
     assert simhost.states() == []
     assert not [n for n in simhost.ns.links() if n.startswith("pnv")]
     assert os.listdir(os.path.join(simhost.cache_dir, "results")) == []
+
+
+def test_ip_on_a_network_that_cannot_honour_it_is_refused_and_undone(simhost):
+    simhost.pynet("create", "bridge", "noips", "--subnet", "10.78.0.0/24")
+    path = os.path.join(simhost.conf_dir, "noips.conflist")
+    with open(path) as f:
+        doc = json.load(f)
+    del doc["plugins"][0]["capabilities"]  # as many hand-written networks are
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    line = error_line(simhost.pynet("run", "--network", "noips", "--ip", "10.78.0.9", "--", "true", check=False))
+    assert "did not give the container 10.78.0.9" in line
+    assert simhost.states() == [] and not [n for n in simhost.ns.links() if n.startswith("pnv")]
+    assert os.listdir(os.path.join(simhost.cache_dir, "results")) == []

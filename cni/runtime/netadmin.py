@@ -19,9 +19,11 @@ from . import subnets
 from .cache import cache_dir_of
 from .cache import DEFAULT_CACHE_DIR
 from .netconf import NetworkConfig, conf_dir_of, load_network, load_networks
+from ..firewall import driver as firewall_driver
 from ..spec.env import name_problem
 
 RESERVED = ("none", "host")
+HOST_LOCAL_DIR = "/var/lib/cni/networks"  # host-local's default dataDir
 BRIDGE_PREFIX = "pn-"
 
 
@@ -201,21 +203,19 @@ def create_macvlan(name: str, parent: str, subnet: str, gateway: str = "", mode:
 
 
 def remove(net: NetworkConfig) -> None:
-    """Delete the network's file, its bridge, its firewall elements and its IPAM store."""
+    """Delete the network's file, its bridge (unless another network names it too), its firewall
+    elements and its IPAM store."""
     os.unlink(net.path)
     bridge = bridge_of(net)
-    if bridge:
+    shared = {bridge_of(n) for n in load_networks(os.path.dirname(net.path), on_error=lambda e: None)}
+    if bridge and bridge not in shared:
         subprocess.run(["ip", "link", "delete", bridge, "type", "bridge"], capture_output=True)
     for plugin in net.plugins:
         if plugin.get("type") == "bridge":
-            from ..firewall import driver
-
-            forget = getattr(driver(plugin.get("firewallBackend") or ""), "forget_network", None)
-            if forget:
-                forget(net.name, bridge)
+            firewall_driver(plugin.get("firewallBackend") or "").forget_network(net.name, bridge)
         ipam = plugin.get("ipam") or {}
         if ipam.get("type") == "host-local":
-            shutil.rmtree(os.path.join(ipam.get("dataDir") or "/var/lib/cni/networks", net.name), ignore_errors=True)
+            shutil.rmtree(os.path.join(ipam.get("dataDir") or HOST_LOCAL_DIR, net.name), ignore_errors=True)
 
 
 def made_by_pynet(net: NetworkConfig) -> dict | None:

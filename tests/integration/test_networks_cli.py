@@ -164,3 +164,29 @@ def test_macvlan_network_two_containers_on_the_lan(simhost, make_netns):
 def test_bad_macvlan_input(simhost, argv, message):
     assert message in error_line(simhost.pynet("create", "macvlan", "mv", *argv, check=False))
     assert not os.path.isdir(simhost.conf_dir) or os.listdir(simhost.conf_dir) == []
+
+
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_rm_forgets_the_isolation_of_the_network_with_either_driver(simhost, backend):
+    for name, subnet in (("iso1", "10.55.0.0/24"), ("iso2", "10.56.0.0/24")):
+        simhost.pynet("create", "bridge", name, "--subnet", subnet)
+        path = os.path.join(simhost.conf_dir, f"{name}.conflist")
+        with open(path) as f:
+            doc = json.load(f)
+        doc["plugins"][0]["firewallBackend"] = backend
+        doc["plugins"][2]["backend"] = backend
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        simhost.pynet("run", "-d", "--name", f"c-{name}", "--network", name, "--", "sleep", "300")
+        simhost.pynet("rm", "-f", f"c-{name}")
+
+    def firewall() -> str:
+        if backend == "iptables":
+            return simhost.ns.run("iptables-save").stdout
+        return simhost.ns.run("nft", "list", "ruleset").stdout
+
+    assert "pn-iso1" in firewall() and "pn-iso2" in firewall()
+    simhost.pynet("network", "rm", "iso1")
+    assert "pn-iso1" not in firewall() and "pn-iso2" in firewall()
+    simhost.pynet("network", "rm", "iso2")
+    assert "pn-iso" not in firewall()

@@ -109,10 +109,7 @@ class Container:
 
     def save(self) -> None:
         os.makedirs(self.dir, exist_ok=True)
-        data = asdict(self)
-        for key in ("holder", "process", "creator"):
-            data[key] = getattr(self, key).dump() if getattr(self, key) else None
-        _write(os.path.join(self.dir, "state.json"), json.dumps(data, indent=2) + "\n")
+        _write(os.path.join(self.dir, "state.json"), json.dumps(asdict(self), indent=2) + "\n")
 
     def set_exit(self, code: int) -> None:
         try:
@@ -127,8 +124,6 @@ class Container:
         """Everything `inspect` shows."""
         data = asdict(self)
         data.update(status=self.status(), exit_code=self.exit_code(), addresses=self.addresses(),
-                    **{key: getattr(self, key).dump() if getattr(self, key) else None
-                       for key in ("holder", "process", "creator")},
                     log=self.log_path if self.detached else "", state_dir=self.dir)
         return data
 

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 HOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "holder.py")
 
@@ -28,9 +28,6 @@ class Proc:
     @classmethod
     def load(cls, data: dict | None) -> Proc | None:
         return cls(**data) if data else None
-
-    def dump(self) -> dict:
-        return asdict(self)
 
     def alive(self) -> bool:
         state, start = _stat(self.pid)

@@ -57,9 +57,7 @@ def start_holder(hostname: str, rootfs: str = "", net: str = "new") -> Proc:
                           timeout=30)
     lines = done.stdout.decode(errors="replace").splitlines()
     problems = [line[len("error: "):] for line in lines if line.startswith("error: ")]
-    if problems or done.returncode != 0 or not lines:
-        if lines and lines[0].isdigit():
-            _kill(int(lines[0]))
+    if problems or done.returncode != 0 or not lines:  # a holder that reports a problem has exited
         raise HolderError(f"cannot create the container's namespaces: {'; '.join(problems) or 'holder failed'}")
     return Proc.of(int(lines[0]))
 

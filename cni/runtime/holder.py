@@ -59,6 +59,7 @@ def _init(hostname: str, rootfs: str, own_net: bool) -> None:
         os.chroot(".")
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     signal.signal(signal.SIGCHLD, _reap)
+    _reap()  # orphans that came before the handler
     os.close(1)
     while True:
         signal.pause()

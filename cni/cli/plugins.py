@@ -80,9 +80,18 @@ DEFAULT_RUNTIME_DIR = "/opt/pynet/cni"
 
 def runtime_path() -> list[str]:
     """The CNI_PATH pynet's runtime runs plugins from: $CNI_PATH, else /opt/pynet/cni, where
-    pynet's plugins are installed under the reference names on first use."""
+    pynet's plugins are installed under the reference names on first use (and again when they
+    were installed by another Python, e.g. a checkout that moved)."""
     if os.environ.get("CNI_PATH"):
         return [d for d in os.environ["CNI_PATH"].split(":") if d]
-    if not all(os.access(os.path.join(DEFAULT_RUNTIME_DIR, name), os.X_OK) for name in PLUGINS):
+    if not all(_launcher_of_this_python(os.path.join(DEFAULT_RUNTIME_DIR, name)) for name in PLUGINS):
         install(DEFAULT_RUNTIME_DIR, "reference")
     return [DEFAULT_RUNTIME_DIR]
+
+
+def _launcher_of_this_python(path: str) -> bool:
+    try:
+        with open(path) as f:
+            return f.readline().startswith(f"#!{sys.executable} ") and os.access(path, os.X_OK)
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import sys
 
 import pytest
 
@@ -66,3 +67,20 @@ def test_container_names():
     for bad in ("-x", "a/b", "a b", "x" * 64):
         with pytest.raises(ContainerError, match="invalid container name"):
             new(bad, ["true"], "none")
+
+
+def test_the_runtimes_default_plugin_dir_is_filled_on_first_use_and_kept(tmp_path, monkeypatch):
+    from cni.cli import plugins
+
+    monkeypatch.delenv("CNI_PATH", raising=False)
+    monkeypatch.setattr(plugins, "DEFAULT_RUNTIME_DIR", str(tmp_path))
+    assert plugins.runtime_path() == [str(tmp_path)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(plugins.PLUGINS)
+    stamp = (tmp_path / "bridge").stat().st_mtime_ns
+    plugins.runtime_path()
+    assert (tmp_path / "bridge").stat().st_mtime_ns == stamp  # this Python's launchers are kept
+    (tmp_path / "bridge").write_text("#!/gone/python -I\n")
+    plugins.runtime_path()
+    assert (tmp_path / "bridge").read_text().startswith(f"#!{sys.executable} ")  # another Python's: replaced
+    monkeypatch.setenv("CNI_PATH", "/a:/b")
+    assert plugins.runtime_path() == ["/a", "/b"]

@@ -327,3 +327,20 @@ def test_ip_on_a_network_that_cannot_honour_it_is_refused_and_undone(simhost):
     assert "did not give the container 10.78.0.9" in line
     assert simhost.states() == [] and not [n for n in simhost.ns.links() if n.startswith("pnv")]
     assert os.listdir(os.path.join(simhost.cache_dir, "results")) == []
+
+
+def test_concurrent_runs_get_their_own_names_and_addresses(simhost, net):
+    runs = [subprocess.Popen(["ip", "netns", "exec", simhost.ns.name, PYNET, "run", "-d", "--name", f"p{n}",
+                              "--network", net, "--", "sleep", "300"], env=simhost.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for n in range(4)]
+    for run in runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+    rows = simhost.json("ps")
+    assert sorted(r["name"] for r in rows) == ["p0", "p1", "p2", "p3"]
+    assert len({r["addresses"][0] for r in rows}) == 4
+
+
+def test_exec_passes_on_the_exit_status(simhost):
+    simhost.pynet("run", "-d", "--name", "ex", "--", "sleep", "300")
+    assert simhost.pynet("exec", "ex", "sh", "-c", "exit 3", check=False).returncode == 3

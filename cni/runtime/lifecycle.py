@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 
-from . import cgroups, namespaces
+from . import cgroups, etcfiles, namespaces
 from .api import CNIConfig
 from .conf import RuntimeConf
 from .errors import NetworkNotFound
@@ -85,6 +85,8 @@ def create(name: str, command: list[str], network: str, *, cni_path: list[str], 
                 if ip and not any(a.split("/")[0] == str(ipaddress.ip_address(ip)) for a in c.addresses()):
                     raise ContainerError(f"network {conf.name} did not give the container {ip} (does a plugin "
                                          f"of the network declare the \"ips\" capability?)")
+            if c.rootfs:
+                etcfiles.provide(c.name, c.rootfs, c.dir, c.holder.pid, c.result)
         except BaseException:
             try:
                 _teardown(c, cni_path, conf)

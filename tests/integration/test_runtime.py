@@ -154,15 +154,23 @@ def test_removing_a_joined_container_leaves_the_joiner_with_loopback_only(simhos
     simhost.pynet("rm", "-f", "rider")
 
 
-@pytest.mark.skipif(not shutil.which("busybox"), reason="busybox-static is not installed")
-def test_rootfs_is_the_containers_root_with_its_own_proc(simhost, tmp_path):
-    root = tmp_path / "rootfs"
-    (root / "bin").mkdir(parents=True)
-    (root / "proc").mkdir()
-    (root / "marker").write_text("in the rootfs\n")
+def busybox_rootfs(root):
+    """A tiny root file system: busybox and a few of its applets, /proc, /etc."""
+    for d in ("bin", "proc", "etc"):
+        (root / d).mkdir(parents=True)
     shutil.copy(shutil.which("busybox"), root / "bin" / "busybox")
-    for applet in ("sh", "cat", "ps", "ls"):
+    for applet in ("sh", "cat", "ps", "ls", "ping", "sleep"):
         os.symlink("busybox", root / "bin" / applet)
+    return root
+
+
+needs_busybox = pytest.mark.skipif(not shutil.which("busybox"), reason="busybox-static is not installed")
+
+
+@needs_busybox
+def test_rootfs_is_the_containers_root_with_its_own_proc(simhost, tmp_path):
+    root = busybox_rootfs(tmp_path / "rootfs")
+    (root / "marker").write_text("in the rootfs\n")
     out = simhost.pynet("run", "--rootfs", str(root), "--", "/bin/sh", "-c", "cat /marker; ls /; ps").stdout
     assert "in the rootfs" in out and "marker" in out and "work" not in out.split()
     pids = [line.split()[0] for line in out.splitlines() if line.strip()[:1].isdigit()]
@@ -344,3 +352,16 @@ def test_concurrent_runs_get_their_own_names_and_addresses(simhost, net):
 def test_exec_passes_on_the_exit_status(simhost):
     simhost.pynet("run", "-d", "--name", "ex", "--", "sleep", "300")
     assert simhost.pynet("exec", "ex", "sh", "-c", "exit 3", check=False).returncode == 3
+
+
+@needs_busybox
+def test_rootfs_gets_hostname_hosts_and_resolv_conf(simhost, net, tmp_path):
+    root = busybox_rootfs(tmp_path / "rootfs")
+    simhost.pynet("run", "-d", "--name", "box", "--network", net, "--rootfs", str(root), "--", "sleep", "300")
+    address = simhost.json("inspect", "box")["addresses"][0].split("/")[0]
+    assert simhost.sh("box", "cat /etc/hostname") == "box\n"
+    assert f"{address}\tbox" in simhost.sh("box", "cat /etc/hosts")
+    assert "127.0.0.53" not in simhost.sh("box", "cat /etc/resolv.conf")
+    assert " 0% packet loss" in simhost.sh("box", "ping -c1 -W2 box")
+    assert os.path.getsize(root / "etc" / "hosts") == 0  # the rootfs only got an empty mount point
+    simhost.pynet("rm", "-f", "box")

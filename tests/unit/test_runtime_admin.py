@@ -84,3 +84,15 @@ def test_the_runtimes_default_plugin_dir_is_filled_on_first_use_and_kept(tmp_pat
     assert (tmp_path / "bridge").read_text().startswith(f"#!{sys.executable} ")  # another Python's: replaced
     monkeypatch.setenv("CNI_PATH", "/a:/b")
     assert plugins.runtime_path() == ["/a", "/b"]
+
+
+def test_etc_files_for_a_rootfs():
+    from cni.runtime.etcfiles import contents
+
+    files = contents("web", ["10.1.0.2/24", "fd00::2/64"], {}, "nameserver 127.0.0.53\nnameserver 9.9.9.9\nsearch lan\n")
+    assert files["hostname"] == "web\n"
+    assert files["hosts"].endswith("10.1.0.2\tweb\nfd00::2\tweb\n")
+    assert files["resolv.conf"] == "nameserver 9.9.9.9\nsearch lan\n"  # no loopback resolver
+    dns = {"nameservers": ["10.1.0.1"], "search": ["svc"], "options": ["ndots:2"]}
+    assert contents("x", [], dns, "")["resolv.conf"] == "nameserver 10.1.0.1\nsearch svc\noptions ndots:2\n"
+    assert "127.0.1.1\tx\n" in contents("x", [], {}, "")["hosts"]

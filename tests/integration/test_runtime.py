@@ -151,6 +151,7 @@ def test_removing_a_joined_container_leaves_the_joiner_with_loopback_only(simhos
     simhost.pynet("rm", "-f", "base")
     assert links(simhost, "rider") == ["lo"]
     assert simhost.json("inspect", "rider")["status"] == "running"
+    assert "container rider [running] the namespace of a removed container" in simhost.pynet("topology").stdout
     simhost.pynet("rm", "-f", "rider")
 
 

@@ -162,11 +162,11 @@ RTNH_F_ONLINK = 0x4
 AF_BRIDGE = 7
 
 
-def create_vxlan(ipr, name: str, vni: int, local: str, port: int, mtu: int) -> None:
+def create_vxlan(ipr, name: str, vni: int, local: str, port: int, mtu: int, mac: str) -> None:
     """A VXLAN device for `vni` bound to the underlay address `local`, learning off: every remote
     VTEP is an explicit neighbour + FDB entry, so the underlay needs no multicast."""
     ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_local=local, vxlan_port=port,
-             vxlan_learning=0, mtu=mtu)
+             vxlan_learning=0, mtu=mtu, address=mac)
 
 
 def vxlan_info(message) -> dict:

@@ -78,3 +78,30 @@ def gateway_on_bridge(ipr, index: int, name: str, ips, undo: UndoLog, force_addr
         undo.done(f"gateway {wanted} on {name}",
                   lambda a=wanted: ipr.addr("del", index=index, address=a.split("/")[0], prefixlen=int(a.split("/")[1])))
         write_sysctl("net.ipv6.conf.all.forwarding" if family else "net.ipv4.ip_forward", "1")
+
+
+def attachment_problems(request, bridge_name: str) -> tuple[list[str], list[str]]:
+    """CHECK of a veth attachment against prevResult: (problems, the container's expected addresses).
+    The container end must be a veth with the addresses and routes, its host end on the bridge."""
+    from ..kernel.links import netlink
+    from .ipconfig import differences
+
+    prev = request.prev_result()
+    mine = [n for n, i in enumerate(prev.interfaces) if i.name == request.ifname and i.sandbox]
+    if not mine:
+        raise CNIError(errors.CHECK_FAILED, f"prevResult has no interface {request.ifname} in a sandbox")
+    expected = [ip.address for ip in prev.ips if ip.interface == mine[0]]
+    problems = []
+    with netlink(request.netns) as container:
+        inside = link_index(container, request.ifname)
+        if inside is None or kind(link(container, inside)) != "veth":
+            raise CNIError(errors.CHECK_FAILED, f"{request.ifname} is missing or not a veth in the container")
+        problems += differences(container, inside, request.ifname, expected, prev.routes)
+        peer = link(container, inside).get("IFLA_LINK")
+    with netlink() as host:
+        bridge = link_index(host, bridge_name)
+        if bridge is None:
+            problems.append(f"bridge {bridge_name} is missing")
+        elif peer is None or link(host, peer).get("IFLA_MASTER") != bridge:
+            problems.append(f"the host end of {request.ifname} is not on {bridge_name}")
+    return problems, expected

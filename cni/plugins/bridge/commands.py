@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from ...firewall import ICC, MASQUERADE, driver, owner_tag
 from ...ipam import delegate
-from ...kernel.links import delete_link, kind, link, link_index, netlink
+from ...kernel.links import delete_link, link, link_index, netlink
 from ...kernel.netns import NetnsGone
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
-from ..bridging import attach_veth, ensure_bridge, gateway_on_bridge
-from ..ipconfig import configure, differences, subnet, with_default_routes
+from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
+from ..ipconfig import configure, subnet, with_default_routes
 from .config import BridgeConf, parse
 
 
@@ -77,24 +77,7 @@ def delete(request: Request) -> None:
 
 def check(request: Request) -> None:
     conf = parse(request)
-    prev = request.prev_result()
-    mine = [n for n, i in enumerate(prev.interfaces) if i.name == request.ifname and i.sandbox]
-    if not mine:
-        raise CNIError(errors.CHECK_FAILED, f"prevResult has no interface {request.ifname} in a sandbox")
-    expected = [ip.address for ip in prev.ips if ip.interface == mine[0]]
-    problems = []
-    with netlink(request.netns) as container:
-        inside = link_index(container, request.ifname)
-        if inside is None or kind(link(container, inside)) != "veth":
-            raise CNIError(errors.CHECK_FAILED, f"{request.ifname} is missing or not a veth in the container")
-        problems += differences(container, inside, request.ifname, expected, prev.routes)
-        peer = link(container, inside).get("IFLA_LINK")
-    with netlink() as host:
-        bridge = link_index(host, conf.bridge)
-        if bridge is None:
-            problems.append(f"bridge {conf.bridge} is missing")
-        elif peer is None or link(host, peer).get("IFLA_MASTER") != bridge:
-            problems.append(f"the host end of {request.ifname} is not on {conf.bridge}")
+    problems, expected = attachment_problems(request, conf.bridge)
     if conf.ip_masq:
         owner = owner_tag(request.config.name, request.container_id, request.ifname)
         problems += [f"no masquerade for {a}" for a in driver(conf.firewall_backend).missing(owner, expected)]

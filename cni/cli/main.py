@@ -7,6 +7,7 @@ import os
 import sys
 
 from .. import __version__
+from ..plugins.overlay import cli as overlay
 from . import plugins
 
 
@@ -17,6 +18,7 @@ def parser() -> argparse.ArgumentParser:
                      help="output for people (table, the default) or for scripts (json)")
     sub = top.add_subparsers(dest="command", required=True)
     plugins.register(sub)
+    overlay.register(sub)
     return top
 
 

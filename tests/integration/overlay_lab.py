@@ -124,3 +124,51 @@ class Etcd:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         shutil.rmtree(self.data, ignore_errors=True)
+
+
+PYNET = os.path.join(os.path.dirname(OVERLAY), "pynet")
+
+
+class Agents:
+    """`pynet overlay agent` processes, one per (host, network); stop_all() kills what is left."""
+
+    def __init__(self, tmp_path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: dict[tuple[str, str], subprocess.Popen] = {}
+
+    def start(self, host: Host, network: str = "ov1", interval: float = 0.2) -> subprocess.Popen:
+        log = open(self.tmp_path / f"agent-{host.ns.name}-{network}.log", "ab")
+        env = {"PATH": os.environ["PATH"], "PYNET_STATE_DIR": host.state_dir}
+        proc = subprocess.Popen(["ip", "netns", "exec", host.ns.name, PYNET, "overlay", "agent", "--network", network,
+                                 "--interval", str(interval)], stdout=log, stderr=log, env=env)
+        log.close()
+        self.procs[(host.ns.name, network)] = proc
+        return proc
+
+    def kill(self, host: Host, network: str = "ov1", sig: int = signal.SIGKILL) -> int:
+        proc = self.procs.pop((host.ns.name, network))
+        proc.send_signal(sig)
+        return proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+
+def wait_for(predicate, timeout: float, step: float = 0.05) -> float | None:
+    """Seconds until `predicate()` held, or None if it did not within `timeout`."""
+    start = time.monotonic()
+    while True:
+        if predicate():
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            return None
+        time.sleep(step)
+
+
+def routes(host: Host, device: str = "pnx4242") -> list[str]:
+    out = host.ns.run("ip", "-4", "route", "show", "dev", device, check=False).stdout
+    return [line.split()[0] for line in out.splitlines() if " via " in line]

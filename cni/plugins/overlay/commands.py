@@ -98,7 +98,8 @@ def _add(request: Request, conf: OverlayConf) -> Result:
         local.write(conf.state_dir, {"name": conf.name, "subnet": lease["subnet"], "underlay": underlay,
                                      "vni": conf.vni, "network": str(conf.network), "device": conf.device,
                                      "bridge": conf.bridge, "store": conf.store.as_dict(), "leaseTTL": conf.lease_ttl,
-                                     "subnetLen": conf.subnet_len, "port": conf.port})
+                                     "subnetLen": conf.subnet_len, "port": conf.port,
+                                     "vtepMac": lease["vtepMac"], "hostname": lease.get("hostname", "")})
         interfaces = (
             Interface(name=conf.bridge, mac=link(host, bridge).get("address")),
             Interface(name=host_name, mac=link(host, host_end).get("address")),

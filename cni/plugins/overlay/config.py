@@ -126,7 +126,7 @@ def parse(request: Request) -> OverlayConf:
     backend = conf.get("firewallBackend") or ""
     if backend not in ("", "nftables", "iptables", "none"):
         raise invalid_config("invalid firewallBackend", f"{backend!r}: use \"nftables\", \"iptables\" or \"none\"")
-    state = os.path.join(getenv("PYNET_STATE_DIR") or DEFAULT_STATE_DIR, "overlay", conf.name)
+    state = state_dir_of(conf.name)
     return OverlayConf(
         name=conf.name, vni=vni, network=network, subnet_len=subnet_len,
         port=_int(conf, "port", 4789, 1, 65535, "a UDP port"), underlay=underlay, mtu=mtu,
@@ -134,3 +134,16 @@ def parse(request: Request) -> OverlayConf:
         lease_ttl=_int(conf, "leaseTTL", DEFAULT_TTL, 2, 10**8, "a lease time to live in seconds"),
         bridge=_name(conf, "bridge", f"pno{vni}"), device=f"pnx{vni}", state_dir=state,
         is_default_gateway=_bool(conf, "isDefaultGateway"), ip_masq=conf.ip_masq, firewall_backend=backend)
+
+
+def state_dir_of(name: str) -> str:
+    """This host's state directory for overlay `name` (under $PYNET_STATE_DIR)."""
+    return os.path.join(getenv("PYNET_STATE_DIR") or DEFAULT_STATE_DIR, "overlay", name)
+
+
+def from_state(state: dict, state_dir: str) -> OverlayConf:
+    """The configuration a host joined with, as its lease.json recorded it (for the agent and CLI)."""
+    return OverlayConf(name=state["name"], vni=state["vni"], network=ipaddress.IPv4Network(state["network"]),
+                       subnet_len=state["subnetLen"], port=state["port"], underlay=state["underlay"], mtu=0,
+                       store=parse_store(state["store"]), lease_ttl=state["leaseTTL"], bridge=state["bridge"],
+                       device=state["device"], state_dir=state_dir)

@@ -14,6 +14,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
+import pytest
+
 from cni.kernel.netns import entered
 from tests.netns import plugin_path, run_plugin
 
@@ -172,3 +174,36 @@ def wait_for(predicate, timeout: float, step: float = 0.05) -> float | None:
 def routes(host: Host, device: str = "pnx4242") -> list[str]:
     out = host.ns.run("ip", "-4", "route", "show", "dev", device, check=False).stdout
     return [line.split()[0] for line in out.splitlines() if " via " in line]
+
+
+# --- fixtures (imported by the overlay test modules) ---
+
+@pytest.fixture
+def underlay(make_netns, tmp_path):
+    return Underlay(make_netns, tmp_path)
+
+
+@pytest.fixture(params=["file", "etcd"])
+def store(request, tmp_path, underlay):
+    if request.param == "file":
+        yield {"type": "file", "path": str(tmp_path / "store.json")}
+        return
+    etcd = Etcd(underlay.ns, underlay.address)
+    try:
+        yield {"type": "etcd", "endpoints": [etcd.url]}
+    finally:
+        etcd.stop()
+
+
+@pytest.fixture
+def agents(tmp_path):
+    started = Agents(tmp_path)
+    yield started
+    started.stop_all()
+
+
+def overlay_conf(store, **extra) -> dict:
+    return {"cniVersion": "1.1.0", "name": "ov1", "type": "overlay", "vni": 4242, "network": "10.244.0.0/16",
+            "subnetLen": 24, "underlay": "ul0", "store": store, **extra}
+
+

@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
-
+import subprocess
 import time
 
-from tests.integration.overlay_lab import Agents, Etcd, Underlay, address_of, attach, cni, ping, routes, wait_for
+import pytest
+
+from tests.integration.overlay_lab import (address_of, agents, attach, overlay_conf, ping, routes, store,  # noqa: F401
+                                           underlay, wait_for)
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def underlay(make_netns, tmp_path):
-    return Underlay(make_netns, tmp_path)
-
-
-@pytest.fixture(params=["file", "etcd"])
-def store(request, tmp_path, underlay):
-    if request.param == "file":
-        yield {"type": "file", "path": str(tmp_path / "store.json")}
-        return
-    etcd = Etcd(underlay.ns, underlay.address)
-    try:
-        yield {"type": "etcd", "endpoints": [etcd.url]}
-    finally:
-        etcd.stop()
-
-
-@pytest.fixture
-def agents(tmp_path):
-    started = Agents(tmp_path)
-    yield started
-    started.stop_all()
-
-
-def overlay_conf(store, **extra) -> dict:
-    return {"cniVersion": "1.1.0", "name": "ov1", "type": "overlay", "vni": 4242, "network": "10.244.0.0/16",
-            "subnetLen": 24, "underlay": "ul0", "store": store, **extra}
 
 
 def test_two_hosts_each_add_syncs_remote_entries(store, underlay, make_netns):
@@ -61,9 +34,6 @@ def tcp_echo(server, client, address: str) -> str:
     """A TCP round trip from `client` to a one-shot echo server in `server` on `address`:8080."""
     code = ("import socket;s=socket.create_server(('0.0.0.0',8080));c,_=s.accept();"
             "c.sendall(c.recv(100).upper());c.close()")
-    listener = server.run("timeout", "10", "python3", "-c", code, check=False, timeout=0.5) if False else None
-    import subprocess
-
     proc = subprocess.Popen(["ip", "netns", "exec", server.name, "timeout", "10", "python3", "-c", code])
     try:
         talk = ("import socket,time\nfor _ in range(50):\n    try:\n        c=socket.create_connection(('%s',8080),2);break\n"

@@ -70,10 +70,20 @@ class Plugin:
 
                 response = call(self.name, os.environ, stdin)
             if response is None:
+                _full_path()
                 response = handle(self, os.environ, stdin)
         _write(sys.stdout, response.stdout)
         _write(sys.stderr, response.stderr)
         return response.exit_code
+
+
+def _full_path() -> None:
+    """Add site-packages (pyroute2 & co.) when started without them (`python -S`, see `pynet plugins
+    install`): only a plugin that runs the request itself needs them."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
 
 
 def _read_stdin(command: str) -> bytes:

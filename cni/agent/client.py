@@ -79,7 +79,7 @@ def start(env, path: str) -> None:
     log = env.get("PYNET_LOG_FILE") or os.devnull
     try:
         with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
-            subprocess.Popen([sys.executable, "-m", "cni.agent.server", "--socket", path], stdin=devnull,
+            subprocess.Popen([sys.executable, "-m", "cni.agent.supervisor", "--socket", path], stdin=devnull,
                              stdout=out, stderr=out, env=agent_env, start_new_session=True, close_fds=True)
     except OSError:
         pass  # no agent this time: the caller runs in-process anyway

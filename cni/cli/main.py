@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 from ..plugins.overlay import cli as overlay
-from . import plugins
+from . import agent, plugins
 
 
 def parser() -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def parser() -> argparse.ArgumentParser:
                      help="output for people (table, the default) or for scripts (json)")
     sub = top.add_subparsers(dest="command", required=True)
     plugins.register(sub)
+    agent.register(sub)
     overlay.register(sub)
     return top
 

@@ -9,12 +9,16 @@ import tempfile
 from ..plugins import PLUGINS, load
 from .output import emit
 
-LAUNCHER = """#!{python} -I
+# -S: no site-packages at start (saves ~3 ms per call); the plugin adds them only if it runs
+# in-process (cni.skel), not when it hands the request to the agent.
+LAUNCHER = """#!{python} -IS
 # pynet {name} plugin, installed by `pynet plugins install`
 import sys
+sys.path.insert(0, {root!r})
 from {module} import main
 sys.exit(main())
 """
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def file_name(name: str, names: str) -> str:
@@ -30,7 +34,7 @@ def install(directory: str, names: str) -> list[str]:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pynet-install-")
         try:
             with os.fdopen(fd, "w") as f:
-                f.write(LAUNCHER.format(python=sys.executable, name=name, module=module))
+                f.write(LAUNCHER.format(python=sys.executable, name=name, module=module, root=ROOT))
             os.chmod(tmp, 0o755)
             os.replace(tmp, target)
         except BaseException:

@@ -7,8 +7,6 @@ them leaves the host's firewall as it was.
 
 from __future__ import annotations
 
-import hashlib
-
 # What a firewall change is about, so one attachment's kinds can be removed separately.
 MASQUERADE = "masquerade"
 PORTS = "ports"
@@ -20,6 +18,8 @@ def owner_tag(network: str, container_id: str, ifname: str) -> str:
     """A short, exact tag for one attachment (nft comments are limited to 128 bytes)."""
     tag = f"{network}/{container_id}/{ifname}"
     if len(tag) > 100:
+        import hashlib  # rarely needed: not on every plugin start
+
         tag = f"{network[:40]}/{hashlib.sha256(tag.encode()).hexdigest()[:32]}/{ifname}"
     return tag
 

@@ -36,6 +36,17 @@ class GCError(CNIRuntimeError):
         self.errors = failures
 
 
+def _attachment(value) -> tuple[str, str]:
+    """(container id, ifname) from a pair, a RuntimeConf or a {"containerID", "ifname"} dict."""
+    if isinstance(value, RuntimeConf):
+        return value.container_id, value.ifname
+    if isinstance(value, dict):
+        value = (value.get("containerID"), value.get("ifname"))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise CNIRuntimeError(f"a valid attachment is (container id, ifname), not {value!r}")
+
+
 class CNIConfig:
     """Runs plugins found in `path` (default $CNI_PATH, else /opt/cni/bin) and caches results in
     `cache_dir` (default $PYNET_CNI_CACHE_DIR, else /var/lib/cni). `env` adds variables to the
@@ -64,6 +75,9 @@ class CNIConfig:
               network: str = "") -> str:
         """Run one command of one plugin; its stdout, or PluginError."""
         plugin_type = plugin.get("type", "")
+        if self.host_netns and not os.path.exists(self.host_netns):
+            raise CNIRuntimeError(f"cannot run plugin {plugin_type}: the host network namespace "
+                                  f"{self.host_netns} does not exist")
         env = invoke.cni_env(command, rt.container_id, rt.netns, rt.ifname, rt.args, self.path) if rt \
             else invoke.cni_env(command, path=self.path)
         try:
@@ -162,11 +176,11 @@ class CNIConfig:
     # ---- network-wide ----------------------------------------------------------------------
 
     def gc(self, net, valid=()) -> None:
-        """DEL every cached attachment of the network not in `valid` [(container_id, ifname), ...],
-        then GC each plugin with cni.dev/valid-attachments (1.1.0+); nothing when disableGC."""
+        """DEL every cached attachment of the network not in `valid` [(container_id, ifname), ...]
+        (RuntimeConfs or {"containerID", "ifname"} dicts too), then GC each plugin with cni.dev/valid-attachments (1.1.0+); nothing when disableGC."""
         if net.disable_gc:
             return
-        live = {(c, i) for c, i in valid}
+        live = {_attachment(v) for v in valid}
         failures: list[CNIRuntimeError] = []
         for entry in self.cache.attachments(net.name):
             if (entry["container_id"], entry["ifname"]) in live:

@@ -42,7 +42,7 @@ def agents(host) -> list[int]:
     for pid in pids_in(host.path):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"cni.agent.server" in f.read():
+                if b"cni.agent.supervisor" in f.read():
                     found.append(pid)
         except OSError:
             pass
@@ -63,12 +63,21 @@ def socket_of(lab) -> str:
     return wire.socket_path({"PYNET_RUN_DIR": lab["run"]}, os.stat(lab["host"].path).st_ino)
 
 
+def supervisor(lab) -> tuple[int, str]:
+    """(pid, build) of the agent's supervisor, from the lock it holds."""
+    with open(socket_of(lab) + ".lock") as f:
+        pid, build = f.read().split()
+    return int(pid), build
+
+
 def warm(lab, env=None) -> int:
-    """Start the host's agent (the first call runs in-process and starts it); its pid."""
+    """Start the host's agent (the first call runs in-process and starts it); its supervisor's pid."""
     started = cni(lab, "DEL", conf(lab), lab["c1"], "warm-up", env=env)
     assert started.ok, started.stdout
     wait_for(lambda: os.path.exists(socket_of(lab)), what="the agent's socket")
-    return wait_for(lambda: agents(lab["host"]), what="the agent")[0]
+    pid = supervisor(lab)[0]
+    assert pid in agents(lab["host"])
+    return pid
 
 
 @pytest.fixture
@@ -93,7 +102,7 @@ def test_first_call_starts_the_agent_which_serves_the_next(alab, tmp_path):
     assert added.json["ips"][0]["address"] == "10.78.0.2/24"
     assert "10.78.0.2/24" in alab["c1"].run("ip", "-o", "addr", "show", "eth0").stdout
     assert "served bridge ADD container id-c1: exit 0" in log.read_text()
-    assert agents(alab["host"]) == [pid]
+    assert supervisor(alab)[0] == pid and len(agents(alab["host"])) >= 2  # the supervisor and its workers
     deleted = cni(alab, "DEL", conf(alab), alab["c1"], "id-c1", env=env)
     assert deleted.ok and "served bridge DEL container id-c1: exit 0" in log.read_text()
 
@@ -206,7 +215,7 @@ def test_an_agent_of_another_build_steps_down(alab, tmp_path):
     log = tmp_path / "agent.log"
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": REPO, "PYNET_AGENT_BUILD": "0.0.1+old", "PYNET_DEBUG": "1",
            "PYNET_LOG_FILE": str(log), "PYNET_RUN_DIR": alab["run"]}
-    old = subprocess.Popen(["ip", "netns", "exec", alab["host"].name, sys.executable, "-m", "cni.agent.server"],
+    old = subprocess.Popen(["ip", "netns", "exec", alab["host"].name, sys.executable, "-m", "cni.agent.supervisor"],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: os.path.exists(socket_of(alab)), what="the old agent's socket")
@@ -215,9 +224,9 @@ def test_an_agent_of_another_build_steps_down(alab, tmp_path):
         assert old.wait(timeout=15) == 0
         assert "a caller of build" in log.read_text() and "served bridge ADD" not in log.read_text()
         # the call ran in-process and started an agent of this build for the next ones
-        new = wait_for(lambda: agents(alab["host"]), what="a new agent")[0]
-        with open(socket_of(alab) + ".lock") as f:
-            assert f.read().split() == [str(new), wire.build_id()]
+        wait_for(lambda: os.path.exists(socket_of(alab)), what="a new agent")
+        new, build = supervisor(alab)
+        assert build == wire.build_id() and new in agents(alab["host"]) and new != old.pid
     finally:
         if old.poll() is None:
             old.kill()
@@ -264,7 +273,7 @@ def test_systemd_socket_activation(alab, tmp_path):
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": REPO, "PYNET_DEBUG": "1", "PYNET_LOG_FILE": str(log)}
     activator = subprocess.Popen(["ip", "netns", "exec", alab["host"].name, "systemd-socket-activate", "-l",
                                   socket_of(alab), "-E", "PYTHONPATH", "-E", "PYNET_DEBUG", "-E", "PYNET_LOG_FILE",
-                                  "-E", "PATH", sys.executable, "-m", "cni.agent.server", "--idle", "0"],
+                                  "-E", "PATH", sys.executable, "-m", "cni.agent.supervisor", "--idle", "0"],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: os.path.exists(socket_of(alab)), what="the activation socket")
@@ -292,7 +301,9 @@ def test_kill_9_during_50_concurrent_adds_leaves_nothing_after_del(alab, make_ne
     with concurrent.futures.ThreadPoolExecutor(50) as pool:
         futures = [pool.submit(add, n) for n in range(50)]
         time.sleep(0.4)
-        os.kill(pid, signal.SIGKILL)
+        assert pid in agents(alab["host"])
+        for process in agents(alab["host"]):  # the supervisor and every worker at once
+            os.kill(process, signal.SIGKILL)
         answers = [f.result() for f in futures]
     addresses = []
     for n, answer in enumerate(answers):
@@ -313,3 +324,18 @@ def test_kill_9_during_50_concurrent_adds_leaves_nothing_after_del(alab, make_ne
     masq = host.run("nft", "list", "set", "inet", "pynet", "masq4", check=False).stdout
     assert "elements" not in masq
     assert sum(c.links().get("eth0") is not None for c in containers) == 0
+
+
+def test_pynet_agent_status_and_stop(alab):
+    pid = warm(alab)
+    pynet = os.path.join(os.path.dirname(sys.executable), "pynet")
+    shown = subprocess.run([pynet, "--format", "json", "agent", "status", "--socket", socket_of(alab)],
+                           capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0, shown.stderr
+    row = json.loads(shown.stdout)[0]
+    assert row["listening"] and row["pid"] == pid and row["current"]
+    assert subprocess.run([pynet, "agent", "stop", "--socket", socket_of(alab)], timeout=30).returncode == 0
+    wait_for(lambda: pid not in agents(alab["host"]), what="the agent to stop")
+    gone = subprocess.run([pynet, "agent", "status", "--socket", socket_of(alab)], capture_output=True, text=True,
+                          timeout=30)
+    assert gone.returncode == 3 and "False" in gone.stdout

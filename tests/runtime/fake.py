@@ -23,6 +23,8 @@ act = conf.get("fake", {{}}).get(command, "ip" if command == "ADD" else "ok")
 if command == "VERSION":
     print(json.dumps({{"cniVersion": conf.get("cniVersion", "1.1.0"),
                       "supportedVersions": ["0.3.1", "0.4.0", "1.0.0", "1.1.0"]}}))
+elif act == "sleep":
+    import time; time.sleep(30)
 elif act == "garbage":
     print("hello, I am not JSON")
 elif act == "silent-fail":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -223,9 +225,6 @@ def test_status_and_version(lab):
 
 def test_command_line(lab, tmp_path):
     """`python -m cni.runtime`, cnitool's job: ADD, list, DEL; errors are one line, no traceback."""
-    import subprocess
-    import sys
-
     (tmp_path / "net.d").mkdir()
     (tmp_path / "net.d" / "f.conflist").write_text(json.dumps({"cniVersion": "1.0.0", "name": "fakenet",
                                                                 "plugins": [{"type": "a"}]}))
@@ -244,3 +243,26 @@ def test_command_line(lab, tmp_path):
     missing = run("add", "nonet", "c1", NETNS)
     assert missing.returncode == 1 and missing.stderr.startswith("cni.runtime: no network named 'nonet'")
     assert "Traceback" not in missing.stderr and len(missing.stderr.splitlines()) == 1
+
+
+def test_a_plugin_that_hangs_times_out(lab):
+    cni = CNIConfig(path=lab["cni"].path, cache_dir=str(lab["tmp"] / "cache"), env=lab["cni"].env, timeout=0.5)
+    with pytest.raises(PluginError) as failed:
+        cni.add(network("1.0.0", {"type": "a", "fake": {"ADD": "sleep"}}), RuntimeConf("c1", NETNS))
+    assert failed.value.code == 11 and "did not answer within 0.5 s" in str(failed.value)
+
+
+def test_gc_takes_attachments_in_every_form(lab):
+    cni, net = lab["cni"], network("1.1.0", {"type": "a"})
+    for cid in ("p", "r", "d", "stale"):
+        cni.add(net, RuntimeConf(cid, NETNS))
+    cni.gc(net, valid=[("p", "eth0"), RuntimeConf("r", NETNS), {"containerID": "d", "ifname": "eth0"}])
+    assert sorted(a["container_id"] for a in cni.cached_attachments("fakenet")) == ["d", "p", "r"]
+    with pytest.raises(CNIRuntimeError, match="a valid attachment is"):
+        cni.gc(net, valid=["p"])
+
+
+def test_a_missing_host_netns_is_named(lab):
+    cni = CNIConfig(path=lab["cni"].path, cache_dir=str(lab["tmp"] / "cache"), host_netns="/run/netns/no-such-host")
+    with pytest.raises(CNIRuntimeError, match="host network namespace /run/netns/no-such-host does not exist"):
+        cni.add(network(), RuntimeConf("c1", NETNS))

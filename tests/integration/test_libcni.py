@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from cni.runtime import CNIConfig, GCError, NetworkConfig, PluginError, RuntimeConf, load_network
+from cni.runtime import CNIConfig, CNIRuntimeError, GCError, NetworkConfig, PluginError, RuntimeConf, load_network
 
 pytestmark = pytest.mark.root
 
@@ -79,6 +79,27 @@ def test_add_check_del_leave_the_host_as_before(rt_lab):
     cni.delete(net, rt)  # twice: fine, everything is already gone
     cni.delete(net, RuntimeConf("id-c2", rt_lab["c2"].path))
     assert os.listdir(rt_lab["results"]) == []
+
+
+@pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.4.0", "1.0.0"])
+def test_older_versions_round_trip(rt_lab, version):
+    """The chain in each older version: results in that version's shape; CHECK from 0.4.0 on;
+    DEL (without prevResult below 0.4.0) leaves the host as it was."""
+    cni, host = rt_lab["cni"], rt_lab["host"]
+    net = NetworkConfig.from_dict(conflist(rt_lab, version))
+    cni.add(net, RuntimeConf("id-c2", rt_lab["c2"].path))
+    host_before, container_before = host.snapshot(), rt_lab["c1"].snapshot()
+    rt = attachment(rt_lab, "c1")
+    result = cni.add(net, rt)
+    assert result["cniVersion"] == version and ("version" in result["ips"][0]) == version.startswith("0.")
+    if version >= "0.4.0":
+        cni.check(net, rt)
+    else:
+        with pytest.raises(CNIRuntimeError, match=f"CHECK is not defined in CNI {version}"):
+            cni.check(net, rt)
+    cni.delete(net, rt)
+    assert host.snapshot() == host_before and rt_lab["c1"].snapshot() == container_before
+    cni.delete(net, RuntimeConf("id-c2", rt_lab["c2"].path))
 
 
 def test_check_reports_a_broken_attachment(rt_lab):

@@ -100,3 +100,24 @@ def test_killed_agent_host_disappears_after_ttl_restart_disturbs_nothing(store, 
     gone = wait_for(lambda: h3_subnet not in routes(h1) and h3_subnet not in routes(h2), 8)
     assert gone is not None and gone > 1.0, gone  # not before the TTL ran out
     assert ping(c1, address_of(r2)).returncode == 0
+
+
+def test_two_overlays_on_the_same_hosts_are_separate(store, underlay, make_netns, agents):
+    """Different VNIs, networks, devices and bridges; no route from one overlay's containers to the
+    other's (isolation by routing: see the README on isDefaultGateway)."""
+    ov1 = overlay_conf(store)
+    ov2 = overlay_conf(store, name="ov2", vni=77, network="10.245.0.0/16")
+    h1, h2 = underlay.add_host(), underlay.add_host()
+    a1, b1 = attach(h1, make_netns, ov1, "a"), attach(h1, make_netns, ov2, "b")
+    a2, b2 = attach(h2, make_netns, ov1, "a"), attach(h2, make_netns, ov2, "b")
+    for network in ("ov1", "ov2"):
+        agents.start(h1, network)
+    assert wait_for(lambda: len(routes(h1)) == 1 and len(routes(h1, "pnx77")) == 1, 5) is not None
+    assert {"pnx4242", "pno4242", "pnx77", "pno77"} <= set(h1.ns.links())
+    (ca1, _), (cb1, _) = h1.containers.values()
+    (ca2, _), (cb2, _) = h2.containers.values()
+    assert ping(ca1, address_of(a2)).returncode == 0 and ping(cb1, address_of(b2)).returncode == 0
+    assert address_of(b2).startswith("10.245.") and address_of(a2).startswith("10.244.")
+    crossed = ping(ca1, address_of(b2))
+    assert crossed.returncode != 0 and "unreachable" in crossed.stdout + crossed.stderr
+    assert ping(cb2, address_of(a1)).returncode != 0

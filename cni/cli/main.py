@@ -7,6 +7,7 @@ import os
 import sys
 
 from .. import __version__
+from ..plugins.overlay import cli as overlay
 from . import agent, containers, networks, plugins, topology
 
 FORMATS = ("table", "json")
@@ -33,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
     containers.register(sub, common)
     networks.register(sub, common)
     topology.register(sub, common)
+    overlay.register(sub)
     return top
 
 

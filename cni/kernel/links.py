@@ -152,3 +152,90 @@ def write_sysctl(name: str, value: str, netns: str = "") -> None:
 def read_sysctl(name: str) -> str:
     with open(_sysctl_path(name)) as f:
         return f.read().strip()
+
+
+# --- VXLAN, neighbours, FDB (the overlay's remote-host entries) ---
+
+NUD_PERMANENT = 0x80
+NTF_SELF = 0x02
+RTNH_F_ONLINK = 0x4
+AF_BRIDGE = 7
+
+
+def create_vxlan(ipr, name: str, vni: int, local: str, port: int, mtu: int, mac: str) -> None:
+    """A VXLAN device for `vni` bound to the underlay address `local`, learning off: every remote
+    VTEP is an explicit neighbour + FDB entry, so the underlay needs no multicast."""
+    ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_local=local, vxlan_port=port,
+             vxlan_learning=0, mtu=mtu, address=mac)
+
+
+def vxlan_info(message) -> dict:
+    """A VXLAN link's vni, local address and port (empty for other links)."""
+    info = message.get_attr("IFLA_LINKINFO")
+    if not info or info.get_attr("IFLA_INFO_KIND") != "vxlan":
+        return {}
+    data = info.get_attr("IFLA_INFO_DATA")
+    return {"vni": data.get_attr("IFLA_VXLAN_ID"), "local": data.get_attr("IFLA_VXLAN_LOCAL"),
+            "port": data.get_attr("IFLA_VXLAN_PORT"), "learning": data.get_attr("IFLA_VXLAN_LEARNING")}
+
+
+def neighbours(ipr, index: int) -> dict[str, str]:
+    """Permanent IPv4 neighbours of a link: {ip: mac}."""
+    return {n.get("NDA_DST"): n.get("NDA_LLADDR") for n in ipr.get_neighbours(ifindex=index, family=socket.AF_INET)
+            if n["state"] & NUD_PERMANENT and n.get("NDA_LLADDR")}
+
+
+def set_neighbour(ipr, index: int, ip: str, mac: str) -> None:
+    ipr.neigh("replace", dst=ip, lladdr=mac, ifindex=index, state=NUD_PERMANENT)
+
+
+def delete_neighbour(ipr, index: int, ip: str) -> None:
+    try:
+        ipr.neigh("del", dst=ip, ifindex=index)
+    except NetlinkError as e:
+        if e.code != 2:  # ENOENT
+            raise
+
+
+def fdb_entries(ipr, index: int) -> dict[str, str]:
+    """A VXLAN device's FDB entries with a remote destination: {mac: underlay ip}."""
+    found = {}
+    for entry in ipr.fdb("dump", ifindex=index):
+        if entry["ifindex"] == index and entry.get("NDA_DST") and entry.get("NDA_LLADDR") != "00:00:00:00:00:00":
+            found[entry.get("NDA_LLADDR")] = entry.get("NDA_DST")
+    return found
+
+
+def set_fdb(ipr, index: int, mac: str, dst: str) -> None:
+    ipr.fdb("replace", ifindex=index, lladdr=mac, dst=dst, state=NUD_PERMANENT, flags=NTF_SELF)
+
+
+def delete_fdb(ipr, index: int, mac: str, dst: str) -> None:
+    try:
+        ipr.fdb("del", ifindex=index, lladdr=mac, dst=dst)
+    except NetlinkError as e:
+        if e.code != 2:
+            raise
+
+
+def onlink_routes(ipr, index: int) -> dict[str, str]:
+    """IPv4 main-table routes through a link: {dst CIDR: gateway} (gateway "" if none)."""
+    return {dst: gw for dst, gw in main_routes(ipr, index) if ":" not in dst}
+
+
+def set_onlink_route(ipr, index: int, dst: str, gateway: str) -> None:
+    """`dst via gateway dev index onlink`: the gateway needs no connected route (a remote VTEP)."""
+    ipr.route("replace", dst=dst, gateway=gateway, oif=index, flags=RTNH_F_ONLINK, table=RT_TABLE_MAIN)
+
+
+def delete_route(ipr, index: int, dst: str) -> None:
+    try:
+        ipr.route("del", dst=dst, oif=index, table=RT_TABLE_MAIN)
+    except NetlinkError as e:
+        if e.code not in (2, 3):  # ENOENT, ESRCH
+            raise
+
+
+def ipv4_addresses_of(ipr) -> dict[str, int]:
+    """Every IPv4 address of the namespace: {address: link index}."""
+    return {a.get("address"): a["index"] for a in ipr.get_addr(family=socket.AF_INET)}

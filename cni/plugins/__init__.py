@@ -8,6 +8,7 @@ PLUGINS = {
     "macvlan": "cni.plugins.macvlan",
     "firewall": "cni.plugins.firewall",
     "tuning": "cni.plugins.tuning",
+    "overlay": "cni.plugins.overlay",
     "host-local": "cni.ipam.host_local",
     "static": "cni.ipam.static",
 }

@@ -7,65 +7,16 @@ the undo log, so a failed ADD leaves the host and the container as they were.
 
 from __future__ import annotations
 
-import os
-
 from ...firewall import ICC, MASQUERADE, driver, owner_tag
 from ...ipam import delegate
-from ...kernel.links import (IFF_PROMISC, add_address, all_addresses, create_veth, delete_link, host_netns_fd,
-                             kind, link, link_index, netlink, set_up, write_sysctl)
+from ...kernel.links import delete_link, link, link_index, netlink
 from ...kernel.netns import NetnsGone
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
-from ..ipconfig import configure, differences, subnet, with_default_routes
+from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
+from ..ipconfig import configure, subnet, with_default_routes
 from .config import BridgeConf, parse
-
-VETH_PREFIX = "pnv"  # host ends of pynet veth pairs: pnv + 8 hex digits
-
-
-def _ensure_bridge(ipr, conf: BridgeConf, undo: UndoLog) -> int:
-    index = link_index(ipr, conf.bridge)
-    if index is None:
-        spec = {"ifname": conf.bridge, "kind": "bridge"}
-        if conf.mtu:
-            spec["mtu"] = conf.mtu
-        ipr.link("add", **spec)
-        index = link_index(ipr, conf.bridge)
-        undo.done(f"create bridge {conf.bridge}", lambda: delete_link(ipr, conf.bridge))
-    elif kind(link(ipr, index)) != "bridge":
-        raise CNIError(errors.INVALID_CONFIG, f"{conf.bridge} is not a bridge",
-                       f"a {kind(link(ipr, index)) or 'non-bridge'} link called {conf.bridge} exists on the host")
-    if conf.promisc:
-        ipr.link("set", index=index, flags=IFF_PROMISC, change=IFF_PROMISC)
-    set_up(ipr, index)
-    return index
-
-
-def _veth_name(ipr) -> str:
-    while True:
-        name = VETH_PREFIX + os.urandom(4).hex()
-        if link_index(ipr, name) is None:
-            return name
-
-
-def _gateway_on_bridge(ipr, index: int, conf: BridgeConf, ips, undo: UndoLog) -> None:
-    present = set(all_addresses(ipr, index))
-    for ip in ips:
-        if not ip.gateway:
-            continue
-        wanted = f"{ip.gateway}/{ip.address.split('/')[1]}"
-        if wanted in present:
-            continue
-        family = ":" in wanted
-        clashing = [a for a in present if (":" in a) == family]
-        if clashing and conf.force_address:
-            for old in clashing:
-                ipr.addr("del", index=index, address=old.split("/")[0], prefixlen=int(old.split("/")[1]))
-        add_address(ipr, index, wanted, nodad=True)  # a gateway must answer at once, not after DAD
-        present.add(wanted)
-        undo.done(f"gateway {wanted} on {conf.bridge}",
-                  lambda a=wanted: ipr.addr("del", index=index, address=a.split("/")[0], prefixlen=int(a.split("/")[1])))
-        write_sysctl("net.ipv6.conf.all.forwarding" if family else "net.ipv4.ip_forward", "1")
 
 
 def add(request: Request) -> Result:
@@ -77,29 +28,18 @@ def add(request: Request) -> Result:
         if link_index(container, ifname) is not None:
             raise CNIError(errors.IFNAME_EXISTS, f"{ifname} already exists in the container",
                            f"{request.netns} has a link called {ifname}; choose another CNI_IFNAME")
-        bridge = _ensure_bridge(host, conf, undo)
-        host_name = _veth_name(host)
-        home = host_netns_fd()
-        try:
-            create_veth(container, ifname, host_name, home, conf.mtu, conf.mac)
-        finally:
-            os.close(home)
-        undo.done(f"veth {host_name}", lambda: delete_link(host, host_name))
-        host_end = link_index(host, host_name)
-        host.link("set", index=host_end, master=bridge, **({"mtu": conf.mtu} if conf.mtu else {}))
-        if conf.hairpin:
-            host.brport("set", index=host_end, mode=1)
-        set_up(host, host_end)
+        bridge = ensure_bridge(host, conf.bridge, undo, conf.mtu, conf.promisc)
+        host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, conf.mtu, conf.mac,
+                                                  conf.hairpin)
 
         ipam = Result()
         if request.config.ipam:
             ipam = delegate.add(request)
             undo.done("IPAM reservation", lambda: delegate.call(request, "DEL"))
         routes = with_default_routes(ipam) if conf.is_default_gateway else ipam.routes
-        inside = link_index(container, ifname)
         configure(container, inside, request, ipam, routes, conf.enable_dad)
         if conf.is_gateway:
-            _gateway_on_bridge(host, bridge, conf, ipam.ips, undo)
+            gateway_on_bridge(host, bridge, conf.bridge, ipam.ips, undo, conf.force_address)
         firewall = driver(conf.firewall_backend)
         if conf.isolation:
             undo.done("isolation", firewall.isolate_bridge(network, conf.bridge))
@@ -137,24 +77,7 @@ def delete(request: Request) -> None:
 
 def check(request: Request) -> None:
     conf = parse(request)
-    prev = request.prev_result()
-    mine = [n for n, i in enumerate(prev.interfaces) if i.name == request.ifname and i.sandbox]
-    if not mine:
-        raise CNIError(errors.CHECK_FAILED, f"prevResult has no interface {request.ifname} in a sandbox")
-    expected = [ip.address for ip in prev.ips if ip.interface == mine[0]]
-    problems = []
-    with netlink(request.netns) as container:
-        inside = link_index(container, request.ifname)
-        if inside is None or kind(link(container, inside)) != "veth":
-            raise CNIError(errors.CHECK_FAILED, f"{request.ifname} is missing or not a veth in the container")
-        problems += differences(container, inside, request.ifname, expected, prev.routes)
-        peer = link(container, inside).get("IFLA_LINK")
-    with netlink() as host:
-        bridge = link_index(host, conf.bridge)
-        if bridge is None:
-            problems.append(f"bridge {conf.bridge} is missing")
-        elif peer is None or link(host, peer).get("IFLA_MASTER") != bridge:
-            problems.append(f"the host end of {request.ifname} is not on {conf.bridge}")
+    problems, expected = attachment_problems(request, conf.bridge)
     if conf.ip_masq:
         owner = owner_tag(request.config.name, request.container_id, request.ifname)
         problems += [f"no masquerade for {a}" for a in driver(conf.firewall_backend).missing(owner, expected)]

@@ -1,0 +1,107 @@
+"""What the bridge-based plugins (bridge, overlay) share: a host bridge, a container attached to it
+by a veth pair, the gateway address on the bridge. Every change goes into the caller's undo log."""
+
+from __future__ import annotations
+
+import os
+
+from ..kernel.links import (IFF_PROMISC, add_address, all_addresses, create_veth, delete_link, host_netns_fd,
+                            kind, link, link_index, set_up, write_sysctl)
+from ..kernel.undo import UndoLog
+from ..spec import CNIError
+from ..spec import errors
+
+VETH_PREFIX = "pnv"  # host ends of pynet veth pairs: pnv + 8 hex digits
+
+
+def ensure_bridge(ipr, name: str, undo: UndoLog, mtu: int = 0, promisc: bool = False) -> int:
+    """The bridge `name` (created, and undone, if missing), up; its index."""
+    index = link_index(ipr, name)
+    if index is None:
+        spec = {"ifname": name, "kind": "bridge"}
+        if mtu:
+            spec["mtu"] = mtu
+        ipr.link("add", **spec)
+        index = link_index(ipr, name)
+        undo.done(f"create bridge {name}", lambda: delete_link(ipr, name))
+    elif kind(link(ipr, index)) != "bridge":
+        raise CNIError(errors.INVALID_CONFIG, f"{name} is not a bridge",
+                       f"a {kind(link(ipr, index)) or 'non-bridge'} link called {name} exists on the host")
+    if promisc:
+        ipr.link("set", index=index, flags=IFF_PROMISC, change=IFF_PROMISC)
+    set_up(ipr, index)
+    return index
+
+
+def veth_name(ipr) -> str:
+    while True:
+        name = VETH_PREFIX + os.urandom(4).hex()
+        if link_index(ipr, name) is None:
+            return name
+
+
+def attach_veth(container, host, ifname: str, bridge: int, undo: UndoLog, mtu: int = 0, mac: str = "",
+                hairpin: bool = False) -> tuple[str, int, int]:
+    """A veth pair: `ifname` in the container, the host end on `bridge` and up.
+    Returns (host end name, host end index, container end index)."""
+    host_name = veth_name(host)
+    home = host_netns_fd()
+    try:
+        create_veth(container, ifname, host_name, home, mtu, mac)
+    finally:
+        os.close(home)
+    undo.done(f"veth {host_name}", lambda: delete_link(host, host_name))
+    host_end = link_index(host, host_name)
+    host.link("set", index=host_end, master=bridge, **({"mtu": mtu} if mtu else {}))
+    if hairpin:
+        host.brport("set", index=host_end, mode=1)
+    set_up(host, host_end)
+    return host_name, host_end, link_index(container, ifname)
+
+
+def gateway_on_bridge(ipr, index: int, name: str, ips, undo: UndoLog, force_address: bool = False) -> None:
+    """Each IP's gateway as an address of the bridge (with the IP's prefix), forwarding on."""
+    present = set(all_addresses(ipr, index))
+    for ip in ips:
+        if not ip.gateway:
+            continue
+        wanted = f"{ip.gateway}/{ip.address.split('/')[1]}"
+        if wanted in present:
+            continue
+        family = ":" in wanted
+        clashing = [a for a in present if (":" in a) == family]
+        if clashing and force_address:
+            for old in clashing:
+                ipr.addr("del", index=index, address=old.split("/")[0], prefixlen=int(old.split("/")[1]))
+        add_address(ipr, index, wanted, nodad=True)  # a gateway must answer at once, not after DAD
+        present.add(wanted)
+        undo.done(f"gateway {wanted} on {name}",
+                  lambda a=wanted: ipr.addr("del", index=index, address=a.split("/")[0], prefixlen=int(a.split("/")[1])))
+        write_sysctl("net.ipv6.conf.all.forwarding" if family else "net.ipv4.ip_forward", "1")
+
+
+def attachment_problems(request, bridge_name: str) -> tuple[list[str], list[str]]:
+    """CHECK of a veth attachment against prevResult: (problems, the container's expected addresses).
+    The container end must be a veth with the addresses and routes, its host end on the bridge."""
+    from ..kernel.links import netlink
+    from .ipconfig import differences
+
+    prev = request.prev_result()
+    mine = [n for n, i in enumerate(prev.interfaces) if i.name == request.ifname and i.sandbox]
+    if not mine:
+        raise CNIError(errors.CHECK_FAILED, f"prevResult has no interface {request.ifname} in a sandbox")
+    expected = [ip.address for ip in prev.ips if ip.interface == mine[0]]
+    problems = []
+    with netlink(request.netns) as container:
+        inside = link_index(container, request.ifname)
+        if inside is None or kind(link(container, inside)) != "veth":
+            raise CNIError(errors.CHECK_FAILED, f"{request.ifname} is missing or not a veth in the container")
+        problems += differences(container, inside, request.ifname, expected, prev.routes)
+        peer = link(container, inside).get("IFLA_LINK")
+    with netlink() as host:
+        bridge = link_index(host, bridge_name)
+        if bridge is None:
+            problems.append(f"bridge {bridge_name} is missing")
+        elif peer is None or link(host, peer).get("IFLA_MASTER") != bridge:
+            problems.append(f"the host end of {request.ifname} is not on {bridge_name}")
+    return problems, expected

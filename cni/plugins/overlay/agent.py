@@ -1,0 +1,87 @@
+"""`pynet overlay agent --network NAME`: this host's control plane for one overlay (foreground,
+for systemd or a lab).
+
+Every `interval` seconds, under the host's overlay lock: read the lease this host joined with
+(lease.json; none yet or any more → idle), renew its TTL every third of the TTL (taking the same
+subnet again if it expired meanwhile), and make the VXLAN device's route/neighbour/FDB entries match
+the other hosts' live leases, so hosts that join, change address or leave (explicitly, or by
+their lease's TTL running out) show up or disappear. Stopping the agent changes nothing on the
+host: containers keep working, and a restarted agent takes over the same lease.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+from ...kernel.links import netlink
+from ...log import logger
+from ...spec import CNIError
+from . import local
+from .cluster import lease_key, leases
+from .config import from_state, state_dir_of
+from .fabric import sync, wanted_entries
+from .store import open_store
+
+
+class Agent:
+    def __init__(self, name: str, interval: float = 0.5) -> None:
+        self.name = name
+        self.state_dir = state_dir_of(name)
+        self.interval = interval
+        self.stopping = threading.Event()
+        self._renewed = 0.0
+
+    def renew(self, store, conf, state: dict) -> None:
+        if time.monotonic() - self._renewed < max(conf.lease_ttl / 3, self.interval):
+            return
+        key = lease_key(conf, state["subnet"])
+        if not store.refresh(key, conf.lease_ttl):
+            record = {"subnet": state["subnet"], "underlay": state["underlay"],
+                      "vtepMac": state.get("vtepMac", ""), "hostname": state.get("hostname", "")}
+            if store.create(key, record, conf.lease_ttl):
+                logger().warning("overlay %s: lease %s had expired; taken again", self.name, state["subnet"])
+            else:
+                logger().error("overlay %s: lease %s expired and another host holds it now; "
+                               "re-add this host's containers", self.name, state["subnet"])
+        self._renewed = time.monotonic()
+
+    def step(self) -> list[str]:
+        """One pass; returns the entry changes made."""
+        with local.locked(self.state_dir):
+            state = local.read(self.state_dir)
+            if state is None:
+                self._renewed = 0.0
+                return []
+            conf = from_state(state, self.state_dir)
+            store = open_store(conf.store)
+            self.renew(store, conf, state)
+            wanted = wanted_entries(leases(store, conf), state["subnet"])
+            with netlink() as host:
+                return sync(host, conf.device, conf.network, wanted)
+
+    def run(self) -> int:
+        import logging
+
+        log = logger()
+        if log.level > logging.INFO:
+            log.setLevel(logging.INFO)  # a daemon says what it does
+        log.info("overlay agent for %s started (state in %s)", self.name, self.state_dir)
+        while not self.stopping.is_set():
+            try:
+                changes = self.step()
+                if changes:
+                    log.info("overlay %s: %s", self.name, ", ".join(changes))
+            except CNIError as e:  # store down, say: keep the entries as they are and retry
+                log.error("overlay %s: %s", self.name, e)
+            self.stopping.wait(self.interval)
+        log.info("overlay agent for %s stopped", self.name)
+        return 0
+
+
+def run(name: str, interval: float) -> int:
+    agent = Agent(name, interval)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: agent.stopping.set())
+    return agent.run()

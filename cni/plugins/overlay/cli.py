@@ -1,0 +1,66 @@
+"""`pynet overlay agent|status|leave --network NAME`: one host's side of an overlay network
+(run it in the host's network namespace, with the PYNET_STATE_DIR its plugin uses)."""
+
+from __future__ import annotations
+
+from ...cli.output import emit
+
+
+def _state(name: str):
+    from . import local
+    from .config import from_state, state_dir_of
+
+    state = local.read(state_dir_of(name))
+    if state is None:
+        raise RuntimeError(f"this host has not joined overlay {name!r} (no lease under {state_dir_of(name)}; "
+                           "it joins on its first container's ADD)")
+    return state, from_state(state, state_dir_of(name))
+
+
+def command_agent(args) -> int:
+    from .agent import run
+
+    return run(args.network, args.interval)
+
+
+def command_status(args) -> int:
+    from .cluster import leases
+    from .store import open_store
+
+    state, conf = _state(args.network)
+    rows = [{"subnet": s, "underlay": r["underlay"], "vtep": r["vtepMac"], "hostname": r.get("hostname", ""),
+             "this": "*" if s == state["subnet"] else ""}
+            for s, r in sorted(leases(open_store(conf.store), conf).items())]
+    emit(rows, [("this", ""), ("subnet", "SUBNET"), ("underlay", "UNDERLAY"), ("vtep", "VTEP MAC"),
+                ("hostname", "HOSTNAME")], args.format)
+    return 0
+
+
+def command_leave(args) -> int:
+    from . import local
+    from .commands import leave
+
+    state, conf = _state(args.network)
+    with local.locked(conf.state_dir):
+        attached = local.containers(conf.ipam_dir, conf.name)
+        if attached and not args.force:
+            raise RuntimeError(f"{attached} container(s) still attached to {args.network}: DEL them first "
+                               "(or --force, which cuts them off)")
+        leave(conf, state)
+    return 0
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("overlay", help="this host's side of a VXLAN overlay network")
+    actions = parser.add_subparsers(dest="action", required=True)
+    agent = actions.add_parser("agent", help="keep this host's lease alive and its remote entries in sync "
+                                             "(foreground daemon)")
+    agent.add_argument("--interval", type=float, default=0.5, help="seconds between store polls (default 0.5)")
+    agent.set_defaults(run=command_agent)
+    status = actions.add_parser("status", help="the overlay's hosts (leases) as the store has them")
+    status.set_defaults(run=command_status)
+    leave = actions.add_parser("leave", help="release this host's lease and remove its VXLAN device and bridge")
+    leave.add_argument("--force", action="store_true", help="even with containers still attached")
+    leave.set_defaults(run=command_leave)
+    for action in (agent, status, leave):
+        action.add_argument("--network", required=True, help="the overlay's name (the configuration's `name`)")

@@ -1,0 +1,106 @@
+"""An overlay's records in the store: the network's registration and the hosts' subnet leases.
+
+<prefix>/networks/<name>          {"network", "vni", "subnetLen", "port"}   (no TTL)
+<prefix>/leases/<name>/<a.b.c.d-len>  {"subnet", "underlay", "vtepMac", "hostname"}  (TTL: leaseTTL)
+
+A host is its underlay address: its lease is the one whose `underlay` is that address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+from ...spec import CNIError
+from ...spec import errors
+from ...spec.errors import invalid_config
+
+
+def network_key(conf, name: str | None = None) -> str:
+    return f"{conf.store.prefix}/networks/{name or conf.name}"
+
+
+def leases_prefix(conf) -> str:
+    return f"{conf.store.prefix}/leases/{conf.name}/"
+
+
+def lease_key(conf, subnet: str) -> str:
+    return leases_prefix(conf) + subnet.replace("/", "-")
+
+
+def vtep_mac(underlay: str, vni: int) -> str:
+    """The VXLAN device's MAC: locally administered, from the VNI and the underlay address, so a
+    recreated device keeps it and peers' entries stay right."""
+    return ":".join(f"{b:02x}" for b in (0x02, vni & 0xFF, *ipaddress.IPv4Address(underlay).packed))
+
+
+def vtep_ip(subnet: str) -> str:
+    """A host's VTEP address: its subnet's network address (as Flannel does)."""
+    return str(ipaddress.IPv4Network(subnet).network_address)
+
+
+def register(store, conf) -> None:
+    """Record the network, refusing one that overlaps another overlay's or reuses its VNI."""
+    mine = {"network": str(conf.network), "vni": conf.vni, "subnetLen": conf.subnet_len, "port": conf.port}
+    for _ in range(3):
+        registered = store.list(f"{conf.store.prefix}/networks/")
+        for key, other in registered.items():
+            name = key.rsplit("/", 1)[1]
+            if name == conf.name:
+                continue
+            if ipaddress.IPv4Network(other["network"]).overlaps(conf.network):
+                raise invalid_config("network overlaps another overlay",
+                                     f"{conf.network} overlaps {other['network']} of overlay {name!r}; "
+                                     "choose a network of its own")
+            if other["vni"] == conf.vni:
+                raise invalid_config("vni taken", f"vni {conf.vni} is overlay {name!r}'s; choose another vni")
+        current = registered.get(network_key(conf))
+        if current == mine:
+            return
+        if current is None:
+            if store.create(network_key(conf), mine):
+                return
+            continue  # another host registered it meanwhile: compare again
+        if leases(store, conf):
+            raise invalid_config(f"overlay {conf.name!r} is registered with other settings",
+                                 f"the store has {current}, this configuration says {mine}; hosts still hold "
+                                 "leases, so change it only after every host has left")
+        store.put(network_key(conf), mine)
+        return
+    raise CNIError(errors.TRY_AGAIN_LATER, "the overlay's registration keeps changing", "try again")
+
+
+def leases(store, conf) -> dict[str, dict]:
+    """Live leases of the network: {subnet: record}."""
+    return {r["subnet"]: r for r in store.list(leases_prefix(conf)).values() if "subnet" in r}
+
+
+def take_lease(store, conf, underlay: str) -> tuple[dict, bool]:
+    """This host's lease: renewed if it holds one, else the first free subnet taken by compare-and-set.
+    Returns (record, whether it is new)."""
+    for _ in range(10):
+        current = leases(store, conf)
+        own = [r for r in current.values() if r["underlay"] == underlay]
+        if own:
+            record = own[0]
+            wanted = {**record, "vtepMac": vtep_mac(underlay, conf.vni)}
+            if wanted != record:
+                store.put(lease_key(conf, record["subnet"]), wanted, conf.lease_ttl)
+            elif not store.refresh(lease_key(conf, record["subnet"]), conf.lease_ttl):
+                continue  # expired just now: take one afresh
+            return wanted, False
+        taken = {ipaddress.IPv4Network(s) for s in current}
+        free = next((s for s in conf.network.subnets(new_prefix=conf.subnet_len) if s not in taken), None)
+        if free is None:
+            holders = ", ".join(f"{s} ({r['underlay']})" for s, r in sorted(current.items()))
+            raise CNIError(errors.ADDRESSES_EXHAUSTED, f"no free /{conf.subnet_len} left in {conf.network}",
+                           f"every host subnet is leased: {holders}; use a larger network or a longer subnetLen")
+        record = {"subnet": str(free), "underlay": underlay, "vtepMac": vtep_mac(underlay, conf.vni),
+                  "hostname": socket.gethostname()}
+        if store.create(lease_key(conf, record["subnet"]), record, conf.lease_ttl):
+            return record, True
+    raise CNIError(errors.TRY_AGAIN_LATER, "could not take a subnet lease", "other hosts kept taking the same one")
+
+
+def release(store, conf, subnet: str) -> None:
+    store.delete(lease_key(conf, subnet))

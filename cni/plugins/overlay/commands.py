@@ -1,0 +1,162 @@
+"""overlay ADD/DEL/CHECK.
+
+ADD: register the network and take (or renew) this host's subnet lease in the store — before any
+kernel change, so an unreachable store leaves nothing — then the VXLAN device, the bridge with the
+lease's gateway, the container's veth pair and address (host-local on the lease), and the entries of
+every remote host. DEL of the host's last container removes the VXLAN device and the bridge and
+releases the lease: the host leaves the overlay. Every ADD step is in the undo log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+from ...firewall import MASQUERADE, driver, owner_tag
+from ...ipam import delegate
+from ...kernel.links import add_address, all_addresses, create_vxlan, delete_link, link, link_index, netlink, set_up
+from ...kernel.links import write_sysctl
+from ...kernel.netns import NetnsGone
+from ...kernel.undo import UndoLog
+from ...spec import CNIError, Interface, IPConfig, Request, Result
+from ...spec import errors
+from ...spec.request import request_for
+from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
+from ..ipconfig import configure, with_default_routes
+from . import local
+from .cluster import leases, register, release, take_lease, vtep_ip
+from .config import VXLAN_OVERHEAD, OverlayConf, parse
+from .fabric import device_problems, missing, resolve_underlay, sync, wanted_entries
+from .store import open_store
+
+
+def _ipam_request(request: Request, conf: OverlayConf, subnet: str) -> Request:
+    """The request host-local sees: the lease's subnet, its first address as gateway, a route to the
+    whole overlay, and this host's own dataDir."""
+    raw = json.loads(request.stdin)
+    gateway = str(ipaddress.IPv4Network(subnet).network_address + 1)
+    raw["ipam"] = {"type": "host-local", "dataDir": conf.ipam_dir,
+                   "ranges": [[{"subnet": subnet, "gateway": gateway}]], "routes": [{"dst": str(conf.network)}]}
+    return request_for(request.invocation, json.dumps(raw).encode())
+
+
+def _ensure_device(host, conf: OverlayConf, underlay: str, mtu: int, lease: dict, undo: UndoLog) -> int:
+    index = link_index(host, conf.device)
+    if index is None:
+        create_vxlan(host, conf.device, conf.vni, underlay, conf.port, mtu, lease["vtepMac"])
+        undo.done(f"VXLAN device {conf.device}", lambda: delete_link(host, conf.device))
+        index = link_index(host, conf.device)
+    else:
+        problems = device_problems(host, conf, underlay)
+        if problems:
+            raise CNIError(errors.INVALID_CONFIG, f"{conf.device} exists with other settings",
+                           "; ".join(problems) + f"; delete {conf.device} or fix the configuration")
+    address = f"{vtep_ip(lease['subnet'])}/32"
+    for other in all_addresses(host, index):
+        if other != address:
+            host.addr("del", index=index, address=other.split("/")[0], prefixlen=int(other.split("/")[1]))
+    if address not in all_addresses(host, index):
+        add_address(host, index, address)
+    set_up(host, index)
+    return index
+
+
+def add(request: Request) -> Result:
+    conf = parse(request)
+    with local.locked(conf.state_dir):
+        return _add(request, conf)
+
+
+def _add(request: Request, conf: OverlayConf) -> Result:
+    ifname = request.ifname
+    with netlink(request.netns) as container, netlink() as host, UndoLog() as undo:
+        if link_index(container, ifname) is not None:
+            raise CNIError(errors.IFNAME_EXISTS, f"{ifname} already exists in the container",
+                           f"{request.netns} has a link called {ifname}; choose another CNI_IFNAME")
+        underlay, underlay_mtu = resolve_underlay(host, conf.underlay)
+        mtu = conf.mtu or underlay_mtu - VXLAN_OVERHEAD
+        store = open_store(conf.store)
+        register(store, conf)
+        lease, new = take_lease(store, conf, underlay)
+        if new:
+            undo.done(f"lease {lease['subnet']}", lambda: release(store, conf, lease["subnet"]))
+        _ensure_device(host, conf, underlay, mtu, lease, undo)
+        bridge = ensure_bridge(host, conf.bridge, undo, mtu)
+        write_sysctl("net.ipv4.ip_forward", "1")
+        host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, mtu)
+        ipam_request = _ipam_request(request, conf, lease["subnet"])
+        ipam = delegate.add(ipam_request)
+        undo.done("IPAM reservation", lambda: delegate.call(ipam_request, "DEL"))
+        routes = with_default_routes(ipam) if conf.is_default_gateway else ipam.routes
+        configure(container, inside, ipam_request, ipam, routes)
+        gateway_on_bridge(host, bridge, conf.bridge, ipam.ips, undo)
+        if conf.ip_masq:
+            owner = owner_tag(conf.name, request.container_id, ifname)
+            undo.done("masquerade", driver(conf.firewall_backend).add_masquerade(
+                conf.name, owner, [ip.address for ip in ipam.ips], [str(conf.network)]))
+        sync(host, conf.device, conf.network, wanted_entries(leases(store, conf), lease["subnet"]))
+        local.write(conf.state_dir, {"name": conf.name, "subnet": lease["subnet"], "underlay": underlay,
+                                     "vni": conf.vni, "network": str(conf.network), "device": conf.device,
+                                     "bridge": conf.bridge, "store": conf.store.as_dict(), "leaseTTL": conf.lease_ttl,
+                                     "subnetLen": conf.subnet_len, "port": conf.port,
+                                     "vtepMac": lease["vtepMac"], "hostname": lease.get("hostname", "")})
+        interfaces = (
+            Interface(name=conf.bridge, mac=link(host, bridge).get("address")),
+            Interface(name=host_name, mac=link(host, host_end).get("address")),
+            Interface(name=ifname, mac=link(container, inside).get("address"), sandbox=request.netns, mtu=mtu),
+        )
+    ips = tuple(IPConfig(address=ip.address, gateway=ip.gateway, interface=2) for ip in ipam.ips)
+    return Result(interfaces=interfaces, ips=ips, routes=routes, dns=ipam.dns)
+
+
+def delete(request: Request) -> None:
+    conf = parse(request)
+    with local.locked(conf.state_dir):
+        state = local.read(conf.state_dir)
+        delegate.call(_ipam_request(request, conf, state["subnet"] if state else str(conf.network)), "DEL")
+        if request.netns:
+            try:
+                with netlink(request.netns) as container:
+                    delete_link(container, request.ifname)  # takes the host end with it
+            except NetnsGone:
+                pass
+        if conf.ip_masq:
+            driver(conf.firewall_backend).remove(owner_tag(conf.name, request.container_id, request.ifname), MASQUERADE)
+        if state and local.containers(conf.ipam_dir, conf.name) == 0:
+            leave(conf, state)
+
+
+def leave(conf: OverlayConf, state: dict) -> None:
+    """The host leaves the overlay: VXLAN device and bridge gone, lease released, local state removed.
+    An unreachable store keeps the lease until its TTL runs out (logged, not an error)."""
+    with netlink() as host:
+        delete_link(host, conf.device)
+        delete_link(host, conf.bridge)
+    try:
+        release(open_store(conf.store), conf, state["subnet"])
+    except CNIError as e:
+        from ...log import logger
+
+        logger().warning("overlay %s: lease %s not released (%s); it expires after its TTL", conf.name,
+                         state["subnet"], e)
+    local.forget(conf.state_dir)
+
+
+def check(request: Request) -> None:
+    conf = parse(request)
+    state = local.read(conf.state_dir)
+    if state is None:
+        raise CNIError(errors.CHECK_FAILED, f"this host holds no lease of overlay {conf.name}",
+                       f"no {conf.state_dir}/lease.json: was the container added with this PYNET_STATE_DIR?")
+    problems, _ = attachment_problems(request, conf.bridge)
+    with netlink() as host:
+        underlay, _ = resolve_underlay(host, conf.underlay)
+        problems += device_problems(host, conf, underlay)
+        current = leases(open_store(conf.store), conf)
+        own = current.get(state["subnet"])
+        if own is None or own["underlay"] != underlay:
+            problems.append(f"the store does not hold lease {state['subnet']} for {underlay}")
+        problems += missing(host, conf.device, conf.network, wanted_entries(current, state["subnet"]))
+    if problems:
+        raise CNIError(errors.CHECK_FAILED, "the overlay attachment is not as ADD left it", "; ".join(problems))
+    delegate.call(_ipam_request(request, conf, state["subnet"]), "CHECK")

@@ -1,0 +1,149 @@
+"""The overlay plugin's configuration, validated. No I/O."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from ...context import getenv
+from ...spec import CNIError, Request
+from ...spec import errors
+from ...spec.env import ifname_problem
+from ...spec.errors import invalid_config
+
+MAX_VNI = 2**24 - 1
+DEFAULT_STATE_DIR = "/var/lib/pynet"
+DEFAULT_FILE_STORE = "/var/lib/pynet/overlay-store.json"
+DEFAULT_PREFIX = "/pynet/overlay"
+DEFAULT_TTL = 86400  # seconds; the agent renews it every third of that
+VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+
+
+@dataclass(frozen=True)
+class StoreConf:
+    type: str  # "file" or "etcd"
+    path: str = ""
+    endpoints: tuple[str, ...] = ()
+    prefix: str = DEFAULT_PREFIX
+
+    def as_dict(self) -> dict:
+        if self.type == "file":
+            return {"type": "file", "path": self.path, "prefix": self.prefix}
+        return {"type": "etcd", "endpoints": list(self.endpoints), "prefix": self.prefix}
+
+
+@dataclass(frozen=True)
+class OverlayConf:
+    name: str
+    vni: int
+    network: ipaddress.IPv4Network
+    subnet_len: int
+    port: int
+    underlay: str
+    mtu: int
+    store: StoreConf
+    lease_ttl: int
+    bridge: str
+    device: str
+    state_dir: str  # this host's state for this network: lease, IPAM data, lock
+    is_default_gateway: bool = False
+    ip_masq: bool = False
+    firewall_backend: str = ""
+
+    @property
+    def ipam_dir(self) -> str:
+        return os.path.join(self.state_dir, "ipam")
+
+
+def _int(conf, key: str, default, low: int, high: int, what: str) -> int:
+    value = conf.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid_config(f"invalid {key}", f"{value!r}: {what} is a number from {low} to {high}")
+    return value
+
+
+def _bool(conf, key: str) -> bool:
+    value = conf.get(key, False)
+    if not isinstance(value, bool):
+        raise invalid_config(f"invalid {key}", f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def parse_store(raw) -> StoreConf:
+    raw = {"type": "file"} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise invalid_config("invalid store", 'store must be {"type": "file", "path": ...} or '
+                             '{"type": "etcd", "endpoints": [...]}')
+    prefix = raw.get("prefix", DEFAULT_PREFIX)
+    if not isinstance(prefix, str) or not prefix.startswith("/"):
+        raise invalid_config("invalid store.prefix", f"{prefix!r}: a key prefix starting with /")
+    prefix = prefix.rstrip("/") or DEFAULT_PREFIX
+    if raw.get("type") == "file":
+        path = raw.get("path", DEFAULT_FILE_STORE)
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise invalid_config("invalid store.path", f"{path!r}: an absolute file path shared by the hosts")
+        return StoreConf("file", path=path, prefix=prefix)
+    if raw.get("type") == "etcd":
+        endpoints = raw.get("endpoints")
+        if not isinstance(endpoints, list) or not endpoints or not all(
+                isinstance(e, str) and urlparse(e).scheme == "http" and urlparse(e).hostname for e in endpoints):
+            raise invalid_config("invalid store.endpoints",
+                                 f"{endpoints!r}: a list of etcd client URLs such as \"http://10.0.0.1:2379\"")
+        return StoreConf("etcd", endpoints=tuple(e.rstrip("/") for e in endpoints), prefix=prefix)
+    raise invalid_config("invalid store.type", f"{raw.get('type')!r}: use \"file\" or \"etcd\"")
+
+
+def _name(conf, key: str, default: str) -> str:
+    name = conf.get(key) or default
+    problem = ifname_problem(name) if isinstance(name, str) else "it is not a string"
+    if problem:
+        raise invalid_config(f"invalid {key}", f"{name!r}: {problem}")
+    return name
+
+
+def parse(request: Request) -> OverlayConf:
+    conf = request.config
+    if conf.ipam:
+        raise CNIError(errors.UNSUPPORTED_FIELD, "overlay manages its own addresses",
+                       "remove ipam: each host hands out addresses from its subnet lease of `network`")
+    vni = _int(conf, "vni", None, 1, MAX_VNI, "a VXLAN network identifier (vni)")
+    try:
+        network = ipaddress.IPv4Network(conf.get("network"))
+    except (ValueError, TypeError):
+        raise invalid_config("invalid network", f"{conf.get('network')!r}: an IPv4 CIDR such as \"10.244.0.0/16\" "
+                             "(host bits zero)") from None
+    subnet_len = _int(conf, "subnetLen", 24, network.prefixlen + 1 if network.prefixlen < 30 else 31, 30,
+                      f"subnetLen of {network}")
+    underlay = conf.get("underlay")
+    if not isinstance(underlay, str) or not underlay:
+        raise invalid_config("missing underlay", "set underlay to the interface name or IPv4 address that "
+                             "carries VXLAN between hosts (such as \"eth0\")")
+    mtu = conf.get("mtu") or 0
+    if mtu:
+        mtu = _int(conf, "mtu", 0, 68, 65485, "an overlay MTU")
+    backend = conf.get("firewallBackend") or ""
+    if backend not in ("", "nftables", "iptables", "none"):
+        raise invalid_config("invalid firewallBackend", f"{backend!r}: use \"nftables\", \"iptables\" or \"none\"")
+    state = state_dir_of(conf.name)
+    return OverlayConf(
+        name=conf.name, vni=vni, network=network, subnet_len=subnet_len,
+        port=_int(conf, "port", 4789, 1, 65535, "a UDP port"), underlay=underlay, mtu=mtu,
+        store=parse_store(conf.get("store")),
+        lease_ttl=_int(conf, "leaseTTL", DEFAULT_TTL, 2, 10**8, "a lease time to live in seconds"),
+        bridge=_name(conf, "bridge", f"pno{vni}"), device=f"pnx{vni}", state_dir=state,
+        is_default_gateway=_bool(conf, "isDefaultGateway"), ip_masq=conf.ip_masq, firewall_backend=backend)
+
+
+def state_dir_of(name: str) -> str:
+    """This host's state directory for overlay `name` (under $PYNET_STATE_DIR)."""
+    return os.path.join(getenv("PYNET_STATE_DIR") or DEFAULT_STATE_DIR, "overlay", name)
+
+
+def from_state(state: dict, state_dir: str) -> OverlayConf:
+    """The configuration a host joined with, as its lease.json recorded it (for the agent and CLI)."""
+    return OverlayConf(name=state["name"], vni=state["vni"], network=ipaddress.IPv4Network(state["network"]),
+                       subnet_len=state["subnetLen"], port=state["port"], underlay=state["underlay"], mtu=0,
+                       store=parse_store(state["store"]), lease_ttl=state["leaseTTL"], bridge=state["bridge"],
+                       device=state["device"], state_dir=state_dir)

@@ -1,0 +1,125 @@
+"""Where the hosts of an overlay meet: key → JSON record, each with an optional time to live.
+
+Two stores with the same operations: `FileStore` (one flock'ed JSON file, for hosts simulated on one
+machine) and `EtcdStore` (etcd v3, in etcd.py). Records whose TTL ran out are invisible and are
+dropped by the next write. `open_store` picks one from the configuration.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from contextlib import contextmanager
+
+from ...spec import CNIError
+from ...spec import errors
+
+
+class Store:
+    """The operations the overlay needs; every one is atomic."""
+
+    def list(self, prefix: str) -> dict[str, dict]:
+        """Live records whose key starts with `prefix`."""
+        raise NotImplementedError
+
+    def create(self, key: str, value: dict, ttl: int | None = None) -> bool:
+        """Write `key` only if it does not exist (compare-and-set); False if it does."""
+        raise NotImplementedError
+
+    def put(self, key: str, value: dict, ttl: int | None = None) -> None:
+        """Write `key` whatever it holds, with a fresh TTL."""
+        raise NotImplementedError
+
+    def refresh(self, key: str, ttl: int) -> bool:
+        """Renew `key`'s TTL; False if it is gone (expired or deleted)."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class FileStore(Store):
+    """Records in one JSON file, written whole (temporary file + rename) under an flock on `<path>.lock`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @contextmanager
+    def _locked(self, write: bool):
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            lock = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise CNIError(errors.IO_FAILURE, "cannot open the overlay's file store", f"{self.path}: {e.strerror}") from None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+            records = self._read()
+            now = time.time()
+            live = {k: r for k, r in records.items() if r.get("expires") is None or r["expires"] > now}
+            yield live
+            if write:
+                self._write(live)
+        finally:
+            os.close(lock)
+
+    def _read(self) -> dict:
+        try:
+            with open(self.path) as f:
+                return json.load(f).get("records", {})
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, AttributeError) as e:
+            raise CNIError(errors.IO_FAILURE, "the overlay's file store is unreadable", f"{self.path}: {e}") from None
+
+    def _write(self, records: dict) -> None:
+        temporary = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            with open(temporary, "w") as f:
+                json.dump({"records": records}, f, indent=1, sort_keys=True)
+            os.replace(temporary, self.path)
+        except OSError as e:
+            raise CNIError(errors.IO_FAILURE, "cannot write the overlay's file store", f"{self.path}: {e.strerror}") from None
+
+    @staticmethod
+    def _record(value: dict, ttl: int | None) -> dict:
+        return {"value": value, "expires": time.time() + ttl if ttl else None}
+
+    def list(self, prefix: str) -> dict[str, dict]:
+        with self._locked(write=False) as records:
+            return {k: r["value"] for k, r in records.items() if k.startswith(prefix)}
+
+    def create(self, key: str, value: dict, ttl: int | None = None) -> bool:
+        with self._locked(write=True) as records:
+            if key in records:
+                return False
+            records[key] = self._record(value, ttl)
+            return True
+
+    def put(self, key: str, value: dict, ttl: int | None = None) -> None:
+        with self._locked(write=True) as records:
+            records[key] = self._record(value, ttl)
+
+    def refresh(self, key: str, ttl: int) -> bool:
+        with self._locked(write=True) as records:
+            if key not in records:
+                return False
+            records[key] = self._record(records[key]["value"], ttl)
+            return True
+
+    def delete(self, key: str) -> None:
+        with self._locked(write=True) as records:
+            records.pop(key, None)
+
+
+def open_store(conf) -> Store:
+    """The store a StoreConf describes."""
+    if conf.type == "file":
+        return FileStore(conf.path)
+    from .etcd import EtcdStore
+
+    return EtcdStore(conf.endpoints)

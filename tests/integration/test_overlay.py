@@ -1,0 +1,123 @@
+"""pynet-overlay on simulated hosts (netns) joined by an underlay bridge: real VXLAN, real packets."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.integration.overlay_lab import (address_of, agents, attach, overlay_conf, ping, routes, store,  # noqa: F401
+                                           underlay, wait_for)
+
+pytestmark = pytest.mark.root
+
+
+def test_two_hosts_each_add_syncs_remote_entries(store, underlay, make_netns):
+    """Without agents: h2's ADD learns h1; h1 learns h2 on its next ADD."""
+    config = overlay_conf(store)
+    h1, h2 = underlay.add_host(), underlay.add_host()
+    r1 = attach(h1, make_netns, config, "a")
+    r2 = attach(h2, make_netns, config, "b")
+    assert r1["ips"][0]["address"] == "10.244.0.2/24" and r2["ips"][0]["address"] == "10.244.1.2/24"
+    assert r1["interfaces"][2]["mtu"] == 1450  # underlay 1500 - 50
+    (c1, _), = h1.containers.values()
+    (c2, _), = h2.containers.values()
+    assert ping(c2, address_of(r1)).returncode != 0  # h1 has no way back to h2 yet
+    r3 = attach(h1, make_netns, config, "a")
+    assert r3["ips"][0]["address"] == "10.244.0.3/24"
+    assert ping(c2, address_of(r1)).returncode == 0
+    assert ping(c1, address_of(r2)).returncode == 0
+
+
+def tcp_echo(server, client, address: str) -> str:
+    """A TCP round trip from `client` to a one-shot echo server in `server` on `address`:8080."""
+    code = ("import socket;s=socket.create_server(('0.0.0.0',8080));c,_=s.accept();"
+            "c.sendall(c.recv(100).upper());c.close()")
+    proc = subprocess.Popen(["ip", "netns", "exec", server.name, "timeout", "10", "python3", "-c", code])
+    try:
+        talk = ("import socket,time\nfor _ in range(50):\n    try:\n        c=socket.create_connection(('%s',8080),2);break\n"
+                "    except ConnectionRefusedError: time.sleep(0.1)\nc.sendall(b'hello');print(c.recv(100).decode())" % address)
+        return client.run("python3", "-c", talk, check=False).stdout.strip()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_three_hosts_with_agents_ping_and_tcp(store, underlay, make_netns, agents):
+    config = overlay_conf(store)
+    hosts = [underlay.add_host() for _ in range(3)]
+    results = []
+    for host in hosts:
+        results.append(attach(host, make_netns, config))
+        agents.start(host)
+    containers = [next(iter(h.containers.values()))[0] for h in hosts]
+    # the agents bring in what the early ADDs could not know
+    assert wait_for(lambda: all(len(routes(h)) == 2 for h in hosts), 5) is not None
+    for i, c in enumerate(containers):
+        for j, r in enumerate(results):
+            if i != j:
+                assert ping(c, address_of(r)).returncode == 0, (i, j)
+    assert tcp_echo(containers[0], containers[2], address_of(results[0])) == "HELLO"
+
+
+def test_late_host_reachable_within_2s(store, underlay, make_netns, agents):
+    config = overlay_conf(store)
+    h1, h2 = underlay.add_host(), underlay.add_host()
+    r1 = attach(h1, make_netns, config)
+    agents.start(h1)
+    agents.start(h2)
+    time.sleep(0.5)  # the agents are up and idle on h2 (not joined yet)
+    c1 = next(iter(h1.containers.values()))[0]
+    start = time.monotonic()
+    r2 = attach(h2, make_netns, config)
+    added = time.monotonic() - start
+    reachable = wait_for(lambda: ping(c1, address_of(r2), "-W", "0.2").returncode == 0, 5, step=0)
+    assert reachable is not None and reachable < 2.0, (added, reachable)  # from the end of h2's ADD
+    c2 = next(iter(h2.containers.values()))[0]
+    assert ping(c2, address_of(r1)).returncode == 0
+
+
+def test_killed_agent_host_disappears_after_ttl_restart_disturbs_nothing(store, underlay, make_netns, agents):
+    config = overlay_conf(store, leaseTTL=3)
+    h1, h2, h3 = (underlay.add_host() for _ in range(3))
+    r1, r2, _ = (attach(h, make_netns, config) for h in (h1, h2, h3))
+    for h in (h1, h2, h3):
+        agents.start(h)
+    assert wait_for(lambda: len(routes(h1)) == 2 and len(routes(h2)) == 2, 5) is not None
+    c1 = next(iter(h1.containers.values()))[0]
+    # restarting h1's agent: no entry changes, pings keep working
+    before = h1.ns.run("ip", "route", "show", "dev", "pnx4242").stdout
+    agents.kill(h1, sig=15)
+    agents.start(h1)
+    time.sleep(4)  # longer than the TTL: the restarted agent renewed the lease in time
+    assert h1.ns.run("ip", "route", "show", "dev", "pnx4242").stdout == before
+    assert ping(c1, address_of(r2)).returncode == 0
+    # h3's agent dies: its lease runs out and the others drop its entries
+    agents.kill(h3)
+    h3_subnet = "10.244.2.0/24"
+    assert h3_subnet in routes(h1)
+    gone = wait_for(lambda: h3_subnet not in routes(h1) and h3_subnet not in routes(h2), 8)
+    assert gone is not None and gone > 1.0, gone  # not before the TTL ran out
+    assert ping(c1, address_of(r2)).returncode == 0
+
+
+def test_two_overlays_on_the_same_hosts_are_separate(store, underlay, make_netns, agents):
+    """Different VNIs, networks, devices and bridges; no route from one overlay's containers to the
+    other's (isolation by routing: see the README on isDefaultGateway)."""
+    ov1 = overlay_conf(store)
+    ov2 = overlay_conf(store, name="ov2", vni=77, network="10.245.0.0/16")
+    h1, h2 = underlay.add_host(), underlay.add_host()
+    a1, b1 = attach(h1, make_netns, ov1, "a"), attach(h1, make_netns, ov2, "b")
+    a2, b2 = attach(h2, make_netns, ov1, "a"), attach(h2, make_netns, ov2, "b")
+    for network in ("ov1", "ov2"):
+        agents.start(h1, network)
+    assert wait_for(lambda: len(routes(h1)) == 1 and len(routes(h1, "pnx77")) == 1, 5) is not None
+    assert {"pnx4242", "pno4242", "pnx77", "pno77"} <= set(h1.ns.links())
+    (ca1, _), (cb1, _) = h1.containers.values()
+    (ca2, _), (cb2, _) = h2.containers.values()
+    assert ping(ca1, address_of(a2)).returncode == 0 and ping(cb1, address_of(b2)).returncode == 0
+    assert address_of(b2).startswith("10.245.") and address_of(a2).startswith("10.244.")
+    crossed = ping(ca1, address_of(b2))
+    assert crossed.returncode != 0 and "unreachable" in crossed.stdout + crossed.stderr
+    assert ping(cb2, address_of(a1)).returncode != 0

@@ -1,0 +1,144 @@
+"""pynet-overlay's failures: bad input, an unreachable store, injected faults at every ADD step —
+each a clear CNI error that leaves the host and the store as they were; CHECK, DEL and leaving."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.overlay_lab import (agents, attach, cni, overlay_conf, routes, store,  # noqa: F401
+                                           underlay, wait_for)
+
+pytestmark = pytest.mark.root
+
+
+def leases_in(store: dict, underlay) -> list[str]:
+    """The lease keys the store holds (read from the test, as the hosts see it)."""
+    if store["type"] == "file":
+        try:
+            with open(store["path"]) as f:
+                return [k for k in json.load(f)["records"] if "/leases/" in k]
+        except FileNotFoundError:
+            return []
+    from cni.kernel.netns import entered
+    from cni.plugins.overlay.etcd import EtcdStore
+
+    with entered(underlay.ns.path):
+        return [k for k in EtcdStore(store["endpoints"]).list("/pynet/overlay/leases/")]
+
+
+def error_of(run) -> dict:
+    assert run.returncode == 1, run.stdout + run.stderr
+    error = json.loads(run.stdout)
+    assert "Traceback" not in run.stderr
+    return error
+
+
+BAD = [
+    ({"vni": 0}, 7, "vni"),
+    ({"vni": 2**24}, 7, "16777215"),
+    ({"vni": "42"}, 7, "vni"),
+    ({"network": "10.244.0.1/16"}, 7, "network"),
+    ({"underlay": "nope0"}, 7, "nope0 does not exist"),
+    ({"underlay": "203.0.113.9"}, 7, "not an address of this host"),
+    ({"underlay": ""}, 7, "underlay"),
+    ({"subnetLen": 8}, 7, "subnetLen"),
+    ({"store": {"type": "consul"}}, 7, "store.type"),
+    ({"store": {"type": "etcd", "endpoints": ["127.0.0.1:2379"]}}, 7, "endpoints"),
+    ({"ipam": {"type": "host-local"}}, 2, "ipam"),
+]
+
+
+@pytest.mark.parametrize("change,code,words", BAD, ids=[str(b[0]) for b in BAD])
+def test_bad_config_is_a_clear_error_and_changes_nothing(change, code, words, underlay, make_netns, tmp_path):
+    host, container = underlay.add_host(), make_netns("c")
+    config = {**overlay_conf({"type": "file", "path": str(tmp_path / "s.json")}), **change}
+    before = host.ns.snapshot()
+    error = error_of(cni(host, container, "ADD", config))
+    assert error["code"] == code and words in error["msg"] + error["details"], error
+    assert host.ns.snapshot() == before and "eth0" not in container.links()
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_overlapping_networks_and_taken_vni_are_refused(store, underlay, make_netns):
+    host = underlay.add_host()
+    attach(host, make_netns, overlay_conf(store))
+    other = overlay_conf(store, name="ov2", vni=7, network="10.244.128.0/17")
+    error = error_of(cni(host, make_netns("c"), "ADD", other))
+    assert error["code"] == 7 and "overlaps 10.244.0.0/16 of overlay 'ov1'" in error["details"]
+    error = error_of(cni(host, make_netns("c"), "ADD", {**other, "vni": 4242, "network": "10.245.0.0/16"}))
+    assert error["code"] == 7 and "vni 4242" in error["details"]
+    assert len(leases_in(store, underlay)) == 1
+
+
+def test_network_too_small_for_another_host(store, underlay, make_netns):
+    config = overlay_conf(store, network="10.250.0.0/24", subnetLen=25)
+    h1, h2, h3 = (underlay.add_host() for _ in range(3))
+    attach(h1, make_netns, config)
+    attach(h2, make_netns, config)
+    before = h3.ns.snapshot()
+    error = error_of(cni(h3, make_netns("c"), "ADD", config))
+    assert error["code"] == 103 and "no free /25 left in 10.250.0.0/24" in error["msg"], error
+    assert "10.250.0.0/25 (192.168.77.1)" in error["details"]
+    assert h3.ns.snapshot() == before
+
+
+def test_unreachable_etcd_is_try_again_later(underlay, make_netns):
+    host, container = underlay.add_host(), make_netns("c")
+    config = overlay_conf({"type": "etcd", "endpoints": [f"http://{underlay.address}:9"]})
+    before = host.ns.snapshot()
+    error = error_of(cni(host, container, "ADD", config))
+    assert error["code"] == 11 and "unreachable" in error["msg"]
+    assert host.ns.snapshot() == before and "eth0" not in container.links()
+
+
+def test_every_failed_add_step_rolls_back(store, underlay, make_netns):
+    config = overlay_conf(store)
+    h1, h2 = underlay.add_host(), underlay.add_host()
+    attach(h1, make_netns, config)  # a peer, so the sync step has work to do
+    container = make_netns("c")
+    before = h2.ns.snapshot()
+    for step in range(1, 30):
+        run = cni(h2, container, "ADD", config, env={"PYNET_FAIL_AT": str(step), "PYNET_AGENT": "off"})
+        if run.ok:
+            break
+        assert "injected fault" in error_of(run)["msg"]
+        assert h2.ns.snapshot() == before, f"step {step} left something"
+        assert "eth0" not in container.links()
+        assert len(leases_in(store, underlay)) == 1, f"step {step} left a lease"
+    else:
+        pytest.fail("ADD never succeeded")
+    assert step > 5  # lease, device, bridge, veth, IPAM, gateway at least
+    assert len(leases_in(store, underlay)) == 2
+
+
+def test_check_then_del_twice_and_the_last_container_leaves(store, underlay, make_netns, agents):
+    config = overlay_conf(store)
+    h1, h2 = underlay.add_host(), underlay.add_host()
+    r1 = attach(h1, make_netns, config)
+    r2 = attach(h2, make_netns, config)
+    agents.start(h1)
+    assert wait_for(lambda: routes(h1) == ["10.244.1.0/24"], 5) is not None
+    (c1, _), = h1.containers.values()
+    (c2, _), = h2.containers.values()
+    for host, container, result in ((h1, c1, r1), (h2, c2, r2)):
+        checked = cni(host, container, "CHECK", {**config, "prevResult": result})
+        assert checked.ok, checked.stdout
+    agents.kill(h1)
+    h1.ns.run("ip", "neigh", "del", "10.244.1.0", "dev", "pnx4242")
+    error = error_of(cni(h1, c1, "CHECK", {**config, "prevResult": r1}))
+    assert error["code"] == 105 and "no neighbour 10.244.1.0" in error["details"]
+    agents.start(h1)
+    assert wait_for(lambda: cni(h1, c1, "CHECK", {**config, "prevResult": r1}).ok, 5) is not None  # repaired
+    # h2's last container goes: h2 leaves (device, bridge, lease), h1's agent drops its entries
+    for _ in range(2):
+        deleted = cni(h2, c2, "DEL", {**config, "prevResult": r2})
+        assert deleted.ok and deleted.stdout == "", deleted.stdout
+    assert not {"pnx4242", "pno4242", "eth0"} & (set(h2.ns.links()) | set(c2.links()))
+    assert len(leases_in(store, underlay)) == 1
+    assert wait_for(lambda: routes(h1) == [], 5) is not None
+    assert h1.ns.run("ip", "neigh", "show", "dev", "pnx4242").stdout.strip() == ""
+    # and joins again
+    attach(h2, make_netns, config)
+    assert wait_for(lambda: routes(h1) == ["10.244.1.0/24"], 5) is not None

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugins iperf3 podman runc busybox-static)
+APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugins iperf3 podman runc busybox-static
+              qemu-system-x86 linux-image-amd64 cpio kmod)
 
 if [ "$(id -u)" != 0 ]; then
     echo "install.sh: run as root (pynet creates namespaces, links and firewall rules)" >&2

@@ -39,7 +39,8 @@ def missing() -> str:
         return f"{QEMU} not found (apt-get install qemu-system-x86)"
     found = kernel()
     if not found or not os.path.isfile(found[0]):
-        return "no kernel in /boot (apt-get install linux-image-amd64)"
+        where = f"PYNET_VM_KERNEL={found[0]} does not exist" if found else "no kernel in /boot"
+        return f"{where} (apt-get install linux-image-amd64)"
     if not os.path.isdir(f"/lib/modules/{found[1]}"):
         return f"no /lib/modules/{found[1]} for {found[0]}"
     busybox = shutil.which("busybox")

@@ -5,7 +5,7 @@ VM's virtio NIC is a tap port of it, with 10.77.0.N/24 and a default route via t
 touches this machine's own links, routes or firewall. A VM runs one shell script (busybox sh, with
 `hostrun DIR CMD...` running this machine's programs in a read-only chroot of its /), writes files
 to /tmp/share (a host directory) and powers off. TCG unless PYNET_VM_ACCEL=kvm; at most
-PYNET_VM_MAX (2) VMs run at once on this machine, whoever starts them.
+PYNET_VM_MAX (2) VMs run at once on this machine, whoever starts them (labs reserve their slots).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import subprocess
 import tempfile
 import time
 
-from .image import QEMU, base_image, files_cpio, kernel
+from .image import CACHE, QEMU, base_image, files_cpio, kernel
 
 SUBNET = "10.77.0"
-SLOTS = os.path.join(tempfile.gettempdir(), "pynet-vm-slots")
+SLOTS = os.path.join(CACHE, "slots")  # lock files, kept with the cached images
 
 
 def _sh(*argv: str) -> None:
@@ -35,18 +35,25 @@ def _accel() -> list[str]:
     return ["-accel", "tcg,thread=multi", "-cpu", "max"]
 
 
-def _slot() -> int:
-    """An open, locked slot file: blocks while PYNET_VM_MAX VMs run on this machine."""
+def _slots(count: int) -> list[int]:
+    """`count` open, locked slot files, taken all at once: blocks while fewer are free on this machine."""
     os.makedirs(SLOTS, exist_ok=True)
-    count = int(os.environ.get("PYNET_VM_MAX", "2"))
+    total = int(os.environ.get("PYNET_VM_MAX", "2"))
+    if count > total:
+        raise ValueError(f"a lab of {count} VMs needs PYNET_VM_MAX >= {count}")
     while True:
-        for n in range(count):
+        held = []
+        for n in range(total):
             fd = os.open(os.path.join(SLOTS, f"slot{n}"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fd
+                held.append(fd)
             except BlockingIOError:
                 os.close(fd)
+            if len(held) == count:
+                return held
+        for fd in held:
+            os.close(fd)
         time.sleep(0.5)
 
 
@@ -74,7 +81,6 @@ class VM:
                 "-device", f"virtio-net-pci,netdev=n0,mac=52:54:00:77:00:{index:02x},romfile=",
                 "-virtfs", "local,path=/,mount_tag=hostfs,security_model=none,readonly=on,multidevs=remap",
                 "-virtfs", f"local,path={self.share},mount_tag=share,security_model=none"]
-        self._slot = _slot()
         self.started = time.monotonic()
         # `ip netns exec` execs qemu: the process is qemu itself, opening the tap inside the lab namespace
         self.process = subprocess.Popen(["ip", "netns", "exec", lab.netns, *argv], stdin=subprocess.DEVNULL,
@@ -86,7 +92,6 @@ class VM:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-        self._release()
         found = re.search(r"VMLAB-EXIT rc=(\d+)", self.console())
         return int(found.group(1)) if found else None
 
@@ -104,26 +109,24 @@ class VM:
         if self.process.poll() is None:
             self.process.kill()  # only the qemu this VM started
             self.process.wait()
-        self._release()
-
-    def _release(self) -> None:
-        if self._slot is not None:
-            os.close(self._slot)
-            self._slot = None
 
 
 class Lab:
-    """A throwaway namespace with bridge br0 ({SUBNET}.254/24) and the VMs on it; all removed on exit."""
+    """A throwaway namespace with bridge br0 ({SUBNET}.254/24) and up to `size` VMs on it, all removed on
+    exit. Entering waits until `size` VM slots are free on this machine, so a lab's VMs run together."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = 1) -> None:
         self.netns = f"pnvm-{secrets.token_hex(3)}"
+        self.size = size
         self.workdir = ""
         self.vms: list[VM] = []
+        self._slots: list[int] = []
 
     def run(self, *argv: str) -> None:
         _sh("ip", "netns", "exec", self.netns, *argv)
 
     def __enter__(self) -> "Lab":
+        self._slots = _slots(self.size)
         self.workdir = tempfile.mkdtemp(prefix=f"{self.netns}.")
         try:
             _sh("ip", "netns", "add", self.netns)
@@ -137,8 +140,10 @@ class Lab:
         return self
 
     def boot(self, script: str, name: str = "", mem: int = 512) -> VM:
-        """Start a VM running `script` (it waits for a free slot first)."""
+        """Start a VM running `script`."""
         index = len(self.vms) + 1
+        if index > self.size:
+            raise ValueError(f"this lab has room for {self.size} VMs")
         vm = VM(self, name or f"vm{index}", index, script, mem)
         self.vms.append(vm)
         return vm
@@ -149,3 +154,6 @@ class Lab:
         subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)  # takes br0 and the taps
         if self.workdir and not os.environ.get("PYNET_VM_KEEP"):
             shutil.rmtree(self.workdir, ignore_errors=True)
+        for fd in self._slots:
+            os.close(fd)
+        self._slots = []

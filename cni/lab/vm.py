@@ -82,8 +82,10 @@ class VM:
                 "-virtfs", "local,path=/,mount_tag=hostfs,security_model=none,readonly=on,multidevs=remap",
                 "-virtfs", f"local,path={self.share},mount_tag=share,security_model=none"]
         self.started = time.monotonic()
-        # `ip netns exec` execs qemu: the process is qemu itself, opening the tap inside the lab namespace
-        self.process = subprocess.Popen(["ip", "netns", "exec", lab.netns, *argv], stdin=subprocess.DEVNULL,
+        # setpriv and `ip netns exec` exec qemu: the process is qemu itself, opening the tap inside the lab
+        # namespace, and killed if the thread that started it dies (a test run killed outright)
+        guard = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+        self.process = subprocess.Popen([*guard, "ip", "netns", "exec", lab.netns, *argv], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def wait(self, timeout: float) -> int | None:

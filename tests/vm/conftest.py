@@ -28,6 +28,18 @@ def pytest_collect_file(file_path: Path, parent):
     return None
 
 
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    """A guest file named on the command line is not also imported as a module on this machine."""
+    if not IN_VM and module_path.name.startswith("guest_"):
+        return NotHere.from_parent(parent, path=module_path)
+    return None
+
+
+class NotHere(pytest.File):
+    def collect(self):
+        return []
+
+
 class GuestFile(pytest.File):
     def collect(self):
         listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",

@@ -1,9 +1,9 @@
 """Run a guest test file (tests/vm/guest_*.py) with pytest inside one VM and read back each test's outcome.
 
-Python under TCG is slow, so one VM boot runs a whole file. Under pytest-xdist every worker may need
-the same file: the first one runs it, under a lock in the run's directory ($PYNET_VM_RUN, made by
-tests/conftest.py), and the others read its results; a worker waiting for a file meanwhile runs
-another selected file nobody has started, so two files run in two VMs at once.
+Python under TCG is slow, so one VM boot runs a whole file. The first time a guest test needs its
+report, every selected guest file is started in a thread of its own (the VM lab lets 2 run at once).
+Under pytest-xdist every worker may need the same file: whoever takes its lock in the run's
+directory ($PYNET_VM_RUN, made by tests/conftest.py) runs it, and the others wait and read its report.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -21,6 +22,9 @@ from cni.lab.vm import Lab
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = float(os.environ.get("PYNET_VM_TIMEOUT", "480"))
+_started: dict[Path, threading.Thread] = {}
+_labs: set[Lab] = set()  # running now, in any thread: stopped if the run is interrupted
+_stopping = threading.Event()
 
 
 def guest_command(path: Path) -> str:
@@ -54,8 +58,14 @@ def run_in_vm(path: Path) -> dict:
     """Boot one VM for the file; {"tests": {...}, "console": ..., "pytest": ..., "seconds": ...}."""
     started = time.monotonic()
     with Lab() as lab:
-        vm = lab.boot(guest_command(path), name=path.stem.replace("_", "-")[:20])
-        rc = vm.wait(TIMEOUT)
+        _labs.add(lab)
+        try:
+            if _stopping.is_set():
+                raise KeyboardInterrupt("the test run was interrupted")
+            vm = lab.boot(guest_command(path), name=path.stem.replace("_", "-")[:20])
+            rc = vm.wait(TIMEOUT)
+        finally:
+            _labs.discard(lab)
         console = vm.console()
         junit = Path(vm.share, "junit.xml")
         output = Path(vm.share, "pytest.out")
@@ -89,11 +99,18 @@ def _run_locked(path: Path, blocking: bool) -> dict | None:
 
 
 def report_for(path: Path, selected: list[Path]) -> dict:
-    """The report of guest file `path`, running it (or another of the `selected` files) if needed."""
-    report = _run_locked(path, blocking=False)
-    if report is None:
-        for other in selected:
-            if other != path and not (_run_dir() / f"{other.stem}.json").exists():
-                _run_locked(other, blocking=False)
-        report = _run_locked(path, blocking=True)
-    return report
+    """The report of guest file `path`; the first call starts every `selected` file nobody runs yet.
+    (Threads, not daemons: an interrupted run still waits for its VMs to be stopped and removed.)"""
+    for file in [path, *selected]:
+        if file not in _started:
+            _started[file] = threading.Thread(target=_run_locked, args=(file, False), name=f"vm {file.name}")
+            _started[file].start()
+    try:
+        _started[path].join()
+    except BaseException:  # interrupted: stop the VMs, so their threads clean up and end
+        _stopping.set()
+        for lab in list(_labs):
+            for vm in lab.vms:
+                vm.kill()
+        raise
+    return _run_locked(path, blocking=True)  # done by now, or by another worker; else (it failed) run here

@@ -39,7 +39,8 @@ def test_check_notices_another_mode_and_a_missing_address(lab):
     config = lan_conf(lab, "ipvlan", "l2")
     result = cni(lab, "ADD", config).json
     checked = cni(lab, "CHECK", {**config, "mode": "l3", "prevResult": result})
-    assert checked.returncode != 0 and checked.json["code"] == 105 and "mode is l2, expected l3" in checked.json["details"]
+    assert checked.returncode != 0 and checked.json["code"] == 105
+    assert "mode is l2, expected l3" in checked.json["details"]
     lab["c1"].run("ip", "addr", "flush", "dev", "eth0")
     checked = cni(lab, "CHECK", {**config, "prevResult": result})
     assert checked.returncode != 0 and "address 192.168.50.2/24 missing" in checked.json["details"]

@@ -1,4 +1,4 @@
-"""`pynet create bridge|macvlan` and `pynet network create|ls|inspect|rm|prune|gc`: CNI networks in the
+"""`pynet create bridge|macvlan|ipvlan` and `pynet network create|ls|inspect|rm|prune|gc`: CNI networks in the
 conf dir."""
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def command_create(args) -> int:
     return 0
 
 
-def command_create_macvlan(args) -> int:
-    net = netadmin.create_macvlan(args.name, args.parent, args.subnet, args.gateway, args.mode)
+def command_create_sublink(args) -> int:
+    net = netadmin.create_sublink(args.driver, args.name, args.parent, args.subnet, args.gateway, args.mode)
     emit_one(summary(net), args.format, text=net.name)
     return 0
 
@@ -122,13 +122,17 @@ def _create_parser(parent, common) -> None:
     bridge.add_argument("--mtu", type=int, default=0)
     bridge.add_argument("--no-icc", action="store_true", help="containers of the network cannot talk to each other")
     bridge.set_defaults(run=command_create)
-    macvlan = drivers.add_parser("macvlan", parents=[common], help="addresses of their own on a host interface's LAN")
-    macvlan.add_argument("name")
-    macvlan.add_argument("--parent", required=True, help="the host interface (the LAN)")
-    macvlan.add_argument("--subnet", default="", help="the LAN's IPv4 subnet (required)")
-    macvlan.add_argument("--gateway", default="", help="the LAN's router (default: the subnet's first address)")
-    macvlan.add_argument("--mode", default="bridge", help="bridge (default), private, vepa or passthru")
-    macvlan.set_defaults(run=command_create_macvlan)
+    for kind, text, modes in (("macvlan", "addresses and MACs of their own on a host interface's LAN",
+                               "bridge (default), private, vepa or passthru"),
+                              ("ipvlan", "addresses of their own on a host interface's LAN, sharing its MAC",
+                               "l2 (default), l3 or l3s; in l3 the LAN needs a route to the subnet")):
+        sublink = drivers.add_parser(kind, parents=[common], help=text)
+        sublink.add_argument("name")
+        sublink.add_argument("--parent", required=True, help="the host interface (the LAN)")
+        sublink.add_argument("--subnet", default="", help="the LAN's IPv4 subnet (required)")
+        sublink.add_argument("--gateway", default="", help="the LAN's router (default: the subnet's first address)")
+        sublink.add_argument("--mode", default="", help=modes)
+        sublink.set_defaults(run=command_create_sublink)
 
 
 def register(sub, common) -> None:

@@ -124,9 +124,10 @@ def bridge_plugins(bridge: str, v4: subnets.Network, gateway: str, opts: BridgeO
             {"type": "firewall", "backend": ""}, {"type": "tuning"}]
 
 
-def macvlan_plugins(parent: str, mode: str, v4: subnets.Network, gateway: str) -> list[dict]:
-    """macvlan on `parent` (with host-local, default route via the LAN's gateway) and tuning."""
-    return [{"type": "macvlan", "master": parent, "mode": mode, "capabilities": {"ips": True, "mac": True},
+def sublink_plugins(kind: str, parent: str, mode: str, v4: subnets.Network, gateway: str) -> list[dict]:
+    """macvlan or ipvlan on `parent` (with host-local, default route via the LAN's gateway) and tuning."""
+    capabilities = {"ips": True, "mac": True} if kind == "macvlan" else {"ips": True}  # ipvlan shares the parent's MAC
+    return [{"type": kind, "master": parent, "mode": mode, "capabilities": capabilities,
              "ipam": host_local([[{"subnet": str(v4), "gateway": gateway}]], [{"dst": "0.0.0.0/0"}])},
             {"type": "tuning"}]
 
@@ -184,22 +185,25 @@ def create_bridge(name: str, opts: BridgeOptions, conf_dir: str | None = None) -
     return _write(directory, name, bridge_plugins(bridge, v4, _gateway(opts.gateway, v4), opts))
 
 
-MACVLAN_MODES = ("bridge", "private", "vepa", "passthru")
+SUBLINK_MODES = {"macvlan": ("bridge", "private", "vepa", "passthru"), "ipvlan": ("l2", "l3", "l3s")}
 
 
-def create_macvlan(name: str, parent: str, subnet: str, gateway: str = "", mode: str = "bridge",
+def create_sublink(kind: str, name: str, parent: str, subnet: str, gateway: str = "", mode: str = "",
                    conf_dir: str | None = None) -> NetworkConfig:
-    """Write NAME.conflist for containers with addresses of their own on `parent`'s LAN (`subnet`)."""
+    """Write NAME.conflist for a macvlan or ipvlan network: containers with addresses of their own
+    on `parent`'s LAN (`subnet`)."""
     directory, existing = _existing(name, conf_dir)
+    modes = SUBLINK_MODES[kind]
+    mode = mode or modes[0]
     if not subnet:
-        raise NetworkError("a macvlan network needs --subnet: the subnet of the parent's LAN")
-    if mode not in MACVLAN_MODES:
-        raise NetworkError(f"invalid --mode {mode!r}: {', '.join(MACVLAN_MODES)}")
+        raise NetworkError(f"a {kind} network needs --subnet: the subnet of the parent's LAN")
+    if mode not in modes:
+        raise NetworkError(f"invalid --mode {mode!r}: {', '.join(modes)}")
     if subprocess.run(["ip", "link", "show", "dev", parent], capture_output=True).returncode != 0:
         raise NetworkError(f"invalid --parent {parent!r}: no such interface here")
     v4 = _subnet(subnet, 4, "--subnet")
     _no_overlap([v4], existing)
-    return _write(directory, name, macvlan_plugins(parent, mode, v4, _gateway(gateway, v4)))
+    return _write(directory, name, sublink_plugins(kind, parent, mode, v4, _gateway(gateway, v4)))
 
 
 def remove(net: NetworkConfig) -> None:

@@ -161,9 +161,31 @@ def test_macvlan_network_two_containers_on_the_lan(simhost, make_netns):
     (["--parent", "lo"], "needs --subnet"),
     (["--parent", "lo", "--subnet", "192.168.60.0/24", "--mode", "weird"], "invalid --mode"),
 ])
-def test_bad_macvlan_input(simhost, argv, message):
-    assert message in error_line(simhost.pynet("create", "macvlan", "mv", *argv, check=False))
+@pytest.mark.parametrize("kind", ["macvlan", "ipvlan"])
+def test_bad_macvlan_and_ipvlan_input(simhost, kind, argv, message):
+    assert message in error_line(simhost.pynet("create", kind, "mv", *argv, check=False))
     assert not os.path.isdir(simhost.conf_dir) or os.listdir(simhost.conf_dir) == []
+
+
+def test_ipvlan_network_conflist_and_this_kernel(simhost):
+    """`pynet create ipvlan` writes the network; containers on it need a kernel with ipvlan (the
+    qemu VM tests cover ipvlan itself), and this one gets a clear error and nothing left over."""
+    simhost.ns.run("ip", "link", "add", "m0", "type", "veth", "peer", "name", "m1")
+    created = simhost.json("create", "ipvlan", "lan", "--parent", "m0", "--subnet", "192.168.51.0/24",
+                           "--mode", "l3")
+    assert created["driver"] == "ipvlan" and created["subnets"] == ["192.168.51.0/24"]
+    with open(os.path.join(simhost.conf_dir, "lan.conflist")) as f:
+        plugin = json.load(f)["plugins"][0]
+    assert (plugin["type"], plugin["master"], plugin["mode"]) == ("ipvlan", "m0", "l3")
+    assert plugin["capabilities"] == {"ips": True}
+    probe = simhost.ns.run("ip", "link", "add", "link", "m0", "name", "pnprobe", "type", "ipvlan", check=False)
+    if probe.returncode == 0:
+        simhost.ns.run("ip", "link", "del", "pnprobe")
+        pytest.skip("this kernel has ipvlan: tests/vm covers ipvlan containers")
+    failed = simhost.pynet("run", "--name", "i1", "--network", "lan", "--", "true", check=False)
+    assert failed.returncode != 0 and "ipvlan" in error_line(failed)
+    assert simhost.json("ps", "-a") == []
+    simhost.pynet("network", "rm", "lan")
 
 
 @pytest.mark.parametrize("backend", ["nftables", "iptables"])

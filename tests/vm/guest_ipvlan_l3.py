@@ -96,3 +96,15 @@ def test_link_in_container_and_del_after_the_netns_is_gone(lab):
     assert ping(lab["c1"], "192.168.50.100")
     lab["c1"].delete()
     assert cni(lab, "DEL", config).ok
+
+
+def test_chained_without_ipam_uses_the_prev_result(lab):
+    """No ipam and no master: the addresses and the master come from the previous plugin's result."""
+    config = {k: v for k, v in lan_conf(lab, "ipvlan", "l2").items() if k not in ("ipam", "master")}
+    config["prevResult"] = {"cniVersion": "1.0.0", "interfaces": [{"name": "m0"}],
+                            "ips": [{"address": "192.168.50.9/24"}]}
+    added = cni(lab, "ADD", config)
+    assert added.ok, added.stdout
+    assert added.json["ips"] == [{"interface": 0, "address": "192.168.50.9/24"}]
+    assert ping(lab["c1"], "192.168.50.100")
+    assert cni(lab, "DEL", config).ok and "eth0" not in lab["c1"].links()

@@ -29,7 +29,7 @@ def add(request: Request) -> Result:
         if link_index(container, ifname) is not None:
             raise CNIError(errors.IFNAME_EXISTS, f"{ifname} already exists in the container",
                            f"{request.netns} has a link called {ifname}; choose another CNI_IFNAME")
-        existed = link_index(host, conf.bridge) is not None
+        existed = conf.vlan_filtering and link_index(host, conf.bridge) is not None
         bridge = ensure_bridge(host, conf.bridge, undo, conf.mtu, conf.promisc)
         if conf.vlan_filtering:
             vlan.require_filtering(host, bridge, conf, created=not existed)

@@ -110,10 +110,13 @@ if grep -q share /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag 2>/dev/null; t
   mkdir -p /tmp/share && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share /tmp/share \
     && echo "VMLAB-SHARE mounted"
 fi
-# Optional: host directory shared with -virtfs ... mount_tag=hostfs
+# Optional: host directory shared with -virtfs ... mount_tag=hostfs. The guest's own /tmp hides the
+# host's there, but for the paths in vmlab.tmpkeep= (pynet in a clone under /tmp), bound in first.
 if grep -q hostfs /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag 2>/dev/null; then
   # cache=loose: the share is read-only, and Python's imports are far faster with it
   mkdir -p /hostfs && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose hostfs /hostfs \
+    && for p in $(sed -n 's/.*vmlab.tmpkeep=\([^ ]*\).*/\1/p' /proc/cmdline | tr ',' ' '); do \
+         mkdir -p "$p" && mount --bind "/hostfs$p" "$p"; done \
     && for d in proc sys dev run tmp; do mount --rbind /$d /hostfs/$d; done \
     && echo "VMLAB-HOSTFS mounted"
 fi

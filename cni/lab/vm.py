@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -57,6 +58,14 @@ def _slots(count: int) -> list[int]:
         time.sleep(0.5)
 
 
+
+def _tmpkeep() -> str:
+    """The host paths under /tmp the guest must still see (pynet itself and its Python, when they
+    live there, as in a CI clone): the guest's /tmp is a tmpfs of its own."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    keep = sorted({p for p in (package_root, sys.prefix, os.path.realpath(sys.prefix)) if p.startswith("/tmp/")})
+    return f" vmlab.tmpkeep={','.join(keep)}" if keep else ""
+
 class VM:
     """One qemu process; its serial console goes to `log`, its /tmp/share is the `share` directory."""
 
@@ -76,7 +85,7 @@ class VM:
         lab.run("ip", "link", "set", tap, "master", "br0", "up")
         argv = [QEMU, *_accel(), "-M", "pc", "-m", str(mem), "-smp", "1", "-nodefaults", "-no-user-config",
                 "-nographic", "-no-reboot", "-serial", f"file:{self.log}", "-kernel", kernel()[0], "-initrd", image,
-                "-append", f"console=ttyS0 quiet panic=-1 vmlab.hostname={name}",
+                "-append", f"console=ttyS0 quiet panic=-1 vmlab.hostname={name}{_tmpkeep()}",
                 "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
                 "-device", f"virtio-net-pci,netdev=n0,mac=52:54:00:77:00:{index:02x},romfile=",
                 "-virtfs", "local,path=/,mount_tag=hostfs,security_model=none,readonly=on,multidevs=remap",

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from cni.spec import SUPPORTED
-from tests.netns import link_outside, plugin_path, reference_path, run_plugin
+from tests.netns import link_outside, plugin_path, reference_path, run_plugin, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -146,7 +146,8 @@ def test_del_after_the_netns_is_gone(backend, lab):
     deleted = run_plugin(BRIDGE, "DEL", config, netns=lab["c1"].path, container_id="id-c1",
                          cni_path=lab["cni_path"], host=lab["host"].name)
     assert deleted.ok, deleted.stdout
-    assert not [n for n in lab["host"].links() if n.startswith("pnv")]
+    # the kernel tears a deleted namespace down in the background, the veth pair with it
+    wait_until(lambda: not [n for n in lab["host"].links() if n.startswith("pnv")], "the host end to go")
     assert "10.77.0.2" not in ruleset(lab["host"])
     assert sorted(os.listdir(os.path.join(lab["data"], "net1"))) == ["last_reserved_ip.0", "lock"]
 

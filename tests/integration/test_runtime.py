@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.integration.simhost import PYNET, error_line, simhost  # noqa: F401
-from tests.netns import link_outside
+from tests.netns import link_outside, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -125,7 +125,8 @@ def test_rm_after_the_holder_died_and_rm_twice(simhost, net):
     os.kill(simhost.states()[0]["holder"]["pid"], 9)  # the namespaces vanish with it
     assert simhost.json("inspect", "crash")["status"] == "dead"
     simhost.pynet("rm", "crash")
-    assert not [n for n in simhost.ns.links() if n.startswith("pnv")]
+    # the kernel tears the dead namespace (and the veth pair in it) down in the background
+    wait_until(lambda: not [n for n in simhost.ns.links() if n.startswith("pnv")], "the host end to go")
     assert os.listdir(os.path.join(simhost.cache_dir, "results")) == []
     assert "no such container" in error_line(simhost.pynet("rm", "crash", check=False))
     assert simhost.json("rm", "-f", "crash") == {"id": "", "name": "crash", "removed": False}  # -f: repeatable
@@ -247,7 +248,11 @@ def test_network_gc_deletes_attachments_of_containers_pynet_forgot(simhost, net)
                          "sleep", "300").stdout.strip()
     state = next(s for s in simhost.states() if s["name"] == "lost")
     os.kill(state["holder"]["pid"], 9)  # as after a reboot: /run emptied, /var/lib/cni still there
-    shutil.rmtree(os.path.join(simhost.run_dir, "containers", lost))
+    directory = os.path.join(simhost.run_dir, "containers", lost)
+    deadline = time.monotonic() + 15  # the detached container's monitor records the exit status first
+    while not os.path.exists(os.path.join(directory, "exit")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shutil.rmtree(directory)
     removed = simhost.json("network", "gc")
     assert removed == [{"network": net, "container_id": lost, "ifname": "eth0"}]
     assert [a["id"] for a in simhost.json("network", "inspect", net)["containers"]] == [keep]

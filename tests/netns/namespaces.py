@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import subprocess
+import time
 
 from cni.kernel.netns import kill_all_in
 
@@ -64,6 +65,17 @@ class Netns:
 
     def __repr__(self) -> str:
         return f"Netns({self.name!r})"
+
+
+def wait_until(predicate, what: str, timeout: float = 10.0):
+    """Poll `predicate` until it is true (and return its value); fail the test after `timeout` s."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def link_outside(host: Netns, outside: Netns) -> None:

@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 from ..plugins.overlay import cli as overlay
-from . import agent, plugins
+from . import agent, lab, plugins
 
 
 def parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def parser() -> argparse.ArgumentParser:
     plugins.register(sub)
     agent.register(sub)
     overlay.register(sub)
+    lab.register(sub)
     return top
 
 

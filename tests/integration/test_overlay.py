@@ -53,7 +53,7 @@ def test_three_hosts_with_agents_ping_and_tcp(store, underlay, make_netns, agent
         agents.start(host)
     containers = [next(iter(h.containers.values()))[0] for h in hosts]
     # the agents bring in what the early ADDs could not know
-    assert wait_for(lambda: all(len(routes(h)) == 2 for h in hosts), 5) is not None
+    assert wait_for(lambda: all(len(routes(h)) == 2 for h in hosts), 10) is not None
     for i, c in enumerate(containers):
         for j, r in enumerate(results):
             if i != j:
@@ -81,10 +81,12 @@ def test_late_host_reachable_within_2s(store, underlay, make_netns, agents):
 def test_killed_agent_host_disappears_after_ttl_restart_disturbs_nothing(store, underlay, make_netns, agents):
     config = overlay_conf(store, leaseTTL=3)
     h1, h2, h3 = (underlay.add_host() for _ in range(3))
-    r1, r2, _ = (attach(h, make_netns, config) for h in (h1, h2, h3))
-    for h in (h1, h2, h3):
+    results = []
+    for h in (h1, h2, h3):  # each host's agent renews its lease from its first ADD on
+        results.append(attach(h, make_netns, config))
         agents.start(h)
-    assert wait_for(lambda: len(routes(h1)) == 2 and len(routes(h2)) == 2, 5) is not None
+    r1, r2, _ = results
+    assert wait_for(lambda: len(routes(h1)) == 2 and len(routes(h2)) == 2, 10) is not None
     c1 = next(iter(h1.containers.values()))[0]
     # restarting h1's agent: no entry changes, pings keep working
     before = h1.ns.run("ip", "route", "show", "dev", "pnx4242").stdout
@@ -112,7 +114,7 @@ def test_two_overlays_on_the_same_hosts_are_separate(store, underlay, make_netns
     a2, b2 = attach(h2, make_netns, ov1, "a"), attach(h2, make_netns, ov2, "b")
     for network in ("ov1", "ov2"):
         agents.start(h1, network)
-    assert wait_for(lambda: len(routes(h1)) == 1 and len(routes(h1, "pnx77")) == 1, 5) is not None
+    assert wait_for(lambda: len(routes(h1)) == 1 and len(routes(h1, "pnx77")) == 1, 10) is not None
     assert {"pnx4242", "pno4242", "pnx77", "pno77"} <= set(h1.ns.links())
     (ca1, _), (cb1, _) = h1.containers.values()
     (ca2, _), (cb2, _) = h2.containers.values()

@@ -77,7 +77,8 @@ def _add(request: Request, conf: OverlayConf) -> Result:
         mtu = conf.mtu or underlay_mtu - VXLAN_OVERHEAD
         store = open_store(conf.store)
         register(store, conf)
-        lease, new = take_lease(store, conf, underlay)
+        before = local.read(conf.state_dir)
+        lease, new = take_lease(store, conf, underlay, before["subnet"] if before else "")
         if new:
             undo.done(f"lease {lease['subnet']}", lambda: release(store, conf, lease["subnet"]))
         _ensure_device(host, conf, underlay, mtu, lease, undo)

@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugins iperf3 podman runc busybox-static
-              golang-go golang-github-appc-cni-dev)  # the last two: the Go libcni for interop tests
+APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugins iperf3 podman runc busybox-static etcd-server ethtool
+              golang-go golang-github-appc-cni-dev)  # the last two: the Go libcni for interop tests; etcd-server: the overlay's etcd store (tests, `pynet lab --store etcd`); ethtool: bench/overlay.py's offload check
 
 if [ "$(id -u)" != 0 ]; then
     echo "install.sh: run as root (pynet creates namespaces, links and firewall rules)" >&2

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from ..kernel.netns import kill_all_in
+from ..kernel.netns import entered, kill_all_in
 
 PREFIX = "pnlab-"
 UNDERLAY = "192.168.213"
@@ -66,6 +66,17 @@ def _spawn(ns: str, argv: list[str], log: str, env: dict) -> int:
     return proc.pid
 
 
+def _healthy(ns: str, url: str) -> bool:
+    import urllib.request
+
+    with entered(f"/run/netns/{ns}"):  # a socket belongs to the namespace it is made in
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url + "/health", timeout=1):
+                return True
+        except OSError:
+            return False
+
+
 def _start_etcd(ns: str, directory: str) -> tuple[int, str]:
     url, peer = f"http://{UNDERLAY}.254:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
     pid = _spawn(ns, ["etcd", "--data-dir", os.path.join(directory, "etcd"), "--listen-client-urls", url,
@@ -74,7 +85,7 @@ def _start_etcd(ns: str, directory: str) -> tuple[int, str]:
                  os.path.join(directory, "etcd.log"), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        if _sh("curl", "-sf", "-m", "1", url + "/health", ns=ns, check=False).returncode == 0:
+        if _healthy(ns, url):
             return pid, url
         time.sleep(0.1)
     raise LabError(f"etcd did not start (see {directory}/etcd.log)")

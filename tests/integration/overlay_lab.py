@@ -79,8 +79,9 @@ def attach(host: Host, make_netns, config: dict, name: str = "") -> dict:
     container = make_netns(name or "c")
     added = cni(host, container, "ADD", config)
     assert added.ok, added.stdout + added.stderr
-    host.containers[container.name] = (container, added.json)
-    return added.json
+    result = added.json
+    host.containers[container.name] = (container, result)
+    return result
 
 
 def address_of(result: dict) -> str:

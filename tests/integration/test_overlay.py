@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.integration.overlay_lab import (address_of, agents, attach, overlay_conf, ping, routes, store,  # noqa: F401
+from tests.integration.overlay_lab import (address_of, agents, attach, cni, overlay_conf, ping, routes, store,  # noqa: F401
                                            underlay, wait_for)
 
 pytestmark = pytest.mark.root
@@ -30,10 +30,13 @@ def test_two_hosts_each_add_syncs_remote_entries(store, underlay, make_netns):
     assert ping(c1, address_of(r2)).returncode == 0
 
 
-def tcp_echo(server, client, address: str) -> str:
-    """A TCP round trip from `client` to a one-shot echo server in `server` on `address`:8080."""
-    code = ("import socket;s=socket.create_server(('0.0.0.0',8080));c,_=s.accept();"
-            "c.sendall(c.recv(100).upper());c.close()")
+ECHO = "import socket;s=socket.create_server(('0.0.0.0',8080));c,_=s.accept();c.sendall(c.recv(100).upper());c.close()"
+WHO = "import socket;s=socket.create_server(('0.0.0.0',8080));c,a=s.accept();c.recv(100);c.sendall(a[0].encode());c.close()"
+
+
+def tcp_echo(server, client, address: str, code: str = ECHO) -> str:
+    """A TCP round trip from `client` to a one-shot server in `server` on `address`:8080 (ECHO: the
+    upper-cased message; WHO: the client address the server saw)."""
     proc = subprocess.Popen(["ip", "netns", "exec", server.name, "timeout", "10", "python3", "-c", code])
     try:
         talk = ("import socket,time\nfor _ in range(50):\n    try:\n        c=socket.create_connection(('%s',8080),2);break\n"
@@ -123,3 +126,28 @@ def test_two_overlays_on_the_same_hosts_are_separate(store, underlay, make_netns
     crossed = ping(ca1, address_of(b2))
     assert crossed.returncode != 0 and "unreachable" in crossed.stdout + crossed.stderr
     assert ping(cb2, address_of(a1)).returncode != 0
+
+
+def test_default_gateway_and_masquerade_reach_outside_not_the_overlay(underlay, make_netns, tmp_path):
+    from tests.netns import link_outside
+
+    config = overlay_conf({"type": "file", "path": str(tmp_path / "s.json")}, isDefaultGateway=True, ipMasq=True)
+    h1, h2 = underlay.add_host(), underlay.add_host()
+    r1 = attach(h1, make_netns, config)
+    attach(h2, make_netns, config)
+    r3 = attach(h1, make_netns, config)  # syncs h2 on h1
+    c1, c2 = next(iter(h1.containers.values()))[0], next(iter(h2.containers.values()))[0]
+    assert {"dst": "0.0.0.0/0", "gw": "10.244.0.1"} in r1["routes"]
+    outside = make_netns("o")
+    link_outside(h1.ns, outside)  # 192.0.2.2, with no route back to 10.244.0.0/16
+    assert ping(c1, "192.0.2.2").returncode == 0  # masqueraded to 192.0.2.1
+    ruleset = h1.ns.run("nft", "list", "table", "inet", "pynet").stdout
+    assert "10.244.0.0/16" in ruleset and address_of(r1) in ruleset
+    # inside the overlay the source address stays the container's
+    assert tcp_echo(c2, c1, address_of(next(iter(h2.containers.values()))[1]), WHO) == address_of(r1)
+    assert tcp_echo(outside, c1, "192.0.2.2", WHO) == "192.0.2.1"
+    for result in (r1, r3):
+        cid = [n for n, (ns, r) in h1.containers.items() if r is result][0]
+        ns = h1.containers[cid][0]
+        assert cni(h1, ns, "DEL", {**config, "prevResult": result}, cid=cid).ok
+    assert address_of(r1) not in h1.ns.run("nft", "list", "ruleset").stdout

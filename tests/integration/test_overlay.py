@@ -151,3 +151,34 @@ def test_default_gateway_and_masquerade_reach_outside_not_the_overlay(underlay, 
         ns = h1.containers[cid][0]
         assert cni(h1, ns, "DEL", {**config, "prevResult": result}, cid=cid).ok
     assert address_of(r1) not in h1.ns.run("nft", "list", "ruleset").stdout
+
+
+@pytest.mark.parametrize("isolation,backend", [(False, "nftables"), (True, "nftables"), (True, "iptables")])
+def test_isolation_between_overlays_routed_by_the_host(isolation, backend, underlay, make_netns, tmp_path, agents):
+    store = {"type": "file", "path": str(tmp_path / "s.json")}
+    extra = {"isDefaultGateway": True, "isolation": isolation, "firewallBackend": backend}
+    ov1 = overlay_conf(store, **extra)
+    ov2 = overlay_conf(store, name="ov2", vni=77, network="10.245.0.0/16", **extra)
+    h1, h2 = underlay.add_host(), underlay.add_host()
+    results = {}
+    for host, config in ((h2, ov1), (h2, ov2), (h1, ov1), (h1, ov2)):  # h1 last: it knows h2
+        results[(host.ns.name, config["name"])] = attach(host, make_netns, config)
+    for network in ("ov1", "ov2"):
+        agents.start(h2, network)
+    assert wait_for(lambda: len(routes(h2)) == 1 and len(routes(h2, "pnx77")) == 1, 10) is not None
+    a1, b1, b2 = (results[k] for k in ((h1.ns.name, "ov1"), (h1.ns.name, "ov2"), (h2.ns.name, "ov2")))
+    ca1 = [ns for ns, r in h1.containers.values() if r is a1][0]
+    assert ping(ca1, address_of(b1)).returncode == int(isolation)  # same host, other overlay
+    a2 = results[(h2.ns.name, "ov1")]
+    assert ping(ca1, address_of(a2)).returncode == 0  # own overlay, other host: always
+    if isolation:
+        assert ping(ca1, address_of(b2)).returncode != 0
+    # the last DELs take the isolation with the bridges
+    for (name, network), result in results.items():
+        if name != h1.ns.name:
+            continue
+        ns = [n for n, r in h1.containers.values() if r is result][0]
+        config = ov1 if network == "ov1" else ov2
+        assert cni(h1, ns, "DEL", {**config, "prevResult": result}, cid=ns.name).ok
+    firewall = h1.ns.run("nft", "list", "ruleset").stdout + h1.ns.run("iptables-save", check=False).stdout
+    assert "pno4242" not in firewall and "pnx77" not in firewall

@@ -91,6 +91,8 @@ def _add(request: Request, conf: OverlayConf) -> Result:
         routes = with_default_routes(ipam) if conf.is_default_gateway else ipam.routes
         configure(container, inside, ipam_request, ipam, routes)
         gateway_on_bridge(host, bridge, conf.bridge, ipam.ips, undo)
+        if conf.isolation:
+            undo.done("isolation", driver(conf.firewall_backend).isolate_bridge(conf.name, conf.bridge, (conf.device,)))
         if conf.ip_masq:
             owner = owner_tag(conf.name, request.container_id, ifname)
             undo.done("masquerade", driver(conf.firewall_backend).add_masquerade(
@@ -100,7 +102,8 @@ def _add(request: Request, conf: OverlayConf) -> Result:
                                      "vni": conf.vni, "network": str(conf.network), "device": conf.device,
                                      "bridge": conf.bridge, "store": conf.store.as_dict(), "leaseTTL": conf.lease_ttl,
                                      "subnetLen": conf.subnet_len, "port": conf.port,
-                                     "vtepMac": lease["vtepMac"], "hostname": lease.get("hostname", "")})
+                                     "vtepMac": lease["vtepMac"], "hostname": lease.get("hostname", ""),
+                                     "isolation": conf.isolation, "firewallBackend": conf.firewall_backend})
         interfaces = (
             Interface(name=conf.bridge, mac=link(host, bridge).get("address")),
             Interface(name=host_name, mac=link(host, host_end).get("address")),
@@ -133,6 +136,8 @@ def leave(conf: OverlayConf, state: dict) -> None:
     with netlink() as host:
         delete_link(host, conf.device)
         delete_link(host, conf.bridge)
+    if conf.isolation:
+        driver(conf.firewall_backend).remove_isolation(conf.bridge, (conf.device,))
     try:
         release(open_store(conf.store), conf, state["subnet"])
     except CNIError as e:

@@ -182,3 +182,24 @@ def test_isolation_between_overlays_routed_by_the_host(isolation, backend, under
         assert cni(h1, ns, "DEL", {**config, "prevResult": result}, cid=ns.name).ok
     firewall = h1.ns.run("nft", "list", "ruleset").stdout + h1.ns.run("iptables-save", check=False).stdout
     assert "pno4242" not in firewall and "pnx77" not in firewall
+
+
+def test_store_down_keeps_entries_and_traffic(underlay, make_netns, agents):
+    from tests.integration.overlay_lab import Etcd
+
+    etcd = Etcd(underlay.ns, underlay.address)
+    try:
+        config = overlay_conf({"type": "etcd", "endpoints": [etcd.url]})
+        h1, h2 = underlay.add_host(), underlay.add_host()
+        r1, r2 = attach(h1, make_netns, config), attach(h2, make_netns, config)
+        agents.start(h1)
+        agents.start(h2)
+        assert wait_for(lambda: routes(h1) == ["10.244.1.0/24"] and routes(h2) == ["10.244.0.0/24"], 10) is not None
+        etcd.stop()
+        time.sleep(2)
+        assert routes(h1) == ["10.244.1.0/24"] and routes(h2) == ["10.244.0.0/24"]
+        c1 = next(iter(h1.containers.values()))[0]
+        assert ping(c1, address_of(r2)).returncode == 0
+        assert all(proc.poll() is None for proc in agents.procs.values())  # still running, retrying
+    finally:
+        etcd.stop()

@@ -4,6 +4,7 @@ each a clear CNI error that leaves the host and the store as they were; CHECK, D
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -142,3 +143,30 @@ def test_check_then_del_twice_and_the_last_container_leaves(store, underlay, mak
     # and joins again
     attach(h2, make_netns, config)
     assert wait_for(lambda: routes(h1) == ["10.244.1.0/24"], 5) is not None
+
+
+def test_gc_frees_stale_addresses_and_status_follows_the_store(underlay, make_netns):
+    from tests.integration.overlay_lab import Etcd
+
+    etcd = Etcd(underlay.ns, underlay.address)
+    try:
+        config = overlay_conf({"type": "etcd", "endpoints": [etcd.url]})
+        host = underlay.add_host()
+        attach(host, make_netns, config)
+        attach(host, make_netns, config)
+        (keep, _), (gone, _) = host.containers.values()
+        state = os.path.join(host.state_dir, "overlay", "ov1", "ipam", "ov1")
+        assert len([f for f in os.listdir(state) if f.startswith("10.")]) == 2
+        valid = [{"containerID": keep.name, "ifname": "eth0"}]
+        collected = cni(host, keep, "GC", {**config, "cni.dev/valid-attachments": valid}, cni_path="/usr/lib/cni")
+        assert collected.ok, collected.stdout
+        assert len([f for f in os.listdir(state) if f.startswith("10.")]) == 1
+        assert cni(host, keep, "STATUS", config).ok
+        etcd.stop()
+        error = error_of(cni(host, keep, "STATUS", config))
+        assert error["code"] == 50 and "does not answer" in error["msg"]
+        # nothing valid any more: the host leaves (its lease is left to expire, the store being down)
+        assert cni(host, keep, "GC", {**config, "cni.dev/valid-attachments": []}, cni_path="/usr/lib/cni").ok
+        assert not {"pnx4242", "pno4242"} & set(host.ns.links())
+    finally:
+        etcd.stop()

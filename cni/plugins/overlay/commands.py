@@ -24,7 +24,7 @@ from ...spec.request import request_for
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
 from ..ipconfig import configure, with_default_routes
 from . import local
-from .cluster import leases, register, release, take_lease, vtep_ip
+from .cluster import leases, network_key, register, release, take_lease, vtep_ip
 from .config import VXLAN_OVERHEAD, OverlayConf, parse
 from .fabric import device_problems, missing, resolve_underlay, sync, wanted_entries
 from .store import open_store
@@ -166,3 +166,25 @@ def check(request: Request) -> None:
     if problems:
         raise CNIError(errors.CHECK_FAILED, "the overlay attachment is not as ADD left it", "; ".join(problems))
     delegate.call(_ipam_request(request, conf, state["subnet"]), "CHECK")
+
+
+def gc(request: Request) -> None:
+    """host-local's GC on this host's lease (addresses of attachments not in the valid list are freed);
+    with no container left, the host leaves the overlay as after its last DEL."""
+    conf = parse(request)
+    with local.locked(conf.state_dir):
+        state = local.read(conf.state_dir)
+        if state is None:
+            return
+        delegate.call(_ipam_request(request, conf, state["subnet"]), "GC")
+        if local.containers(conf.ipam_dir, conf.name) == 0:
+            leave(conf, state)
+
+
+def status(request: Request) -> None:
+    """Not available (code 50) while the store does not answer: no ADD could take or renew a lease."""
+    conf = parse(request)
+    try:
+        open_store(conf.store).list(network_key(conf))
+    except CNIError as e:
+        raise CNIError(errors.NOT_AVAILABLE, "the overlay's store does not answer", str(e)) from None

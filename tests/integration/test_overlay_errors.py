@@ -170,3 +170,18 @@ def test_gc_frees_stale_addresses_and_status_follows_the_store(underlay, make_ne
         assert not {"pnx4242", "pno4242"} & set(host.ns.links())
     finally:
         etcd.stop()
+
+
+def test_hosts_joining_at_once_get_distinct_subnets(store, underlay, make_netns):
+    """Compare-and-set: four hosts' first ADDs race for the first free subnet."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = overlay_conf(store)
+    hosts = [underlay.add_host() for _ in range(4)]
+    containers = [make_netns("c") for _ in hosts]
+    with ThreadPoolExecutor(len(hosts)) as pool:
+        runs = list(pool.map(lambda hc: cni(hc[0], hc[1], "ADD", config), zip(hosts, containers)))
+    assert all(run.ok for run in runs), [run.stdout for run in runs if not run.ok]
+    subnets = {run.json["ips"][0]["address"].rsplit(".", 1)[0] for run in runs}
+    assert subnets == {"10.244.0", "10.244.1", "10.244.2", "10.244.3"}
+    assert len(leases_in(store, underlay)) == 4

@@ -16,7 +16,7 @@ from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
 from ..ipconfig import configure, subnet, with_default_routes
-from .config import BridgeConf, parse
+from .config import parse
 
 
 def add(request: Request) -> Result:

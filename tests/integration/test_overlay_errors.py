@@ -45,6 +45,7 @@ BAD = [
     ({"underlay": "203.0.113.9"}, 7, "not an address of this host"),
     ({"underlay": ""}, 7, "underlay"),
     ({"subnetLen": 8}, 7, "subnetLen"),
+    ({"mtu": 1451}, 7, "at most 1450"),
     ({"store": {"type": "consul"}}, 7, "store.type"),
     ({"store": {"type": "etcd", "endpoints": ["127.0.0.1:2379"]}}, 7, "endpoints"),
     ({"ipam": {"type": "host-local"}}, 2, "ipam"),

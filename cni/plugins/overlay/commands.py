@@ -75,6 +75,10 @@ def _add(request: Request, conf: OverlayConf) -> Result:
                            f"{request.netns} has a link called {ifname}; choose another CNI_IFNAME")
         underlay, underlay_mtu = resolve_underlay(host, conf.underlay)
         mtu = conf.mtu or underlay_mtu - VXLAN_OVERHEAD
+        if mtu > underlay_mtu - VXLAN_OVERHEAD:
+            raise CNIError(errors.INVALID_CONFIG, f"mtu {mtu} does not fit the underlay",
+                           f"{conf.underlay} has MTU {underlay_mtu}: VXLAN adds {VXLAN_OVERHEAD} bytes, so the "
+                           f"overlay's mtu can be at most {underlay_mtu - VXLAN_OVERHEAD} (or leave mtu out)")
         store = open_store(conf.store)
         register(store, conf)
         before = local.read(conf.state_dir)

@@ -105,7 +105,9 @@ def up(hosts: int = 2, store: str = "file") -> dict:
         _write(lab)
         underlay = _netns(PREFIX + "u")
         lab["underlay"] = underlay
-        _sh("ip", "link", "add", "ulbr", "type", "bridge", ns=underlay)
+        # a MAC of its own: a bridge that borrows its ports' lowest MAC changes it as hosts join, and the
+        # hosts' ARP entries for the store's address go stale for seconds
+        _sh("ip", "link", "add", "ulbr", "address", "02:00:c0:a8:d5:fe", "type", "bridge", ns=underlay)
         _sh("ip", "addr", "add", f"{UNDERLAY}.254/24", "dev", "ulbr", ns=underlay)
         _sh("ip", "link", "set", "ulbr", "up", ns=underlay)
         if store == "etcd":
@@ -141,7 +143,8 @@ def _host(lab: dict, n: int, config: dict) -> dict:
     added = subprocess.run(["ip", "netns", "exec", name, _tool("pynet-overlay")], input=json.dumps(config),
                            capture_output=True, text=True,
                            env={**env, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": container,
-                                "CNI_NETNS": f"/run/netns/{container}", "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni"})
+                                "CNI_NETNS": f"/run/netns/{container}", "CNI_IFNAME": "eth0",
+                                "CNI_PATH": "/usr/lib/cni"})
     if added.returncode:
         raise LabError(f"ADD on {name} failed: {added.stdout.strip()}")
     address = json.loads(added.stdout)["ips"][0]["address"]

@@ -46,7 +46,8 @@ class Underlay:
         # the fast-path agents' sockets (one per host namespace): short path, removed by close()
         self.run_dir = tempfile.mkdtemp(prefix="pnr")
         self.ns = make_netns("u")
-        self.ns.run("ip", "link", "add", "ulbr", "type", "bridge")
+        # a fixed MAC: a bridge borrowing its ports' lowest MAC changes it as hosts join (stale ARP for etcd)
+        self.ns.run("ip", "link", "add", "ulbr", "address", "02:00:c0:a8:4d:fe", "type", "bridge")
         self.ns.run("ip", "link", "set", "ulbr", "mtu", str(mtu), "up")
         self.ns.run("ip", "link", "set", "lo", "up")
         self.ns.run("ip", "addr", "add", f"{self.address}/24", "dev", "ulbr")  # where etcd listens
@@ -108,7 +109,8 @@ class Etcd:
         client, peer = free_port(), free_port()
         self.url = f"http://{address}:{client}"
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns.name, "etcd", "--data-dir", self.data, "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+            ["ip", "netns", "exec", ns.name, "etcd", "--data-dir", self.data, "--listen-client-urls", self.url,
+             "--advertise-client-urls", self.url,
              "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls",
              f"http://127.0.0.1:{peer}", "--initial-cluster", f"default=http://127.0.0.1:{peer}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

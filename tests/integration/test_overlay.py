@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.integration.overlay_lab import (address_of, agents, attach, cni, overlay_conf, ping, routes, store,  # noqa: F401
-                                           underlay, wait_for)
+from tests.integration.overlay_lab import (address_of, agents, attach, cni, overlay_conf,  # noqa: F401
+                                           ping, routes, store, underlay, wait_for)
 
 pytestmark = pytest.mark.root
 
@@ -30,8 +30,9 @@ def test_two_hosts_each_add_syncs_remote_entries(store, underlay, make_netns):
     assert ping(c1, address_of(r2)).returncode == 0
 
 
-ECHO = "import socket;s=socket.create_server(('0.0.0.0',8080));c,_=s.accept();c.sendall(c.recv(100).upper());c.close()"
-WHO = "import socket;s=socket.create_server(('0.0.0.0',8080));c,a=s.accept();c.recv(100);c.sendall(a[0].encode());c.close()"
+SERVE = "import socket;s=socket.create_server(('0.0.0.0',8080));c,a=s.accept();"
+ECHO = SERVE + "c.sendall(c.recv(100).upper());c.close()"
+WHO = SERVE + "c.recv(100);c.sendall(a[0].encode());c.close()"
 
 
 def tcp_echo(server, client, address: str, code: str = ECHO) -> str:
@@ -39,8 +40,10 @@ def tcp_echo(server, client, address: str, code: str = ECHO) -> str:
     upper-cased message; WHO: the client address the server saw)."""
     proc = subprocess.Popen(["ip", "netns", "exec", server.name, "timeout", "10", "python3", "-c", code])
     try:
-        talk = ("import socket,time\nfor _ in range(50):\n    try:\n        c=socket.create_connection(('%s',8080),2);break\n"
-                "    except ConnectionRefusedError: time.sleep(0.1)\nc.sendall(b'hello');print(c.recv(100).decode())" % address)
+        talk = ("import socket,time\nfor _ in range(50):\n    try:\n"
+                "        c=socket.create_connection(('%s',8080),2);break\n"
+                "    except ConnectionRefusedError: time.sleep(0.1)\n"
+                "c.sendall(b'hello');print(c.recv(100).decode())" % address)
         return client.run("python3", "-c", talk, check=False).stdout.strip()
     finally:
         proc.kill()

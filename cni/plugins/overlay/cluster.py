@@ -92,9 +92,10 @@ def take_lease(store, conf, underlay: str, prefer: str = "") -> tuple[dict, bool
             return wanted, False
         taken = {ipaddress.IPv4Network(s) for s in current}
         candidates = conf.network.subnets(new_prefix=conf.subnet_len)
-        if prefer and ipaddress.IPv4Network(prefer) not in taken and ipaddress.IPv4Network(prefer).subnet_of(conf.network) \
-                and ipaddress.IPv4Network(prefer).prefixlen == conf.subnet_len:
-            candidates = [ipaddress.IPv4Network(prefer)]
+        previous = ipaddress.IPv4Network(prefer) if prefer else None
+        if previous and previous not in taken and previous.subnet_of(conf.network) \
+                and previous.prefixlen == conf.subnet_len:
+            candidates = [previous]
         free = next((s for s in candidates if s not in taken), None)
         if free is None:
             holders = ", ".join(f"{s} ({r['underlay']})" for s, r in sorted(current.items()))

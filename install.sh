@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugins iperf3 podman runc busybox-static etcd-server ethtool
-              golang-go golang-github-appc-cni-dev)  # the last two: the Go libcni for interop tests; etcd-server: the overlay's etcd store (tests, `pynet lab --store etcd`); ethtool: bench/overlay.py's offload check
+APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugins iperf3 podman runc busybox-static
+              golang-go golang-github-appc-cni-dev  # the Go libcni, for the runtime's interop tests
+              qemu-system-x86 linux-image-amd64 cpio kmod  # the VM tests (ipvlan, VLANs)
+              etcd-server ethtool)  # the overlay's etcd store (tests, `pynet lab --store etcd`); bench/overlay.py
 
 if [ "$(id -u)" != 0 ]; then
     echo "install.sh: run as root (pynet creates namespaces, links and firewall rules)" >&2

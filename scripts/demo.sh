@@ -1,71 +1,68 @@
 #!/usr/bin/env bash
-# pynet demo: a bridge network (docker0-style) with two containers, run the way a container runtime
-# runs CNI plugins. The "host" is a network namespace of its own, so this machine's links, routes and
-# firewall are never touched. Leaves nothing behind, even when interrupted.
+# pynet demo: `pynet create bridge mynet`, two containers, ping, a published port, `pynet topology`,
+# cleanup. The "host" is a network namespace of its own and every pynet directory lives in a
+# temporary one, so this machine's links, routes, firewall, /etc/cni/net.d, /run/pynet and
+# /var/lib/cni are never touched. Leaves nothing behind, even when interrupted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(pwd)/.venv/bin
-TAG=$$
-HOST=pynet-demo-host-$TAG
+HOST=pynet-demo-host-$$
 WORK=$(mktemp -d /tmp/pynet-demo.XXXXXX)
-CONF=$(cat <<JSON
-{"cniVersion": "1.1.0", "name": "demo", "type": "bridge", "bridge": "pynet0",
- "isGateway": true, "ipMasq": true,
- "ipam": {"type": "host-local", "dataDir": "$WORK/ipam",
-          "ranges": [[{"subnet": "10.88.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}}
-JSON
-)
+export PYNET_RUN_DIR=$WORK/run PYNET_CNI_CONF_DIR=$WORK/net.d PYNET_CNI_CACHE_DIR=$WORK/cni \
+       PYNET_STATE_DIR=$WORK/state CNI_PATH=$WORK/bin
 
+pynet() { ip netns exec "$HOST" "$BIN/pynet" "$@"; }   # pynet, run on the simulated host
+say() { printf '\n== %s\n' "$*"; }
 cleanup() {
-    for ns in "$HOST" "pynet-demo-c1-$TAG" "pynet-demo-c2-$TAG"; do ip netns delete "$ns" 2>/dev/null || true; done
+    if [ -e "/run/netns/$HOST" ]; then
+        pynet rm -f web client >/dev/null 2>&1 || true
+        pynet network rm mynet >/dev/null 2>&1 || true
+        ip netns pids "$HOST" | xargs -r kill -9   # the pynet agent serving the simulated host
+        ip netns delete "$HOST"
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-cni() {  # cni COMMAND CONTAINER [CONFIG]: run pynet-bridge inside the simulated host, as a runtime would
-    local conf=${3:-$CONF}
-    ip netns exec "$HOST" env CNI_COMMAND="$1" CNI_CONTAINERID="demo-$2" CNI_NETNS="/run/netns/pynet-demo-$2-$TAG" \
-        CNI_IFNAME=eth0 CNI_PATH="$WORK/bin" "$BIN/pynet-bridge" <<< "$conf"
-}
-say() { printf '\n== %s\n' "$*"; }
-
-"$BIN/pynet" plugins install --dir "$WORK/bin" --names reference >/dev/null   # CNI_PATH for IPAM delegation
+"$BIN/pynet" plugins install --dir "$CNI_PATH" --names reference >/dev/null
 ip netns add "$HOST"
 ip -n "$HOST" link set lo up
 
-say "ADD: two containers join the bridge network 'demo' (10.88.0.0/24) on a simulated host"
-for c in c1 c2; do
-    ip netns add "pynet-demo-$c-$TAG"
-    cni ADD "$c" > "$WORK/$c.json"
-    "$BIN/python" - "$WORK/$c.json" "$c" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]}: {r['ips'][0]['address']} via {r['ips'][0]['gateway']}, "
-      f"veth {r['interfaces'][1]['name']} on bridge {r['interfaces'][0]['name']}")
+say "pynet create bridge mynet   (a free subnet from Docker's pools, bridge pn-mynet)"
+pynet create bridge mynet
+pynet network ls
+
+say "pynet run: a web server publishing port 8080, and a client (each in its own namespaces)"
+pynet run -d --name web --network mynet -p 8080:8000 -- python3 -m http.server 8000 >/dev/null
+pynet run -d --name client --network mynet -- sleep 300 >/dev/null
+pynet ps
+WEB=$(pynet inspect web --format json | "$BIN/python" -c 'import json, sys; print(json.load(sys.stdin)["addresses"][0].split("/")[0])')
+
+say "pynet exec client ping web ($WEB)"
+pynet exec client ping -c2 -W1 "$WEB" | grep -E 'bytes from|packet loss'
+
+say "the published port from the host: http://127.0.0.1:8080/"
+ip netns exec "$HOST" "$BIN/python" - <<'PY'
+import time, urllib.request
+for _ in range(100):  # the server may still be starting
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:8080/", timeout=1) as r:
+            print(f"HTTP {r.status}, {len(r.read())} bytes: the directory listing of web's /")
+            break
+    except OSError:
+        time.sleep(0.1)
+else:
+    raise SystemExit("the published port did not answer")
 PY
-done
 
-say "the host: bridge with the gateway address, one veth per container"
-ip -n "$HOST" -br addr show
+say "pynet topology"
+pynet topology
 
-say "container c1 pings c2 and the gateway"
-ip netns exec "pynet-demo-c1-$TAG" ping -c2 -W1 10.88.0.3 | grep -E 'bytes from|packet loss'
-ip netns exec "pynet-demo-c1-$TAG" ping -c1 -W1 10.88.0.1 | grep -E 'packet loss'
+say "pynet rm -f web client; pynet network rm mynet"
+pynet rm -f web client >/dev/null
+pynet network rm mynet
+echo "containers: $(pynet ps -a --format json)  networks: $(pynet network ls --format json)"
+echo "links left on the simulated host: $(ip -n "$HOST" -br link | awk '{print $1}' | tr '\n' ' ')"
 
-say "masquerade: pynet's own nftables table on the host (one rule, containers are set elements)"
-ip netns exec "$HOST" nft list table inet pynet
-
-say "CHECK c1 (no output: all is well)"
-"$BIN/python" -c 'import json,sys; c=json.loads(sys.argv[1]); c["prevResult"]=json.load(open(sys.argv[2])); print(json.dumps(c))' \
-    "$CONF" "$WORK/c1.json" > "$WORK/check.json"
-cni CHECK c1 "$(cat "$WORK/check.json")"
-
-say "DEL both, then DEL again (idempotent)"
-for c in c1 c2 c1; do cni DEL "$c"; done
-ip -n "$HOST" -br link show
-echo "reservations left: $(ls "$WORK/ipam/demo" | grep -c '^10\.' || true)"
-
-say "bad input gets a CNI error, not a traceback"
-cni ADD c2 '{"cniVersion": "9.9.9", "name": "demo", "type": "bridge"}' || echo "(exit $?)"
-
-say "demo done; the simulated host and the containers are removed"
+say "bad input is one line and a non-zero exit"
+pynet run --network nosuchnet -- true 2>&1 || echo "(exit $?)"

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 
 from tests.netns import Netns, new_token, root_leftovers
+
+
+def pytest_configure(config):
+    """One directory per test run where xdist workers share the VM tests' results (tests/vm/runner.py)."""
+    if not hasattr(config, "workerinput") and "PYNET_VM_RUN" not in os.environ:
+        os.environ["PYNET_VM_RUN"] = config._pynet_vm_run = tempfile.mkdtemp(prefix="pynet-vm-run.")
+
+
+def pytest_unconfigure(config):
+    made = getattr(config, "_pynet_vm_run", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop("PYNET_VM_RUN", None)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -80,6 +80,7 @@ def start(env, path: str) -> None:
     try:
         with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
             subprocess.Popen([sys.executable, "-m", "cni.agent.supervisor", "--socket", path], stdin=devnull,
-                             stdout=out, stderr=out, env=agent_env, start_new_session=True, close_fds=True)
+                             stdout=out, stderr=out, env=agent_env, start_new_session=True, close_fds=True,
+                             cwd="/")
     except OSError:
         pass  # no agent this time: the caller runs in-process anyway

@@ -63,15 +63,16 @@ def command_stop(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    parser = sub.add_parser("agent", help="the resident agent that answers the plugins (fast path)")
+def register(sub, common) -> None:
+    parser = sub.add_parser("agent", parents=[common], help="the resident agent that answers the plugins (fast path)")
     actions = parser.add_subparsers(dest="action", required=True)
-    run = actions.add_parser("run", help="serve this network namespace in the foreground (systemd, or by hand)")
+    run = actions.add_parser("run", parents=[common],
+                             help="serve this network namespace in the foreground (systemd, or by hand)")
     run.add_argument("--idle", type=float, default=0, help="leave after this many idle seconds (default 0: never)")
     run.set_defaults(run=command_run)
     for name, function, text in (("status", command_status, "is an agent serving this network namespace?"),
                                  ("stop", command_stop, "ask this network namespace's agent to leave")):
-        action = actions.add_parser(name, help=text)
+        action = actions.add_parser(name, parents=[common], help=text)
         action.set_defaults(run=function)
     for action in actions.choices.values():
         action.add_argument("--socket", help="the agent's socket (default: this network namespace's)")

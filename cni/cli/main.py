@@ -8,17 +8,32 @@ import sys
 
 from .. import __version__
 from ..plugins.overlay import cli as overlay
-from . import agent, lab, plugins
+from . import agent, containers, lab, networks, plugins, topology
+
+FORMATS = ("table", "json")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (`pynet run: error: ...`) instead of two."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pynet", description="pynet: container networking (CNI) in Python")
+    top = Parser(prog="pynet", description="pynet: container networking (CNI) in Python")
     top.add_argument("--version", action="version", version=f"pynet {__version__}")
-    top.add_argument("--format", choices=("table", "json"), default="table",
+    top.add_argument("--format", choices=FORMATS, default="table",
                      help="output for people (table, the default) or for scripts (json)")
+    # the same option after the command (`pynet ps --format json`); it wins over the one before
+    common = Parser(add_help=False)
+    common.add_argument("--format", choices=FORMATS, default=argparse.SUPPRESS, help="table (default) or json")
     sub = top.add_subparsers(dest="command", required=True)
-    plugins.register(sub)
-    agent.register(sub)
+    plugins.register(sub, common)
+    agent.register(sub, common)
+    containers.register(sub, common)
+    networks.register(sub, common)
+    topology.register(sub, common)
     overlay.register(sub)
     lab.register(sub)
     return top
@@ -33,5 +48,5 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - one line for people, the traceback only when asked
         if os.environ.get("PYNET_DEBUG") == "1":
             raise
-        print(f"pynet: {e}", file=sys.stderr)
+        print(f"pynet: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
         return 1

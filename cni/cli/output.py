@@ -23,3 +23,21 @@ def emit(rows: list[dict], columns: list[tuple[str, str]], fmt: str) -> None:
         sys.stdout.write("\n")
     else:
         print(table(rows, columns))
+
+
+def emit_one(record: dict, fmt: str, text: str | None = None) -> None:
+    """One record: JSON, or `text` (default: a "key  value" line per field, one line per item of
+    a list) for people."""
+    if fmt == "json":
+        json.dump(record, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    if text is not None:
+        print(text)
+        return
+    width = max(map(len, record), default=0)
+    for key, value in record.items():
+        items = value if isinstance(value, list) and value else [value]
+        for n, item in enumerate(items):
+            shown = json.dumps(item) if isinstance(item, dict) else _cell(item)
+            print(f"{(key if n == 0 else '').ljust(width)}  {shown}".rstrip())

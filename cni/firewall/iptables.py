@@ -242,6 +242,12 @@ class Iptables:
             self._run(["iptables-restore", "-w", "--noflush"],
                       "*filter\n" + "".join("-D" + line[2:] + "\n" for line in mine) + "COMMIT\n")
 
+    def forget_network(self, network: str, bridge: str) -> None:
+        """Remove what a deleted network left: its bridge's isolation rules."""
+        with self._locked():
+            self._delete("iptables", "isolated", network)
+            self._delete_bridge_drops(bridge)
+
     def deny_icc(self, owner: str, port: str):
         raise CNIError(errors.UNSUPPORTED_FIELD, "icc: false needs the nftables firewall driver",
                        "set \"firewallBackend\": \"nftables\" (iptables cannot filter bridged traffic here)")

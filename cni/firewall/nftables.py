@@ -24,6 +24,7 @@ TABLE = "inet pynet"
 SETS = {MASQUERADE: ("masq4", "masq6"), PORTS: ("pm4", "pm6", "pm4ip", "pm6ip", "hairpin4", "hairpin6"),
         FORWARD: ("fwd4", "fwd6"), ICC: ("noicc",)}
 BRIDGE_TABLE = "bridge pynet"
+NETWORK_SETS = ("nets4", "nets6", "iso", "iso_self")  # elements owned by a network, not a container
 
 BASE = f"""
 add table {TABLE}
@@ -270,6 +271,21 @@ class Nftables:
                  for name in SETS[kind] for key, comment in present.get(name, []) if comment == owner]
         if lines:
             self._run("\n".join(lines) + "\n")
+
+    def forget_network(self, network: str, bridge: str) -> None:
+        """Remove what a deleted network left (its subnets, its bridge's isolation); a table that
+        is then empty goes too, so the host is back as it was."""
+        for table in (TABLE, BRIDGE_TABLE):
+            present = self._elements(table)
+            if present is None:
+                continue
+            mine = [(name, key) for name in NETWORK_SETS for key, comment in present.get(name, [])
+                    if comment == network]
+            others = sum(len(items) for items in present.values()) - len(mine)
+            if not others:
+                self._run(f"delete table {table}\n")
+            elif mine:
+                self._run("".join(f"delete element {table} {name} {{ {key} }}\n" for name, key in mine))
 
     def owned(self, owner: str, kind: str) -> set[str]:
         """`owner`'s elements of one kind, as "set: key"."""

@@ -25,6 +25,9 @@ class NoFirewall:
     def remove(self, owner: str, kind: str) -> None:
         pass
 
+    def forget_network(self, network: str, bridge: str) -> None:
+        pass
+
     def owned(self, owner: str, kind: str) -> set[str]:
         return set()
 

@@ -13,8 +13,8 @@ import base64
 import binascii
 import json
 import os
-import tempfile
 
+from ..files import write_atomic
 from .errors import CNIRuntimeError
 
 DEFAULT_CACHE_DIR = "/var/lib/cni"
@@ -84,15 +84,7 @@ class ResultCache:
         """Replace the attachment's file at once (a reader never sees half of it)."""
         target = self.path(network, container_id, ifname)
         try:
-            os.makedirs(self.dir, mode=0o700, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=self.dir)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(temporary, target)
-            except BaseException:
-                os.unlink(temporary)
-                raise
+            write_atomic(target, data, prefix=".tmp-")
         except OSError as e:
             raise CNIRuntimeError(f"cannot write the cached result {target}: {e.strerror or e}") from None
 

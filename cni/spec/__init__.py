@@ -3,8 +3,6 @@
 Names are imported on first use, so a plugin answering VERSION loads only what VERSION needs.
 """
 
-import importlib
-
 _WHERE = {
     "Attachment": "config", "NetConf": "config", "parse_config": "config",
     "Invocation": "env", "parse_env": "env",
@@ -21,6 +19,6 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str):
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    value = getattr(__import__(f"{__name__}.{_WHERE[name]}", fromlist=[name]), name)  # not importlib: ~0.5 ms
     globals()[name] = value
     return value

@@ -185,7 +185,12 @@ def test_mixed_with_the_reference(mix, lab):
 
 
 @pytest.mark.parametrize("extra,code,text", [
-    ({"vlan": 100}, 2, "vlan"),
+    ({"vlan": 5000}, 7, "invalid vlan"),
+    ({"vlan": True}, 7, "invalid vlan"),
+    ({"vlanTrunk": [{"minID": 20, "maxID": 10}]}, 7, "vlanTrunk"),
+    ({"vlanTrunk": [{"minID": 20}]}, 7, "vlanTrunk"),
+    ({"vlanTrunk": [{"id": 0}]}, 7, "vlanTrunk"),
+    ({"macspoofchk": True}, 2, "macspoofchk"),
     ({"bridge": "a-very-long-bridge-name"}, 7, "bridge name"),
     ({"mtu": 20}, 7, "mtu"),
     ({"isGateway": "yes"}, 7, "isGateway"),
@@ -198,6 +203,26 @@ def test_bad_configuration(extra, code, text, lab):
     assert text in added.json["msg"]
     assert lab["host"].snapshot() == before
     assert "eth0" not in lab["c1"].links()
+
+
+def kernel_has_vlan_filtering(ns) -> bool:
+    probe = ns.run("ip", "link", "add", "pnvlanprobe", "type", "bridge", "vlan_filtering", "1", check=False)
+    ns.run("ip", "link", "del", "pnvlanprobe", check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.parametrize("extra", [{"vlan": 100}, {"vlanTrunk": [{"id": 30}]}])
+def test_vlans_on_a_kernel_without_bridge_vlan_filtering(extra, lab):
+    """This machine's kernel refuses vlan_filtering; VLANs themselves are tested in a VM (tests/vm)."""
+    if kernel_has_vlan_filtering(lab["host"]):
+        pytest.skip("this kernel has bridge VLAN filtering: tests/vm/guest_bridge_vlan.py covers VLANs")
+    before = lab["host"].snapshot()
+    added = cni(lab, "ADD", conf(lab, **extra))
+    assert added.returncode != 0 and added.json["code"] == 101
+    assert "no VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)" in added.json["msg"]
+    assert lab["host"].snapshot() == before
+    assert "eth0" not in lab["c1"].links()
+    assert not os.path.exists(os.path.join(lab["data"], "net1"))  # refused before IPAM was asked
 
 
 def test_existing_link_that_is_not_a_bridge(lab):

@@ -6,6 +6,7 @@ import pytest
 
 from cni.spec import SUPPORTED
 from tests.netns import plugin_path, run_plugin
+from tests.netns.lan import lan_cni, lan_conf, lan_lab, ping
 
 pytestmark = pytest.mark.root
 
@@ -14,27 +15,15 @@ MACVLAN = plugin_path("macvlan")
 
 @pytest.fixture
 def lab(make_netns, tmp_path):
-    host, lan, c1, c2 = make_netns("h"), make_netns("l"), make_netns("a"), make_netns("b")
-    host.run("ip", "link", "add", "m0", "type", "veth", "peer", "name", "lan0", "netns", lan.name)
-    host.run("ip", "link", "set", "m0", "up")
-    lan.run("ip", "addr", "add", "192.168.50.100/24", "dev", "lan0")
-    lan.run("ip", "link", "set", "lan0", "up")
-    return {"host": host, "lan": lan, "c1": c1, "c2": c2, "data": str(tmp_path / "ipam")}
+    return lan_lab(make_netns, tmp_path)
 
 
 def conf(lab, version="1.0.0", **extra) -> dict:
-    return {"cniVersion": version, "name": "mvnet", "type": "macvlan", "master": "m0", "mode": "bridge",
-            "ipam": {"type": "host-local", "dataDir": lab["data"], "ranges": [[{"subnet": "192.168.50.0/24"}]]},
-            **extra}
+    return lan_conf(lab, "macvlan", extra.pop("mode", "bridge"), version, **extra)
 
 
 def cni(lab, command, config, container="c1", **kw):
-    return run_plugin(MACVLAN, command, config, netns=lab[container].path, container_id=f"id-{container}",
-                      cni_path="/usr/lib/cni", host=lab["host"].name, **kw)
-
-
-def ping(ns, address) -> bool:
-    return ns.run("ping", "-c1", "-W2", address, check=False).returncode == 0
+    return lan_cni(MACVLAN, lab, command, config, container, **kw)
 
 
 @pytest.mark.parametrize("version", SUPPORTED)

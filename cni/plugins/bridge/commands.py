@@ -16,6 +16,7 @@ from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
 from ..ipconfig import configure, subnet, with_default_routes
+from . import vlan
 from .config import parse
 
 
@@ -28,9 +29,14 @@ def add(request: Request) -> Result:
         if link_index(container, ifname) is not None:
             raise CNIError(errors.IFNAME_EXISTS, f"{ifname} already exists in the container",
                            f"{request.netns} has a link called {ifname}; choose another CNI_IFNAME")
+        existed = conf.vlan_filtering and link_index(host, conf.bridge) is not None
         bridge = ensure_bridge(host, conf.bridge, undo, conf.mtu, conf.promisc)
+        if conf.vlan_filtering:
+            vlan.require_filtering(host, bridge, conf, created=not existed)
         host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, conf.mtu, conf.mac,
                                                   conf.hairpin)
+        if conf.vlan_filtering:
+            vlan.configure_port(host, host_end, conf.vlan, conf.vlan_trunk, conf.preserve_default_vlan)
 
         ipam = Result()
         if request.config.ipam:
@@ -38,7 +44,12 @@ def add(request: Request) -> Result:
             undo.done("IPAM reservation", lambda: delegate.call(request, "DEL"))
         routes = with_default_routes(ipam) if conf.is_default_gateway else ipam.routes
         configure(container, inside, request, ipam, routes, conf.enable_dad)
-        if conf.is_gateway:
+        gateway = ()
+        if conf.is_gateway and conf.vlan:  # the gateway lives in the VLAN, not on the bridge itself
+            name, index = vlan.gateway_link(host, bridge, conf, undo)
+            gateway_on_bridge(host, index, name, ipam.ips, undo, conf.force_address)
+            gateway = (Interface(name=name, mac=link(host, index).get("address")),)
+        elif conf.is_gateway:
             gateway_on_bridge(host, bridge, conf.bridge, ipam.ips, undo, conf.force_address)
         firewall = driver(conf.firewall_backend)
         if conf.isolation:
@@ -52,7 +63,7 @@ def add(request: Request) -> Result:
             Interface(name=conf.bridge, mac=link(host, bridge).get("address")),
             Interface(name=host_name, mac=link(host, host_end).get("address")),
             Interface(name=ifname, mac=link(container, inside).get("address"), sandbox=request.netns),
-        )
+        ) + gateway
     ips = tuple(IPConfig(address=ip.address, gateway=ip.gateway, interface=2) for ip in ipam.ips)
     return Result(interfaces=interfaces, ips=ips, routes=routes, dns=ipam.dns)
 

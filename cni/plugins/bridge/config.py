@@ -9,7 +9,7 @@ from ...spec import errors
 from ...spec.env import ifname_problem
 from ...spec.errors import invalid_config
 
-NOT_YET = ("vlan", "vlanTrunk", "preserveDefaultVlan", "macspoofchk", "disableContainerInterface")
+NOT_YET = ("macspoofchk", "disableContainerInterface")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,13 @@ class BridgeConf:
     firewall_backend: str = ""
     isolation: bool = False  # pynet: no traffic with other isolated networks (Docker's default)
     icc: bool = True  # pynet: `false` blocks traffic between containers of this network
+    vlan: int = 0  # the port's access VLAN (PVID, untagged); 0: none
+    vlan_trunk: tuple[int, ...] = ()  # VLANs the port carries tagged
+    preserve_default_vlan: bool = False  # keep VLAN 1 on the port when VLANs are configured
+
+    @property
+    def vlan_filtering(self) -> bool:
+        return bool(self.vlan or self.vlan_trunk)
 
 
 def _bool(conf, key: str, default: bool = False) -> bool:
@@ -36,6 +43,35 @@ def _bool(conf, key: str, default: bool = False) -> bool:
     if not isinstance(value, bool):
         raise invalid_config(f"invalid {key}", f"{key} must be true or false, got {value!r}")
     return value
+
+
+def _vlan_id(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4094:
+        raise invalid_config(f"invalid {what}", f"{value!r}: a VLAN ID is a number from 1 to 4094")
+    return value
+
+
+def vlan_trunk(items) -> tuple[int, ...]:
+    """The sorted VLAN IDs of a vlanTrunk list ({"id": N} and {"minID": A, "maxID": B} entries)."""
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise invalid_config("invalid vlanTrunk", "vlanTrunk is a list of {\"id\": N} or {\"minID\": A, \"maxID\": B}")
+    vids: set[int] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            raise invalid_config("invalid vlanTrunk", f"{item!r} is not an object")
+        low, high = item.get("minID"), item.get("maxID")
+        if (low is None) != (high is None):
+            raise invalid_config("invalid vlanTrunk", f"{item!r}: minID and maxID go together")
+        if low is not None:
+            low, high = _vlan_id(low, "vlanTrunk minID"), _vlan_id(high, "vlanTrunk maxID")
+            if high < low:
+                raise invalid_config("invalid vlanTrunk", f"{item!r}: minID is greater than maxID")
+            vids.update(range(low, high + 1))
+        if item.get("id") is not None:
+            vids.add(_vlan_id(item["id"], "vlanTrunk id"))
+    return tuple(sorted(vids))
 
 
 def parse(request: Request) -> BridgeConf:
@@ -57,6 +93,9 @@ def parse(request: Request) -> BridgeConf:
     if backend not in ("", "nftables", "iptables", "none"):
         raise invalid_config("invalid firewallBackend", f"{backend!r}: use \"nftables\", \"iptables\" or \"none\"")
     default_gateway = _bool(conf, "isDefaultGateway")
+    vlan = conf.get("vlan") or 0
+    if vlan:
+        vlan = _vlan_id(vlan, "vlan")
     return BridgeConf(
         bridge=name,
         is_gateway=_bool(conf, "isGateway") or default_gateway,
@@ -71,4 +110,7 @@ def parse(request: Request) -> BridgeConf:
         firewall_backend=backend,
         isolation=_bool(conf, "isolation"),
         icc=_bool(conf, "icc", default=True),
+        vlan=vlan,
+        vlan_trunk=vlan_trunk(conf.get("vlanTrunk")),
+        preserve_default_vlan=_bool(conf, "preserveDefaultVlan"),
     )

@@ -1,4 +1,5 @@
-"""macvlan's configuration (the reference's keys). No I/O."""
+"""The configuration of macvlan and ipvlan (the reference's keys), and what differs between the two
+link kinds. No I/O."""
 
 from __future__ import annotations
 
@@ -8,32 +9,77 @@ from ...spec import Request
 from ...spec.env import ifname_problem
 from ...spec.errors import invalid_config
 
-MODES = ("bridge", "private", "vepa", "passthru")
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of link made on a master device: its modes (config name -> kernel value), the prefix of
+    its temporary host names, and whether it has a MAC of its own."""
+
+    name: str
+    modes: dict
+    default_mode: str
+    prefix: str
+    mode_key: str  # pyroute2 keyword and attribute for the mode
+    mode_attr: str
+    own_mac: bool
+    needs_ip: bool  # ipvlan: IPAM, or a chained prevResult with addresses
+
+    @property
+    def a(self) -> str:
+        """"a macvlan", "an ipvlan"."""
+        return ("an " if self.name[0] in "aeiou" else "a ") + self.name
+
+    def mode_name(self, value) -> str:
+        """The config name of a mode as the kernel reports it (a number, or pyroute2's decoded name)."""
+        if value in self.modes:
+            return value
+        return {v: k for k, v in self.modes.items()}.get(value, str(value))
+
+
+MACVLAN = Kind("macvlan", {"bridge": 4, "private": 1, "vepa": 2, "passthru": 8}, "bridge", "pnm",
+               "macvlan_mode", "IFLA_MACVLAN_MODE", own_mac=True, needs_ip=False)
+IPVLAN = Kind("ipvlan", {"l2": 0, "l3": 1, "l3s": 2}, "l2", "pni",
+              "ipvlan_mode", "IFLA_IPVLAN_MODE", own_mac=False, needs_ip=True)
+OTHER = {"macvlan": IPVLAN, "ipvlan": MACVLAN}
 
 
 @dataclass(frozen=True)
-class MacvlanConf:
-    master: str = ""  # "" = the interface of the host's default route
-    mode: str = "bridge"
+class LinkConf:
+    kind: Kind
+    master: str = ""  # "" = the interface of the default route (or, chained, of prevResult)
+    mode: str = ""
     mtu: int = 0
     mac: str = ""
     link_in_container: bool = False
 
 
-def parse(request: Request) -> MacvlanConf:
+def parse(request: Request, kind: Kind) -> LinkConf:
     conf = request.config
     master = conf.get("master") or ""
     if master and (not isinstance(master, str) or ifname_problem(master)):
         raise invalid_config("invalid master", f"{master!r} is not an interface name")
-    mode = conf.get("mode") or "bridge"
-    if mode not in MODES:
-        raise invalid_config("invalid mode", f"{mode!r}: use one of {', '.join(MODES)}")
+    mode = conf.get("mode") or kind.default_mode
+    if mode not in kind.modes:
+        raise invalid_config("invalid mode", f"{mode!r}: {kind.name} modes are {', '.join(kind.modes)}")
     mtu = conf.get("mtu") or 0
     if isinstance(mtu, bool) or not isinstance(mtu, int) or not (mtu == 0 or 68 <= mtu <= 65535):
         raise invalid_config("invalid mtu", f"{mtu!r}: an MTU is a number from 68 to 65535")
-    mac = conf.runtime_config.get("mac") or dict(request.invocation.args).get("MAC", "")
+    mac = ""
+    if kind.own_mac:
+        mac = conf.runtime_config.get("mac") or dict(request.invocation.args).get("MAC", "")
     in_container = conf.get("linkInContainer", False)
     if not isinstance(in_container, bool):
         raise invalid_config("invalid linkInContainer", "it must be true or false")
-    return MacvlanConf(master=master, mode=mode, mtu=mtu, mac=mac if isinstance(mac, str) else "",
-                       link_in_container=in_container)
+    prev = conf.prev_result
+    if kind.needs_ip and request.command == "ADD" and not conf.ipam and not (prev and prev.ips):
+        raise invalid_config(f"{kind.name} needs ipam",
+                             f"{kind.a} link shares the master's MAC, so it is reached by its IP address "
+                             "alone: add an \"ipam\" section (or chain it after a plugin whose result has ips)")
+    if not master and prev and kind.needs_ip:  # chained: the master is the previous plugin's interface
+        named = [i.name for i in prev.interfaces if i.name]
+        if len(named) != 1:
+            raise invalid_config("chained master failure",
+                                 "no \"master\" is set and prevResult lacks a single named interface")
+        master = named[0]
+    return LinkConf(kind=kind, master=master, mode=mode, mtu=mtu, mac=mac if isinstance(mac, str) else "",
+                    link_in_container=in_container)

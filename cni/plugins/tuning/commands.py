@@ -28,8 +28,8 @@ import dataclasses
 import json
 import os
 import stat
-import tempfile
 
+from ...files import write_atomic
 from ...kernel.links import IFF_PROMISC, link, link_index, netlink, write_sysctl
 from ...kernel.netns import NetnsGone, entered
 from ...kernel.undo import UndoLog
@@ -134,17 +134,8 @@ def _read_state(path: str) -> dict | None:
 
 def _write_file(path: str, data: bytes) -> None:
     """Write `data` to `path` atomically (a temporary file renamed into place)."""
-    directory = os.path.dirname(path)
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tuning-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_atomic(path, data, prefix=".tuning-")
     except OSError as e:
         raise CNIError(errors.IO_FAILURE, "cannot save the interface's previous settings",
                        f"{path}: {e.strerror}") from None

@@ -1,0 +1,48 @@
+"""Free subnets for new networks: Docker's default pools, minus what is routed or used already."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+from collections.abc import Iterable, Iterator
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def pools() -> Iterator[ipaddress.IPv4Network]:
+    """172.17.0.0/16 ... 172.31.0.0/16, then 192.168.0.0/20 ... 192.168.240.0/20 (as Docker)."""
+    for second in range(17, 32):
+        yield ipaddress.IPv4Network(f"172.{second}.0.0/16")
+    yield from ipaddress.IPv4Network("192.168.0.0/16").subnets(new_prefix=20)
+
+
+def choose(taken: Iterable[Network]) -> ipaddress.IPv4Network:
+    """The first pool that overlaps none of `taken` (default routes are not in `taken`)."""
+    taken = [t for t in taken if t.version == 4]
+    for candidate in pools():
+        if not any(candidate.overlaps(t) for t in taken):
+            return candidate
+    raise ValueError("no free subnet left in the default pools: give one with --subnet")
+
+
+def routed() -> list[Network]:
+    """Every destination routed in the current network namespace (all tables), but default routes."""
+    found = []
+    for family in ("-4", "-6"):
+        done = subprocess.run(["ip", "-j", family, "route", "show", "table", "all"], capture_output=True, text=True)
+        for route in json.loads(done.stdout or "[]"):
+            dst = route.get("dst", "default")
+            if dst in ("default", "0.0.0.0/0", "::/0"):
+                continue
+            try:
+                found.append(ipaddress.ip_network(dst, strict=False))
+            except ValueError:
+                continue  # "multicast", ...
+    return found
+
+
+def overlapping(subnet: Network, others: dict[str, list[Network]]) -> list[str]:
+    """Names in `others` (name -> subnets) with a subnet overlapping `subnet`."""
+    return [name for name, nets in others.items() if any(n.version == subnet.version and n.overlaps(subnet)
+                                                        for n in nets)]

@@ -36,20 +36,34 @@ def sh(ns: str, *argv: str, timeout: float = 120) -> str:
     return done.stdout
 
 
-def iperf(server_ns: str, client_ns: str, address: str, seconds: float) -> float:
-    server = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-p", "5201"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"PATH": PATH})
+def in_container(lab: dict, n: int, *argv: str) -> tuple[list[str], dict]:
+    """A command run in host n's container (pynet exec on that host)."""
+    return hosts.pynet_command(lab, n, "exec", lab["hosts"][n - 1]["container"], *argv)
+
+
+def iperf(lab: dict, server: int, client: int, address: str, seconds: float, containers: bool) -> float:
+    """TCP throughput from `client` to `server` (host numbers), between their containers or the hosts."""
+    def command(n: int, *argv: str) -> tuple[list[str], dict]:
+        if containers:
+            return in_container(lab, n, *argv)
+        return ["ip", "netns", "exec", lab["hosts"][n - 1]["name"], *argv], {"PATH": PATH}
+
+    argv, env = command(server, "iperf3", "-s", "-1", "-p", "5201")
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):
-            if ":5201 " in sh(server_ns, "ss", "-ltn"):
+            argv, env = command(server, "ss", "-ltn")
+            if ":5201 " in subprocess.run(argv, env=env, capture_output=True, text=True).stdout:
                 break
             time.sleep(0.05)
-        report = json.loads(sh(client_ns, "iperf3", "-c", address, "-p", "5201", "-t", f"{seconds:g}", "--json",
-                               timeout=seconds + 60))
-        return report["end"]["sum_received"]["bits_per_second"] / 1e9
+        argv, env = command(client, "iperf3", "-c", address, "-p", "5201", "-t", f"{seconds:g}", "--json")
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
+        if done.returncode:
+            raise RuntimeError(f"iperf3 failed: {done.stdout[-300:]} {done.stderr[-300:]}")
+        return json.loads(done.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
     finally:
-        server.kill()
-        server.wait()
+        proc.kill()
+        proc.wait()
 
 
 def offloads(ns: str, device: str) -> str:
@@ -79,8 +93,8 @@ def main() -> int:
               f"{offloads(h1['name'], device)}")
         overlay, underlay = [], []
         for _ in range(args.rounds):  # alternate, so drifting load hits both
-            overlay.append(iperf(h2["container"], h1["container"], h2["address"].split("/")[0], args.seconds))
-            underlay.append(iperf(h2["name"], h1["name"], h2["underlay"], args.seconds))
+            overlay.append(iperf(lab, 2, 1, h2["address"].split("/")[0], args.seconds, containers=True))
+            underlay.append(iperf(lab, 2, 1, h2["underlay"], args.seconds, containers=False))
         o, u = statistics.median(overlay), statistics.median(underlay)
         print(f"TCP, iperf3 -t {args.seconds:g}, median of {args.rounds}: overlay {o:.2f} Gbit/s, "
               f"underlay {u:.2f} Gbit/s: {100 * o / u:.0f} % of the underlay (target ≥ 90 %)")

@@ -117,8 +117,10 @@ def up(hosts: int = 2, store: str = "file") -> dict:
         else:
             config = {**NETWORK, "store": {"type": "file", "path": os.path.join(directory, "store.json")}}
         lab["config"] = config
+        subprocess.run([_tool("pynet"), "plugins", "install", "--dir", os.path.join(directory, "plugins"),
+                        "--names", "reference"], check=True, capture_output=True)
         for n in range(1, hosts + 1):
-            lab["hosts"].append(_host(lab, n, config))
+            _host(lab, n, config)
             _write(lab)
         lab["first_ping_s"] = _prove(lab, start)
         lab["up_s"] = round(time.monotonic() - start, 2)
@@ -129,28 +131,51 @@ def up(hosts: int = 2, store: str = "file") -> dict:
         raise
 
 
+def _host_env(lab: dict, n: int) -> dict:
+    """Host n's environment: every pynet directory of its own (state, runtime, CNI conf and cache)."""
+    base = os.path.join(lab["dir"], f"h{n}")
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYNET_STATE_DIR": base,
+            "PYNET_RUN_DIR": os.path.join(base, "run"), "PYNET_CNI_CONF_DIR": os.path.join(base, "net.d"),
+            "PYNET_CNI_CACHE_DIR": os.path.join(base, "cni"), "CNI_PATH": os.path.join(lab["dir"], "plugins")}
+
+
+def pynet_command(lab: dict, n: int, *argv: str) -> tuple[list[str], dict]:
+    """The command line and environment of `pynet ARGV` run as host n."""
+    return ["ip", "netns", "exec", f"{PREFIX}h{n}", _tool("pynet"), *argv], _host_env(lab, n)
+
+
+def _pynet(lab: dict, n: int, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`pynet ARGV` on host n, as that host's own pynet."""
+    command, env = pynet_command(lab, n, *argv)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    if check and done.returncode:
+        raise LabError(f"pynet {' '.join(argv)} on {PREFIX}h{n}: {(done.stderr or done.stdout).strip()[:300]}")
+    return done
+
+
 def _host(lab: dict, n: int, config: dict) -> dict:
+    """Host n on the underlay, the overlay's conflist in its conf dir, its agent, and a container
+    started by `pynet run` on the overlay."""
     name, container = f"{PREFIX}h{n}", f"{PREFIX}c{n}"
     _netns(name)
     _sh("ip", "link", "add", f"port{n}", "type", "veth", "peer", "name", "ul0", "netns", name, ns=lab["underlay"])
     _sh("ip", "link", "set", f"port{n}", "master", "ulbr", "up", ns=lab["underlay"])
     _sh("ip", "addr", "add", f"{UNDERLAY}.{n}/24", "dev", "ul0", ns=name)
     _sh("ip", "link", "set", "ul0", "up", ns=name)
-    state = os.path.join(lab["dir"], f"h{n}")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYNET_STATE_DIR": state,
-           "PYNET_RUN_DIR": os.path.join(lab["dir"], "run")}  # the fast-path agent's socket goes with the lab
-    _netns(container)
-    added = subprocess.run(["ip", "netns", "exec", name, _tool("pynet-overlay")], input=json.dumps(config),
-                           capture_output=True, text=True,
-                           env={**env, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": container,
-                                "CNI_NETNS": f"/run/netns/{container}", "CNI_IFNAME": "eth0",
-                                "CNI_PATH": "/usr/lib/cni"})
-    if added.returncode:
-        raise LabError(f"ADD on {name} failed: {added.stdout.strip()}")
-    address = json.loads(added.stdout)["ips"][0]["address"]
+    env = _host_env(lab, n)
+    os.makedirs(env["PYNET_CNI_CONF_DIR"], exist_ok=True)
+    plugin = {k: v for k, v in config.items() if k not in ("cniVersion", "name")}
+    with open(os.path.join(env["PYNET_CNI_CONF_DIR"], f"{config['name']}.conflist"), "w") as f:
+        json.dump({"cniVersion": config["cniVersion"], "name": config["name"], "plugins": [plugin]}, f, indent=1)
+    lab["hosts"].append({"name": name, "underlay": f"{UNDERLAY}.{n}", "state": env["PYNET_STATE_DIR"],
+                         "container": container, "address": ""})
+    _write(lab)  # from here on, down() removes this host's container
+    _pynet(lab, n, "run", "-d", "--name", container, "--network", config["name"], "--", "sleep", "infinity")
+    address = json.loads(_pynet(lab, n, "--format", "json", "inspect", container).stdout)["addresses"][0]
     lab["pids"].append(_spawn(name, [_tool("pynet"), "overlay", "agent", "--network", config["name"]],
                               os.path.join(lab["dir"], f"agent-h{n}.log"), env))
-    return {"name": name, "underlay": f"{UNDERLAY}.{n}", "state": state, "container": container, "address": address}
+    lab["hosts"][-1]["address"] = address
+    return lab["hosts"][-1]
 
 
 def _prove(lab: dict, start: float) -> float | None:
@@ -162,7 +187,9 @@ def _prove(lab: dict, start: float) -> float | None:
             if a is b:
                 continue
             deadline = time.monotonic() + 10
-            while _sh("ping", "-c1", "-W1", b["address"].split("/")[0], ns=a["container"], check=False).returncode:
+            n = lab["hosts"].index(a) + 1
+            while _pynet(lab, n, "exec", a["container"], "ping", "-c1", "-W1", b["address"].split("/")[0],
+                         check=False).returncode:
                 if time.monotonic() > deadline:
                     raise LabError(f"{a['container']} cannot ping {b['address']} on {b['name']}")
                 time.sleep(0.1)
@@ -194,6 +221,10 @@ def down() -> list[str]:
     """Remove everything of the lab (idempotent); returns what was removed."""
     lab = read() or {}
     removed = []
+    for n, host in enumerate(lab.get("hosts", []), 1):  # the runtime's DEL, holder and cgroups
+        if os.path.exists(f"/run/netns/{host['name']}"):
+            if _pynet(lab, n, "rm", "-f", host["container"], check=False).returncode == 0:
+                removed.append(f"container {host['container']}")
     for pid in lab.get("pids", []):
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -242,3 +273,14 @@ def report(lab: dict) -> str:
     if "alive" in lab:
         lines.append(f"processes alive: {len(lab['alive'])} of {len(lab['pids'])}")
     return "\n".join(lines)
+
+
+def on(host: int, argv: list[str]) -> int:
+    """Run `pynet ARGV` as host `host` (1..N) of the lab, output straight through; its exit status."""
+    lab = read()
+    if lab is None:
+        raise LabError("no lab is up: pynet lab up")
+    if not 1 <= host <= len(lab["hosts"]):
+        raise LabError(f"the lab has hosts 1 to {len(lab['hosts'])}")
+    command, env = pynet_command(lab, host, *argv)
+    return subprocess.run(command, env=env).returncode

@@ -44,6 +44,11 @@ def test_lab_up_status_down_with_both_stores():
             assert len(state["alive"]) == len(state["pids"]) == hosts + (store == "etcd")
             assert all(len(h["peers"]) == hosts - 1 for h in state["hosts"])
             assert "every container pinged every other" in pynet("lab", "status", env=env).stdout
+            # the containers are the runtime's (pynet run on each host), reachable across the overlay
+            ps = json.loads(pynet("lab", "on", str(hosts), "--", "--format", "json", "ps", env=env).stdout)
+            assert [(c["name"], c["status"]) for c in ps] == [(f"pnlab-c{hosts}", "running")]
+            far = lab["hosts"][-1]["address"].split("/")[0]
+            assert pynet("lab", "on", "1", "--", "exec", "pnlab-c1", "ping", "-c1", far, env=env).returncode == 0
             again = pynet("lab", "up", env=env)
             assert again.returncode == 1 and "lab is up already" in again.stderr
             down = pynet("lab", "down", env=env)

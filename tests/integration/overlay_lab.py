@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from cni.kernel.netns import entered
+from cni.kernel.netns import entered, kill_all_in
 from tests.netns import plugin_path, run_plugin
 
 OVERLAY = plugin_path("overlay")
@@ -54,6 +54,10 @@ class Underlay:
         self.hosts: list[Host] = []
 
     def close(self) -> None:
+        """Stop what runs in the hosts (a fast-path agent still starting would recreate run_dir), then
+        remove run_dir; the namespaces themselves go with make_netns."""
+        for host in self.hosts:
+            kill_all_in(host.ns.path)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def add_host(self) -> Host:

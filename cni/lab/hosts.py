@@ -163,10 +163,11 @@ def _host(lab: dict, n: int, config: dict) -> dict:
     _sh("ip", "addr", "add", f"{UNDERLAY}.{n}/24", "dev", "ul0", ns=name)
     _sh("ip", "link", "set", "ul0", "up", ns=name)
     env = _host_env(lab, n)
-    os.makedirs(env["PYNET_CNI_CONF_DIR"], exist_ok=True)
-    plugin = {k: v for k, v in config.items() if k not in ("cniVersion", "name")}
-    with open(os.path.join(env["PYNET_CNI_CONF_DIR"], f"{config['name']}.conflist"), "w") as f:
-        json.dump({"cniVersion": config["cniVersion"], "name": config["name"], "plugins": [plugin]}, f, indent=1)
+    store = config["store"]
+    _pynet(lab, n, "create", "overlay", config["name"], "--vni", str(config["vni"]), "--network", config["network"],
+           "--underlay", config["underlay"], "--subnet-len", str(config["subnetLen"]),
+           "--lease-ttl", str(config["leaseTTL"]),
+           *(["--etcd", store["endpoints"][0]] if store["type"] == "etcd" else ["--store-file", store["path"]]))
     lab["hosts"].append({"name": name, "underlay": f"{UNDERLAY}.{n}", "state": env["PYNET_STATE_DIR"],
                          "container": container, "address": ""})
     _write(lab)  # from here on, down() removes this host's container

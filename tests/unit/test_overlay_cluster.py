@@ -79,3 +79,22 @@ def test_file_store_create_is_compare_and_set(tmp_path):
     assert not store.refresh("/missing", 5) and store.refresh("/k", 5)
     store.delete("/k")
     assert store.list("/") == {}
+
+
+def test_pynet_create_overlay_writes_a_checked_conflist(tmp_path):
+    import json
+
+    from cni.runtime.netadmin import NetworkError, OverlayOptions, create_overlay, create_sublink
+
+    conf_dir = str(tmp_path / "net.d")
+    net = create_overlay("ov1", OverlayOptions(vni=42, network="10.244.0.0/16", underlay="eth1",
+                                               etcd=("http://10.0.0.1:2379",)), conf_dir)
+    plugin = json.loads(open(net.path).read())["plugins"][0]
+    assert plugin == {"type": "overlay", "vni": 42, "network": "10.244.0.0/16", "subnetLen": 24, "port": 4789,
+                      "underlay": "eth1", "store": {"type": "etcd", "endpoints": ["http://10.0.0.1:2379"]}}
+    with pytest.raises(NetworkError, match="16777215"):
+        create_overlay("ov2", OverlayOptions(vni=2**24, network="10.9.0.0/16", underlay="eth1"), conf_dir)
+    with pytest.raises(NetworkError, match="overlaps network 'ov1'"):
+        create_overlay("ov3", OverlayOptions(vni=7, network="10.244.128.0/17", underlay="eth1"), conf_dir)
+    with pytest.raises(NetworkError, match="overlaps network 'ov1'"):
+        create_sublink("macvlan", "lan", "lo", "10.244.9.0/24", conf_dir=conf_dir)

@@ -105,7 +105,11 @@ def _name(conf, key: str, default: str) -> str:
 
 
 def parse(request: Request) -> OverlayConf:
-    conf = request.config
+    return parse_netconf(request.config)
+
+
+def parse_netconf(conf) -> OverlayConf:
+    """The overlay's configuration from a parsed network configuration (cni.spec NetConf)."""
     if conf.ipam:
         raise CNIError(errors.UNSUPPORTED_FIELD, "overlay manages its own addresses",
                        "remove ipam: each host hands out addresses from its subnet lease of `network`")

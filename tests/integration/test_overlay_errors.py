@@ -186,3 +186,29 @@ def test_hosts_joining_at_once_get_distinct_subnets(store, underlay, make_netns)
     subnets = {run.json["ips"][0]["address"].rsplit(".", 1)[0] for run in runs}
     assert subnets == {"10.244.0", "10.244.1", "10.244.2", "10.244.3"}
     assert len(leases_in(store, underlay)) == 4
+
+
+def test_pynet_overlay_status_and_leave(store, underlay, make_netns):
+    import subprocess
+
+    from tests.integration.overlay_lab import PYNET
+
+    config = overlay_conf(store)
+    h1, h2 = underlay.add_host(), underlay.add_host()
+    attach(h1, make_netns, config)
+    attach(h2, make_netns, config)
+
+    def pynet(host, *argv):
+        return subprocess.run(["ip", "netns", "exec", host.ns.name, PYNET, *argv], capture_output=True, text=True,
+                              env={"PATH": os.environ["PATH"], **host.env})
+
+    status = json.loads(pynet(h1, "--format", "json", "overlay", "status", "--network", "ov1").stdout)
+    assert [(r["subnet"], r["underlay"], r["this"]) for r in status] == [
+        ("10.244.0.0/24", h1.address, "*"), ("10.244.1.0/24", h2.address, "")]
+    refused = pynet(h2, "overlay", "leave", "--network", "ov1")
+    assert refused.returncode == 1 and "1 container(s) still attached" in refused.stderr
+    assert pynet(h2, "overlay", "leave", "--network", "ov1", "--force").returncode == 0
+    assert not {"pnx4242", "pno4242"} & set(h2.ns.links())
+    assert len(leases_in(store, underlay)) == 1
+    gone = pynet(h2, "overlay", "status", "--network", "ov1")
+    assert gone.returncode == 1 and "has not joined overlay 'ov1'" in gone.stderr

@@ -62,7 +62,13 @@ def network_subnets(net: NetworkConfig) -> list[subnets.Network]:
 
 
 def bridge_of(net: NetworkConfig) -> str:
-    return next((p.get("bridge") or "cni0" for p in net.plugins if p.get("type") == "bridge"), "")
+    """The network's host bridge: the bridge plugin's (default cni0) or the overlay's (pno<vni>)."""
+    for p in net.plugins:
+        if p.get("type") == "bridge":
+            return p.get("bridge") or "cni0"
+        if p.get("type") == "overlay":
+            return p.get("bridge") or f"pno{p.get('vni')}"
+    return ""
 
 
 def bridge_name(network: str, taken: set[str]) -> str:

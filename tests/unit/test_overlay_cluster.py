@@ -90,6 +90,9 @@ def test_pynet_create_overlay_writes_a_checked_conflist(tmp_path):
     net = create_overlay("ov1", OverlayOptions(vni=42, network="10.244.0.0/16", underlay="eth1",
                                                etcd=("http://10.0.0.1:2379",)), conf_dir)
     plugin = json.loads(open(net.path).read())["plugins"][0]
+    from cni.runtime.netadmin import bridge_of, network_subnets
+
+    assert bridge_of(net) == "pno42" and [str(s) for s in network_subnets(net)] == ["10.244.0.0/16"]
     assert plugin == {"type": "overlay", "vni": 42, "network": "10.244.0.0/16", "subnetLen": 24, "port": 4789,
                       "underlay": "eth1", "store": {"type": "etcd", "endpoints": ["http://10.0.0.1:2379"]}}
     with pytest.raises(NetworkError, match="16777215"):

@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 
 APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugins iperf3 podman runc busybox-static
               golang-go golang-github-appc-cni-dev  # the Go libcni, for the runtime's interop tests
-              qemu-system-x86 linux-image-amd64 cpio kmod)  # the VM tests (ipvlan, VLANs)
+              qemu-system-x86 linux-image-amd64 cpio kmod  # the VM tests (ipvlan, VLANs)
+              etcd-server ethtool)  # the overlay's etcd store (tests, `pynet lab --store etcd`); bench/overlay.py
 
 if [ "$(id -u)" != 0 ]; then
     echo "install.sh: run as root (pynet creates namespaces, links and firewall rules)" >&2

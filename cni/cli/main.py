@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 from ..plugins.overlay import cli as overlay
-from . import agent, containers, networks, plugins, topology
+from . import agent, containers, lab, networks, plugins, topology
 
 FORMATS = ("table", "json")
 
@@ -35,6 +35,7 @@ def parser() -> argparse.ArgumentParser:
     networks.register(sub, common)
     topology.register(sub, common)
     overlay.register(sub)
+    lab.register(sub)
     return top
 
 

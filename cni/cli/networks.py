@@ -46,6 +46,15 @@ def command_create_sublink(args) -> int:
     return 0
 
 
+def command_create_overlay(args) -> int:
+    opts = netadmin.OverlayOptions(vni=args.vni, network=args.network, underlay=args.underlay,
+                                   subnet_len=args.subnet_len, port=args.port, mtu=args.mtu,
+                                   etcd=tuple(args.etcd), store_file=args.store_file, lease_ttl=args.lease_ttl)
+    net = netadmin.create_overlay(args.name, opts)
+    emit_one(summary(net), args.format, text=net.name)
+    return 0
+
+
 def command_ls(args) -> int:
     emit([summary(net) for net in load_networks(on_error=lambda e: None)], COLUMNS, args.format)
     return 0
@@ -133,6 +142,20 @@ def _create_parser(parent, common) -> None:
         sublink.add_argument("--gateway", default="", help="the LAN's router (default: the subnet's first address)")
         sublink.add_argument("--mode", default="", help=modes)
         sublink.set_defaults(run=command_create_sublink)
+    overlay = drivers.add_parser("overlay", parents=[common], help="a VXLAN overlay across hosts (the same command "
+                                 "on every host; run `pynet overlay agent --network NAME` on each)")
+    overlay.add_argument("name")
+    overlay.add_argument("--vni", type=int, required=True, help="VXLAN network identifier, 1-16777215")
+    overlay.add_argument("--network", required=True, help="the overlay's IPv4 network, e.g. 10.244.0.0/16")
+    overlay.add_argument("--underlay", required=True, help="this host's interface (or address) towards the others")
+    overlay.add_argument("--subnet-len", type=int, default=24, help="prefix length of each host's subnet (24)")
+    overlay.add_argument("--port", type=int, default=4789, help="VXLAN UDP port (4789)")
+    overlay.add_argument("--mtu", type=int, default=0, help="default: the underlay's MTU - 50")
+    overlay.add_argument("--etcd", action="append", default=[], metavar="URL",
+                         help="an etcd client URL (repeatable); without: the file store")
+    overlay.add_argument("--store-file", default="", help="the file store's path, shared by the hosts")
+    overlay.add_argument("--lease-ttl", type=int, default=0, help="seconds (default 86400)")
+    overlay.set_defaults(run=command_create_overlay)
 
 
 def register(sub, common) -> None:

@@ -192,8 +192,10 @@ class Iptables:
                     ["-A", "PYNET-FORWARD", "-s", ip, *_mark(FORWARD, owner), "-j", "ACCEPT"]]})
         return self._undo(tools, FORWARD, owner)
 
-    def isolate_bridge(self, network: str, bridge: str):
-        """DROP between `bridge` and every other isolated bridge (both ways), first in PYNET-FORWARD."""
+    def isolate_bridge(self, network: str, bridge: str, peers: tuple[str, ...] = ()):
+        """DROP between `bridge` (with its `peers`, links of the same network) and every other isolated
+        bridge (both ways), first in PYNET-FORWARD."""
+        group = (bridge, *peers)
         with self._locked():
             tool = "iptables"
             self._ensure_chains(tool)
@@ -203,19 +205,35 @@ class Iptables:
                 others.add(words[words.index("-i") + 1])
             if bridge in others:
                 return lambda: None
-            rules = [["-I", "PYNET-FORWARD", "-i", bridge, "-o", bridge, *_mark("isolated", network), "-j", "RETURN"]]
-            for other in sorted(others):
-                for a, b in ((bridge, other), (other, bridge)):
-                    rules.append(["-I", "PYNET-FORWARD", "-i", a, "-o", b, *_mark("isolation", network), "-j", "DROP"])
+            others -= set(group)
+            rules = [["-I", "PYNET-FORWARD", "-i", a, "-o", b, *_mark("isolated", network), "-j", "RETURN"]
+                     for a in group for b in group]
+            for member in group:
+                for other in sorted(others):
+                    for a, b in ((member, other), (other, member)):
+                        rules.append(["-I", "PYNET-FORWARD", "-i", a, "-o", b, *_mark("isolation", network),
+                                      "-j", "DROP"])
             self._apply(tool, {"filter": rules})
         created, self._created = self._created, []
 
         def undo() -> None:
             self._delete(tool, "isolated", network)
-            self._delete_bridge_drops(bridge)
+            for member in group:
+                self._delete_bridge_drops(member)
             self._created = created
             self._remove_created()
         return undo
+
+    def remove_isolation(self, bridge: str, peers: tuple[str, ...] = ()) -> None:
+        """Undo isolate_bridge once the bridge is gone (nothing if it was not isolated)."""
+        with self._locked():
+            saved = self._owned("iptables", "isolated").get("filter", [])
+            mine = [line for line in saved if any(f"-i {m} " in line for m in (bridge, *peers))]
+            if mine:
+                self._run(["iptables-restore", "-w", "--noflush"],
+                          "*filter\n" + "".join("-D" + line[2:] + "\n" for line in mine) + "COMMIT\n")
+            for member in (bridge, *peers):
+                self._delete_bridge_drops(member)
 
     def _delete_bridge_drops(self, bridge: str) -> None:
         saved = self._owned("iptables", "isolation").get("filter", [])

@@ -230,21 +230,32 @@ class Nftables:
         existed = self._apply(lines)
         return self._undo_elements(existed, owner, FORWARD)
 
-    def isolate_bridge(self, network: str, bridge: str):
-        """No forwarding between `bridge` and other isolated bridges; returns the undo."""
+    def isolate_bridge(self, network: str, bridge: str, peers: tuple[str, ...] = ()):
+        """No forwarding between `bridge` (with its `peers`: links of the same network, such as an
+        overlay's VXLAN device) and other isolated bridges; returns the undo."""
         present = self._elements() or {}
         if bridge in {key for key, _ in present.get("iso", [])}:
             return lambda: None
-        existed = self._apply([f"add element {TABLE} iso {{ {bridge} comment {_quote(network)} }}",
-                               f"add element {TABLE} iso_self {{ {bridge} . {bridge} comment {_quote(network)} }}"])
+        group = (bridge, *peers)
+        elements = [f"iso {{ {m}" for m in group] + [f"iso_self {{ {a} . {b}" for a in group for b in group]
+        existed = self._apply([f"add element {TABLE} {e} comment {_quote(network)} }}" for e in elements])
 
         def undo() -> None:
             if not existed:
                 self._run(f"delete table {TABLE}\n")
             else:
-                self._run(f"delete element {TABLE} iso {{ {bridge} }}\n"
-                          f"delete element {TABLE} iso_self {{ {bridge} . {bridge} }}\n")
+                self._run("".join(f"delete element {TABLE} {e} }}\n" for e in elements))
         return undo
+
+    def remove_isolation(self, bridge: str, peers: tuple[str, ...] = ()) -> None:
+        """Undo isolate_bridge once the bridge is gone (nothing if it was not isolated)."""
+        present = self._elements() or {}
+        group = (bridge, *peers)
+        lines = [f"delete element {TABLE} iso {{ {key} }}" for key, _ in present.get("iso", []) if key in group]
+        lines += [f"delete element {TABLE} iso_self {{ {key} }}" for key, _ in present.get("iso_self", [])
+                  if key.split(" . ")[0] in group]
+        if lines:
+            self._run("".join(line + "\n" for line in lines))
 
     def deny_icc(self, owner: str, port: str):
         """No IP traffic between `port` and other such bridge ports (`icc: false`); returns the undo."""

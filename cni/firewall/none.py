@@ -13,8 +13,11 @@ class NoFirewall:
     def allow_forwarding(self, owner: str, addresses: list[str]):
         return lambda: None
 
-    def isolate_bridge(self, network: str, bridge: str):
+    def isolate_bridge(self, network: str, bridge: str, peers: tuple[str, ...] = ()):
         return lambda: None
+
+    def remove_isolation(self, bridge: str, peers: tuple[str, ...] = ()) -> None:
+        pass
 
     def deny_icc(self, owner: str, port: str):
         return lambda: None

@@ -75,8 +75,8 @@ def gateway_on_bridge(ipr, index: int, name: str, ips, undo: UndoLog, force_addr
                 ipr.addr("del", index=index, address=old.split("/")[0], prefixlen=int(old.split("/")[1]))
         add_address(ipr, index, wanted, nodad=True)  # a gateway must answer at once, not after DAD
         present.add(wanted)
-        undo.done(f"gateway {wanted} on {name}",
-                  lambda a=wanted: ipr.addr("del", index=index, address=a.split("/")[0], prefixlen=int(a.split("/")[1])))
+        undo.done(f"gateway {wanted} on {name}", lambda a=wanted: ipr.addr(
+            "del", index=index, address=a.split("/")[0], prefixlen=int(a.split("/")[1])))
         write_sysctl("net.ipv6.conf.all.forwarding" if family else "net.ipv4.ip_forward", "1")
 
 

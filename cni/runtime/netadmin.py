@@ -42,9 +42,15 @@ class BridgeOptions:
 
 
 def network_subnets(net: NetworkConfig) -> list[subnets.Network]:
-    """The subnets of every IPAM section of the network (host-local ranges and `subnet`)."""
+    """The subnets of every IPAM section of the network (host-local ranges and `subnet`), and an
+    overlay's whole `network`."""
     found = []
     for plugin in net.plugins:
+        if plugin.get("type") == "overlay":
+            try:
+                found.append(ipaddress.ip_network(plugin.get("network")))
+            except (TypeError, ValueError):
+                pass
         ipam = plugin.get("ipam") or {}
         ranges = [r for rset in ipam.get("ranges") or [] if isinstance(rset, list) for r in rset if isinstance(r, dict)]
         for cidr in [r.get("subnet") for r in ranges] + [ipam.get("subnet")]:
@@ -56,7 +62,13 @@ def network_subnets(net: NetworkConfig) -> list[subnets.Network]:
 
 
 def bridge_of(net: NetworkConfig) -> str:
-    return next((p.get("bridge") or "cni0" for p in net.plugins if p.get("type") == "bridge"), "")
+    """The network's host bridge: the bridge plugin's (default cni0) or the overlay's (pno<vni>)."""
+    for p in net.plugins:
+        if p.get("type") == "bridge":
+            return p.get("bridge") or "cni0"
+        if p.get("type") == "overlay":
+            return p.get("bridge") or f"pno{p.get('vni')}"
+    return ""
 
 
 def bridge_name(network: str, taken: set[str]) -> str:
@@ -204,6 +216,45 @@ def create_sublink(kind: str, name: str, parent: str, subnet: str, gateway: str 
     v4 = _subnet(subnet, 4, "--subnet")
     _no_overlap([v4], existing)
     return _write(directory, name, sublink_plugins(kind, parent, mode, v4, _gateway(gateway, v4)))
+
+
+@dataclass(frozen=True)
+class OverlayOptions:
+    vni: int
+    network: str
+    underlay: str
+    subnet_len: int = 24
+    port: int = 4789
+    mtu: int = 0
+    etcd: tuple[str, ...] = ()  # etcd client URLs; none: the file store
+    store_file: str = ""
+    lease_ttl: int = 0
+
+
+def overlay_plugins(opts: OverlayOptions) -> list[dict]:
+    store = ({"type": "etcd", "endpoints": list(opts.etcd)} if opts.etcd else
+             {"type": "file", **({"path": opts.store_file} if opts.store_file else {})})
+    overlay = {"type": "overlay", "vni": opts.vni, "network": opts.network, "subnetLen": opts.subnet_len,
+               "port": opts.port, "underlay": opts.underlay, "store": store,
+               **({"mtu": opts.mtu} if opts.mtu else {}), **({"leaseTTL": opts.lease_ttl} if opts.lease_ttl else {})}
+    return [overlay]
+
+
+def create_overlay(name: str, opts: OverlayOptions, conf_dir: str | None = None) -> NetworkConfig:
+    """Write NAME.conflist for a VXLAN overlay across hosts (the same file on every host), validated
+    as the plugin will read it; its network may not overlap another network here."""
+    from ..plugins.overlay.config import parse_netconf
+    from ..spec import CNIError
+    from ..spec.config import parse_config
+
+    directory, existing = _existing(name, conf_dir)
+    plugins = overlay_plugins(opts)
+    try:
+        conf = parse_netconf(parse_config({"cniVersion": "1.0.0", "name": name, **plugins[0]}))
+    except CNIError as e:
+        raise NetworkError(f"{e.msg}: {e.details}" if e.details else e.msg) from None
+    _no_overlap([conf.network], existing)
+    return _write(directory, name, plugins)
 
 
 def remove(net: NetworkConfig) -> None:

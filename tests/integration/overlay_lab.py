@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from cni.kernel.netns import entered
+from cni.kernel.netns import entered, kill_all_in
 from tests.netns import plugin_path, run_plugin
 
 OVERLAY = plugin_path("overlay")
@@ -28,11 +28,12 @@ class Host:
     ns: object  # tests.netns.Netns
     address: str
     state_dir: str
+    run_dir: str
     containers: dict = field(default_factory=dict)  # name -> (Netns, result)
 
     @property
     def env(self) -> dict:
-        return {"PYNET_STATE_DIR": self.state_dir}
+        return {"PYNET_STATE_DIR": self.state_dir, "PYNET_RUN_DIR": self.run_dir}
 
 
 class Underlay:
@@ -42,12 +43,22 @@ class Underlay:
 
     def __init__(self, make_netns, tmp_path, mtu: int = 1500) -> None:
         self.make_netns, self.tmp_path, self.mtu = make_netns, tmp_path, mtu
+        # the fast-path agents' sockets (one per host namespace): short path, removed by close()
+        self.run_dir = tempfile.mkdtemp(prefix="pnr")
         self.ns = make_netns("u")
-        self.ns.run("ip", "link", "add", "ulbr", "type", "bridge")
+        # a fixed MAC: a bridge borrowing its ports' lowest MAC changes it as hosts join (stale ARP for etcd)
+        self.ns.run("ip", "link", "add", "ulbr", "address", "02:00:c0:a8:4d:fe", "type", "bridge")
         self.ns.run("ip", "link", "set", "ulbr", "mtu", str(mtu), "up")
         self.ns.run("ip", "link", "set", "lo", "up")
         self.ns.run("ip", "addr", "add", f"{self.address}/24", "dev", "ulbr")  # where etcd listens
         self.hosts: list[Host] = []
+
+    def close(self) -> None:
+        """Stop what runs in the hosts (a fast-path agent still starting would recreate run_dir), then
+        remove run_dir; the namespaces themselves go with make_netns."""
+        for host in self.hosts:
+            kill_all_in(host.ns.path)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def add_host(self) -> Host:
         n = len(self.hosts) + 1
@@ -57,7 +68,7 @@ class Underlay:
         self.ns.run("ip", "link", "set", f"port{n}", "master", "ulbr", "up")
         ns.run("ip", "link", "set", "ul0", "mtu", str(self.mtu), "up")
         ns.run("ip", "addr", "add", f"{UNDERLAY_NET}.{n}/24", "dev", "ul0")
-        host = Host(ns, f"{UNDERLAY_NET}.{n}", str(self.tmp_path / f"state{n}"))
+        host = Host(ns, f"{UNDERLAY_NET}.{n}", str(self.tmp_path / f"state{n}"), self.run_dir)
         self.hosts.append(host)
         return host
 
@@ -73,8 +84,9 @@ def attach(host: Host, make_netns, config: dict, name: str = "") -> dict:
     container = make_netns(name or "c")
     added = cni(host, container, "ADD", config)
     assert added.ok, added.stdout + added.stderr
-    host.containers[container.name] = (container, added.json)
-    return added.json
+    result = added.json
+    host.containers[container.name] = (container, result)
+    return result
 
 
 def address_of(result: dict) -> str:
@@ -101,7 +113,8 @@ class Etcd:
         client, peer = free_port(), free_port()
         self.url = f"http://{address}:{client}"
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns.name, "etcd", "--data-dir", self.data, "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+            ["ip", "netns", "exec", ns.name, "etcd", "--data-dir", self.data, "--listen-client-urls", self.url,
+             "--advertise-client-urls", self.url,
              "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls",
              f"http://127.0.0.1:{peer}", "--initial-cluster", f"default=http://127.0.0.1:{peer}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -140,7 +153,7 @@ class Agents:
 
     def start(self, host: Host, network: str = "ov1", interval: float = 0.2) -> subprocess.Popen:
         log = open(self.tmp_path / f"agent-{host.ns.name}-{network}.log", "ab")
-        env = {"PATH": os.environ["PATH"], "PYNET_STATE_DIR": host.state_dir}
+        env = {"PATH": os.environ["PATH"], **host.env}
         proc = subprocess.Popen(["ip", "netns", "exec", host.ns.name, PYNET, "overlay", "agent", "--network", network,
                                  "--interval", str(interval)], stdout=log, stderr=log, env=env)
         log.close()
@@ -180,7 +193,9 @@ def routes(host: Host, device: str = "pnx4242") -> list[str]:
 
 @pytest.fixture
 def underlay(make_netns, tmp_path):
-    return Underlay(make_netns, tmp_path)
+    lab = Underlay(make_netns, tmp_path)
+    yield lab
+    lab.close()
 
 
 @pytest.fixture(params=["file", "etcd"])

@@ -97,7 +97,9 @@ def test_prune_removes_only_unused_networks_pynet_made(simhost):
     (["create", "bridge", "bad/name"], "invalid network name"),
     (["create", "bridge", "none"], "invalid network name"),
     (["create", "bridge", "b1", "--ipv6", "10.0.0.0/24"], "invalid --ipv6"),
-    (["create", "overlay", "o1"], "invalid choice"),
+    (["create", "vxlan", "o1"], "invalid choice"),
+    (["create", "overlay", "o1"], "required: --vni, --network, --underlay"),
+    (["create", "overlay", "o1", "--vni", "0", "--network", "10.9.0.0/16", "--underlay", "lo"], "invalid vni"),
     (["network", "inspect", "nothere"], "no network named 'nothere'"),
     (["network", "rm", "nothere"], "no network named 'nothere'"),
 ])

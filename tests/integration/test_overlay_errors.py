@@ -4,6 +4,7 @@ each a clear CNI error that leaves the host and the store as they were; CHECK, D
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -44,6 +45,7 @@ BAD = [
     ({"underlay": "203.0.113.9"}, 7, "not an address of this host"),
     ({"underlay": ""}, 7, "underlay"),
     ({"subnetLen": 8}, 7, "subnetLen"),
+    ({"mtu": 1451}, 7, "at most 1450"),
     ({"store": {"type": "consul"}}, 7, "store.type"),
     ({"store": {"type": "etcd", "endpoints": ["127.0.0.1:2379"]}}, 7, "endpoints"),
     ({"ipam": {"type": "host-local"}}, 2, "ipam"),
@@ -142,3 +144,71 @@ def test_check_then_del_twice_and_the_last_container_leaves(store, underlay, mak
     # and joins again
     attach(h2, make_netns, config)
     assert wait_for(lambda: routes(h1) == ["10.244.1.0/24"], 5) is not None
+
+
+def test_gc_frees_stale_addresses_and_status_follows_the_store(underlay, make_netns):
+    from tests.integration.overlay_lab import Etcd
+
+    etcd = Etcd(underlay.ns, underlay.address)
+    try:
+        config = overlay_conf({"type": "etcd", "endpoints": [etcd.url]})
+        host = underlay.add_host()
+        attach(host, make_netns, config)
+        attach(host, make_netns, config)
+        (keep, _), (gone, _) = host.containers.values()
+        state = os.path.join(host.state_dir, "overlay", "ov1", "ipam", "ov1")
+        assert len([f for f in os.listdir(state) if f.startswith("10.")]) == 2
+        valid = [{"containerID": keep.name, "ifname": "eth0"}]
+        collected = cni(host, keep, "GC", {**config, "cni.dev/valid-attachments": valid}, cni_path="/usr/lib/cni")
+        assert collected.ok, collected.stdout
+        assert len([f for f in os.listdir(state) if f.startswith("10.")]) == 1
+        assert cni(host, keep, "STATUS", config).ok
+        etcd.stop()
+        error = error_of(cni(host, keep, "STATUS", config))
+        assert error["code"] == 50 and "does not answer" in error["msg"]
+        # nothing valid any more: the host leaves (its lease is left to expire, the store being down)
+        assert cni(host, keep, "GC", {**config, "cni.dev/valid-attachments": []}, cni_path="/usr/lib/cni").ok
+        assert not {"pnx4242", "pno4242"} & set(host.ns.links())
+    finally:
+        etcd.stop()
+
+
+def test_hosts_joining_at_once_get_distinct_subnets(store, underlay, make_netns):
+    """Compare-and-set: four hosts' first ADDs race for the first free subnet."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = overlay_conf(store)
+    hosts = [underlay.add_host() for _ in range(4)]
+    containers = [make_netns("c") for _ in hosts]
+    with ThreadPoolExecutor(len(hosts)) as pool:
+        runs = list(pool.map(lambda hc: cni(hc[0], hc[1], "ADD", config), zip(hosts, containers)))
+    assert all(run.ok for run in runs), [run.stdout for run in runs if not run.ok]
+    subnets = {run.json["ips"][0]["address"].rsplit(".", 1)[0] for run in runs}
+    assert subnets == {"10.244.0", "10.244.1", "10.244.2", "10.244.3"}
+    assert len(leases_in(store, underlay)) == 4
+
+
+def test_pynet_overlay_status_and_leave(store, underlay, make_netns):
+    import subprocess
+
+    from tests.integration.overlay_lab import PYNET
+
+    config = overlay_conf(store)
+    h1, h2 = underlay.add_host(), underlay.add_host()
+    attach(h1, make_netns, config)
+    attach(h2, make_netns, config)
+
+    def pynet(host, *argv):
+        return subprocess.run(["ip", "netns", "exec", host.ns.name, PYNET, *argv], capture_output=True, text=True,
+                              env={"PATH": os.environ["PATH"], **host.env})
+
+    status = json.loads(pynet(h1, "--format", "json", "overlay", "status", "--network", "ov1").stdout)
+    assert [(r["subnet"], r["underlay"], r["this"]) for r in status] == [
+        ("10.244.0.0/24", h1.address, "*"), ("10.244.1.0/24", h2.address, "")]
+    refused = pynet(h2, "overlay", "leave", "--network", "ov1")
+    assert refused.returncode == 1 and "1 container(s) still attached" in refused.stderr
+    assert pynet(h2, "overlay", "leave", "--network", "ov1", "--force").returncode == 0
+    assert not {"pnx4242", "pno4242"} & set(h2.ns.links())
+    assert len(leases_in(store, underlay)) == 1
+    gone = pynet(h2, "overlay", "status", "--network", "ov1")
+    assert gone.returncode == 1 and "has not joined overlay 'ov1'" in gone.stderr

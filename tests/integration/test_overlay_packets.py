@@ -20,7 +20,7 @@ def two_hosts(store, underlay, make_netns, agents, **extra):
     h1, h2 = underlay.add_host(), underlay.add_host()
     r1, r2 = attach(h1, make_netns, config), attach(h2, make_netns, config)
     agents.start(h1)
-    assert wait_for(lambda: len(routes(h1)) == 1, 5) is not None
+    assert wait_for(lambda: len(routes(h1)) == 1, 10) is not None
     c1, c2 = (next(iter(h.containers.values()))[0] for h in (h1, h2))
     return (c1, r1), (c2, r2)
 
@@ -30,6 +30,13 @@ def test_ping_dont_fragment_at_overlay_mtu(make_netns, tmp_path, agents, underla
     from tests.integration.overlay_lab import Underlay
 
     lab = Underlay(make_netns, tmp_path, mtu=underlay_mtu)
+    try:
+        _ping_at_mtu(lab, make_netns, tmp_path, agents, mtu, expected)
+    finally:
+        lab.close()
+
+
+def _ping_at_mtu(lab, make_netns, tmp_path, agents, mtu, expected):
     extra = {"mtu": mtu} if mtu else {}
     (c1, r1), (c2, r2) = two_hosts({"type": "file", "path": str(tmp_path / "s.json")}, lab, make_netns, agents,
                                    **extra)

@@ -37,14 +37,15 @@ class Agent:
         if time.monotonic() - self._renewed < max(conf.lease_ttl / 3, self.interval):
             return
         key = lease_key(conf, state["subnet"])
-        if not store.refresh(key, conf.lease_ttl):
+        holder = store.list(key).get(key)
+        if holder is not None and holder.get("underlay") != state["underlay"]:
+            logger().error("overlay %s: lease %s expired and %s holds it now; this host's containers clash with "
+                           "its: re-add them", self.name, state["subnet"], holder.get("underlay"))
+        elif holder is None or not store.refresh(key, conf.lease_ttl):
             record = {"subnet": state["subnet"], "underlay": state["underlay"],
                       "vtepMac": state.get("vtepMac", ""), "hostname": state.get("hostname", "")}
             if store.create(key, record, conf.lease_ttl):
                 logger().warning("overlay %s: lease %s had expired; taken again", self.name, state["subnet"])
-            else:
-                logger().error("overlay %s: lease %s expired and another host holds it now; "
-                               "re-add this host's containers", self.name, state["subnet"])
         self._renewed = time.monotonic()
 
     def step(self) -> list[str]:

@@ -75,8 +75,9 @@ def leases(store, conf) -> dict[str, dict]:
     return {r["subnet"]: r for r in store.list(leases_prefix(conf)).values() if "subnet" in r}
 
 
-def take_lease(store, conf, underlay: str) -> tuple[dict, bool]:
-    """This host's lease: renewed if it holds one, else the first free subnet taken by compare-and-set.
+def take_lease(store, conf, underlay: str, prefer: str = "") -> tuple[dict, bool]:
+    """This host's lease: renewed if it holds one, else `prefer` (the subnet it held before, whose
+    lease expired) if free, else the first free subnet, taken by compare-and-set.
     Returns (record, whether it is new)."""
     for _ in range(10):
         current = leases(store, conf)
@@ -90,7 +91,12 @@ def take_lease(store, conf, underlay: str) -> tuple[dict, bool]:
                 continue  # expired just now: take one afresh
             return wanted, False
         taken = {ipaddress.IPv4Network(s) for s in current}
-        free = next((s for s in conf.network.subnets(new_prefix=conf.subnet_len) if s not in taken), None)
+        candidates = conf.network.subnets(new_prefix=conf.subnet_len)
+        previous = ipaddress.IPv4Network(prefer) if prefer else None
+        if previous and previous not in taken and previous.subnet_of(conf.network) \
+                and previous.prefixlen == conf.subnet_len:
+            candidates = [previous]
+        free = next((s for s in candidates if s not in taken), None)
         if free is None:
             holders = ", ".join(f"{s} ({r['underlay']})" for s, r in sorted(current.items()))
             raise CNIError(errors.ADDRESSES_EXHAUSTED, f"no free /{conf.subnet_len} left in {conf.network}",

@@ -24,7 +24,7 @@ from ...spec.request import request_for
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
 from ..ipconfig import configure, with_default_routes
 from . import local
-from .cluster import leases, register, release, take_lease, vtep_ip
+from .cluster import leases, network_key, register, release, take_lease, vtep_ip
 from .config import VXLAN_OVERHEAD, OverlayConf, parse
 from .fabric import device_problems, missing, resolve_underlay, sync, wanted_entries
 from .store import open_store
@@ -75,9 +75,14 @@ def _add(request: Request, conf: OverlayConf) -> Result:
                            f"{request.netns} has a link called {ifname}; choose another CNI_IFNAME")
         underlay, underlay_mtu = resolve_underlay(host, conf.underlay)
         mtu = conf.mtu or underlay_mtu - VXLAN_OVERHEAD
+        if mtu > underlay_mtu - VXLAN_OVERHEAD:
+            raise CNIError(errors.INVALID_CONFIG, f"mtu {mtu} does not fit the underlay",
+                           f"{conf.underlay} has MTU {underlay_mtu}: VXLAN adds {VXLAN_OVERHEAD} bytes, so the "
+                           f"overlay's mtu can be at most {underlay_mtu - VXLAN_OVERHEAD} (or leave mtu out)")
         store = open_store(conf.store)
         register(store, conf)
-        lease, new = take_lease(store, conf, underlay)
+        before = local.read(conf.state_dir)
+        lease, new = take_lease(store, conf, underlay, before["subnet"] if before else "")
         if new:
             undo.done(f"lease {lease['subnet']}", lambda: release(store, conf, lease["subnet"]))
         _ensure_device(host, conf, underlay, mtu, lease, undo)
@@ -90,6 +95,8 @@ def _add(request: Request, conf: OverlayConf) -> Result:
         routes = with_default_routes(ipam) if conf.is_default_gateway else ipam.routes
         configure(container, inside, ipam_request, ipam, routes)
         gateway_on_bridge(host, bridge, conf.bridge, ipam.ips, undo)
+        if conf.isolation:
+            undo.done("isolation", driver(conf.firewall_backend).isolate_bridge(conf.name, conf.bridge, (conf.device,)))
         if conf.ip_masq:
             owner = owner_tag(conf.name, request.container_id, ifname)
             undo.done("masquerade", driver(conf.firewall_backend).add_masquerade(
@@ -99,7 +106,8 @@ def _add(request: Request, conf: OverlayConf) -> Result:
                                      "vni": conf.vni, "network": str(conf.network), "device": conf.device,
                                      "bridge": conf.bridge, "store": conf.store.as_dict(), "leaseTTL": conf.lease_ttl,
                                      "subnetLen": conf.subnet_len, "port": conf.port,
-                                     "vtepMac": lease["vtepMac"], "hostname": lease.get("hostname", "")})
+                                     "vtepMac": lease["vtepMac"], "hostname": lease.get("hostname", ""),
+                                     "isolation": conf.isolation, "firewallBackend": conf.firewall_backend})
         interfaces = (
             Interface(name=conf.bridge, mac=link(host, bridge).get("address")),
             Interface(name=host_name, mac=link(host, host_end).get("address")),
@@ -132,6 +140,8 @@ def leave(conf: OverlayConf, state: dict) -> None:
     with netlink() as host:
         delete_link(host, conf.device)
         delete_link(host, conf.bridge)
+    if conf.isolation:
+        driver(conf.firewall_backend).remove_isolation(conf.bridge, (conf.device,))
     try:
         release(open_store(conf.store), conf, state["subnet"])
     except CNIError as e:
@@ -160,3 +170,25 @@ def check(request: Request) -> None:
     if problems:
         raise CNIError(errors.CHECK_FAILED, "the overlay attachment is not as ADD left it", "; ".join(problems))
     delegate.call(_ipam_request(request, conf, state["subnet"]), "CHECK")
+
+
+def gc(request: Request) -> None:
+    """host-local's GC on this host's lease (addresses of attachments not in the valid list are freed);
+    with no container left, the host leaves the overlay as after its last DEL."""
+    conf = parse(request)
+    with local.locked(conf.state_dir):
+        state = local.read(conf.state_dir)
+        if state is None:
+            return
+        delegate.call(_ipam_request(request, conf, state["subnet"]), "GC")
+        if local.containers(conf.ipam_dir, conf.name) == 0:
+            leave(conf, state)
+
+
+def status(request: Request) -> None:
+    """Not available (code 50) while the store does not answer: no ADD could take or renew a lease."""
+    conf = parse(request)
+    try:
+        open_store(conf.store).list(network_key(conf))
+    except CNIError as e:
+        raise CNIError(errors.NOT_AVAILABLE, "the overlay's store does not answer", str(e)) from None

@@ -51,6 +51,7 @@ class OverlayConf:
     is_default_gateway: bool = False
     ip_masq: bool = False
     firewall_backend: str = ""
+    isolation: bool = False
 
     @property
     def ipam_dir(self) -> str:
@@ -104,7 +105,11 @@ def _name(conf, key: str, default: str) -> str:
 
 
 def parse(request: Request) -> OverlayConf:
-    conf = request.config
+    return parse_netconf(request.config)
+
+
+def parse_netconf(conf) -> OverlayConf:
+    """The overlay's configuration from a parsed network configuration (cni.spec NetConf)."""
     if conf.ipam:
         raise CNIError(errors.UNSUPPORTED_FIELD, "overlay manages its own addresses",
                        "remove ipam: each host hands out addresses from its subnet lease of `network`")
@@ -133,7 +138,8 @@ def parse(request: Request) -> OverlayConf:
         store=parse_store(conf.get("store")),
         lease_ttl=_int(conf, "leaseTTL", DEFAULT_TTL, 2, 10**8, "a lease time to live in seconds"),
         bridge=_name(conf, "bridge", f"pno{vni}"), device=f"pnx{vni}", state_dir=state,
-        is_default_gateway=_bool(conf, "isDefaultGateway"), ip_masq=conf.ip_masq, firewall_backend=backend)
+        is_default_gateway=_bool(conf, "isDefaultGateway"), ip_masq=conf.ip_masq, firewall_backend=backend,
+        isolation=_bool(conf, "isolation"))
 
 
 def state_dir_of(name: str) -> str:
@@ -146,4 +152,5 @@ def from_state(state: dict, state_dir: str) -> OverlayConf:
     return OverlayConf(name=state["name"], vni=state["vni"], network=ipaddress.IPv4Network(state["network"]),
                        subnet_len=state["subnetLen"], port=state["port"], underlay=state["underlay"], mtu=0,
                        store=parse_store(state["store"]), lease_ttl=state["leaseTTL"], bridge=state["bridge"],
-                       device=state["device"], state_dir=state_dir)
+                       device=state["device"], state_dir=state_dir, isolation=state.get("isolation", False),
+                       firewall_backend=state.get("firewallBackend", ""))

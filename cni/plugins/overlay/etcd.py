@@ -42,7 +42,8 @@ class EtcdStore(Store):
                 with _OPENER.open(request, timeout=TIMEOUT) as response:
                     answer = json.loads(response.read() or b"{}")
             except urllib.error.HTTPError as e:
-                raise CNIError(errors.IO_FAILURE, f"etcd refused {path}", f"{endpoint}: {e.code} {e.read()[:200]!r}") from None
+                raise CNIError(errors.IO_FAILURE, f"etcd refused {path}",
+                               f"{endpoint}: {e.code} {e.read()[:200]!r}") from None
             except (OSError, ValueError) as e:
                 problems.append(f"{endpoint}: {getattr(e, 'reason', e)}")
                 continue

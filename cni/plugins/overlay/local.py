@@ -44,7 +44,8 @@ def read(state_dir: str) -> dict | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
-        raise CNIError(errors.IO_FAILURE, "the overlay's local state is unreadable", f"{_path(state_dir)}: {e}") from None
+        raise CNIError(errors.IO_FAILURE, "the overlay's local state is unreadable",
+                       f"{_path(state_dir)}: {e}") from None
 
 
 def write(state_dir: str, state: dict) -> None:

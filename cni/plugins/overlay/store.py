@@ -55,7 +55,8 @@ class FileStore(Store):
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             lock = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as e:
-            raise CNIError(errors.IO_FAILURE, "cannot open the overlay's file store", f"{self.path}: {e.strerror}") from None
+            raise CNIError(errors.IO_FAILURE, "cannot open the overlay's file store",
+                           f"{self.path}: {e.strerror}") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
             records = self._read()
@@ -83,7 +84,8 @@ class FileStore(Store):
                 json.dump({"records": records}, f, indent=1, sort_keys=True)
             os.replace(temporary, self.path)
         except OSError as e:
-            raise CNIError(errors.IO_FAILURE, "cannot write the overlay's file store", f"{self.path}: {e.strerror}") from None
+            raise CNIError(errors.IO_FAILURE, "cannot write the overlay's file store",
+                           f"{self.path}: {e.strerror}") from None
 
     @staticmethod
     def _record(value: dict, ttl: int | None) -> dict:

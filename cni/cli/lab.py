@@ -1,0 +1,62 @@
+"""`pynet lab up|down|status`: a multi-host overlay lab of network namespaces (see cni/lab/hosts.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def command_up(args) -> int:
+    from ..lab import hosts
+
+    if args.vm:
+        raise RuntimeError("--vm is not implemented yet: the lab's hosts are network namespaces (leave out --vm)")
+    lab = hosts.up(args.hosts, args.store)
+    print(json.dumps(lab, indent=1) if args.format == "json" else hosts.report(lab))
+    return 0
+
+
+def command_down(args) -> int:
+    from ..lab import hosts
+
+    removed = hosts.down()
+    if args.format == "json":
+        print(json.dumps({"removed": removed}))
+    else:
+        print(f"removed {len(removed)} objects" if removed else "no lab was up")
+    return 0
+
+
+def command_status(args) -> int:
+    from ..lab import hosts
+
+    lab = hosts.status()
+    if lab is None:
+        print(json.dumps(None) if args.format == "json" else "no lab is up")
+        return 1
+    print(json.dumps(lab, indent=1) if args.format == "json" else hosts.report(lab))
+    return 0
+
+
+def command_on(args) -> int:
+    from ..lab import hosts
+
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    return hosts.on(args.host, argv)
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("lab", help="a multi-host overlay lab of network namespaces")
+    actions = parser.add_subparsers(dest="action", required=True)
+    up = actions.add_parser("up", help="hosts, store, agents, an overlay and a container per host, pinged")
+    up.add_argument("--hosts", type=int, default=2, help="simulated hosts (default 2)")
+    up.add_argument("--store", choices=("file", "etcd"), default="file", help="the overlay's store (default file)")
+    up.add_argument("--vm", action="store_true", help="qemu VMs instead of namespaces (not implemented yet)")
+    up.set_defaults(run=command_up)
+    actions.add_parser("down", help="remove everything the lab created").set_defaults(run=command_down)
+    actions.add_parser("status", help="what is up, and each host's peers").set_defaults(run=command_status)
+    on = actions.add_parser("on", help="run a pynet command as one of the lab's hosts "
+                                       "(e.g. pynet lab on 1 -- exec pnlab-c1 ping -c3 10.213.1.2)")
+    on.add_argument("host", type=int, help="the host's number, 1..N")
+    on.add_argument("argv", nargs=argparse.REMAINDER, help="-- then pynet's arguments")
+    on.set_defaults(run=command_on)

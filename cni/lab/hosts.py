@@ -1,0 +1,287 @@
+"""`pynet lab up|down|status`: simulated hosts (network namespaces) on an underlay bridge, an
+overlay network across them, an agent and a container per host, proven by pings.
+
+Everything carries the prefix `pnlab-` (namespaces) and lives under $PYNET_LAB_DIR (default
+/run/pynet/lab): lab.json (what is up), the file store or etcd's data, each host's PYNET_STATE_DIR,
+agent logs. `down` removes all of it, also after a crash (it finds the namespaces by prefix).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from ..kernel.netns import entered, kill_all_in
+
+PREFIX = "pnlab-"
+UNDERLAY = "192.168.213"
+NETWORK = {"cniVersion": "1.1.0", "name": "lab", "type": "overlay", "vni": 4213, "network": "10.213.0.0/16",
+           "subnetLen": 24, "underlay": "ul0", "leaseTTL": 10}
+
+
+class LabError(Exception):
+    pass
+
+
+def lab_dir() -> str:
+    return os.environ.get("PYNET_LAB_DIR") or "/run/pynet/lab"
+
+
+def _tool(name: str) -> str:
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    return here if os.access(here, os.X_OK) else (shutil.which(name) or name)
+
+
+def _sh(*argv: str, ns: str = "", check: bool = True, **kw) -> subprocess.CompletedProcess:
+    if ns:
+        argv = ("ip", "netns", "exec", ns, *argv)
+    done = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if check and done.returncode:
+        raise LabError(f"{' '.join(argv)}: {(done.stderr or done.stdout).strip()[:300]}")
+    return done
+
+
+def _netns(name: str) -> str:
+    _sh("ip", "netns", "add", name)
+    _sh("ip", "link", "set", "lo", "up", ns=name)
+    return name
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spawn(ns: str, argv: list[str], log: str, env: dict) -> int:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=out, stderr=out, env=env,
+                                start_new_session=True)
+    return proc.pid
+
+
+def _healthy(ns: str, url: str) -> bool:
+    import urllib.request
+
+    with entered(f"/run/netns/{ns}"):  # a socket belongs to the namespace it is made in
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url + "/health", timeout=1):
+                return True
+        except OSError:
+            return False
+
+
+def _start_etcd(ns: str, directory: str) -> tuple[int, str]:
+    url, peer = f"http://{UNDERLAY}.254:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
+    pid = _spawn(ns, ["etcd", "--data-dir", os.path.join(directory, "etcd"), "--listen-client-urls", url,
+                      "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
+                      peer, "--initial-cluster", f"default={peer}"],
+                 os.path.join(directory, "etcd.log"), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if _healthy(ns, url):
+            return pid, url
+        time.sleep(0.1)
+    raise LabError(f"etcd did not start (see {directory}/etcd.log)")
+
+
+def up(hosts: int = 2, store: str = "file") -> dict:
+    """Bring the lab up; returns its description (also written to lab.json)."""
+    if hosts < 1 or hosts > 50:
+        raise LabError("--hosts must be from 1 to 50")
+    directory = lab_dir()
+    if os.path.exists(os.path.join(directory, "lab.json")) or _leftover_namespaces():
+        raise LabError("a lab is up already: run `pynet lab down` first")
+    start = time.monotonic()
+    os.makedirs(directory, exist_ok=True)
+    lab = {"dir": directory, "store": store, "hosts": [], "pids": [], "network": NETWORK["name"]}
+    try:
+        _write(lab)
+        underlay = _netns(PREFIX + "u")
+        lab["underlay"] = underlay
+        # a MAC of its own: a bridge that borrows its ports' lowest MAC changes it as hosts join, and the
+        # hosts' ARP entries for the store's address go stale for seconds
+        _sh("ip", "link", "add", "ulbr", "address", "02:00:c0:a8:d5:fe", "type", "bridge", ns=underlay)
+        _sh("ip", "addr", "add", f"{UNDERLAY}.254/24", "dev", "ulbr", ns=underlay)
+        _sh("ip", "link", "set", "ulbr", "up", ns=underlay)
+        if store == "etcd":
+            pid, url = _start_etcd(underlay, directory)
+            lab["pids"].append(pid)
+            config = {**NETWORK, "store": {"type": "etcd", "endpoints": [url]}}
+        else:
+            config = {**NETWORK, "store": {"type": "file", "path": os.path.join(directory, "store.json")}}
+        lab["config"] = config
+        subprocess.run([_tool("pynet"), "plugins", "install", "--dir", os.path.join(directory, "plugins"),
+                        "--names", "reference"], check=True, capture_output=True)
+        for n in range(1, hosts + 1):
+            _host(lab, n, config)
+            _write(lab)
+        lab["first_ping_s"] = _prove(lab, start)
+        lab["up_s"] = round(time.monotonic() - start, 2)
+        _write(lab)
+        return lab
+    except BaseException:
+        down()
+        raise
+
+
+def _host_env(lab: dict, n: int) -> dict:
+    """Host n's environment: every pynet directory of its own (state, runtime, CNI conf and cache)."""
+    base = os.path.join(lab["dir"], f"h{n}")
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYNET_STATE_DIR": base,
+            "PYNET_RUN_DIR": os.path.join(base, "run"), "PYNET_CNI_CONF_DIR": os.path.join(base, "net.d"),
+            "PYNET_CNI_CACHE_DIR": os.path.join(base, "cni"), "CNI_PATH": os.path.join(lab["dir"], "plugins")}
+
+
+def pynet_command(lab: dict, n: int, *argv: str) -> tuple[list[str], dict]:
+    """The command line and environment of `pynet ARGV` run as host n."""
+    return ["ip", "netns", "exec", f"{PREFIX}h{n}", _tool("pynet"), *argv], _host_env(lab, n)
+
+
+def _pynet(lab: dict, n: int, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`pynet ARGV` on host n, as that host's own pynet."""
+    command, env = pynet_command(lab, n, *argv)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    if check and done.returncode:
+        raise LabError(f"pynet {' '.join(argv)} on {PREFIX}h{n}: {(done.stderr or done.stdout).strip()[:300]}")
+    return done
+
+
+def _host(lab: dict, n: int, config: dict) -> dict:
+    """Host n on the underlay, the overlay's conflist in its conf dir, its agent, and a container
+    started by `pynet run` on the overlay."""
+    name, container = f"{PREFIX}h{n}", f"{PREFIX}c{n}"
+    _netns(name)
+    _sh("ip", "link", "add", f"port{n}", "type", "veth", "peer", "name", "ul0", "netns", name, ns=lab["underlay"])
+    _sh("ip", "link", "set", f"port{n}", "master", "ulbr", "up", ns=lab["underlay"])
+    _sh("ip", "addr", "add", f"{UNDERLAY}.{n}/24", "dev", "ul0", ns=name)
+    _sh("ip", "link", "set", "ul0", "up", ns=name)
+    env = _host_env(lab, n)
+    store = config["store"]
+    _pynet(lab, n, "create", "overlay", config["name"], "--vni", str(config["vni"]), "--network", config["network"],
+           "--underlay", config["underlay"], "--subnet-len", str(config["subnetLen"]),
+           "--lease-ttl", str(config["leaseTTL"]),
+           *(["--etcd", store["endpoints"][0]] if store["type"] == "etcd" else ["--store-file", store["path"]]))
+    lab["hosts"].append({"name": name, "underlay": f"{UNDERLAY}.{n}", "state": env["PYNET_STATE_DIR"],
+                         "container": container, "address": ""})
+    _write(lab)  # from here on, down() removes this host's container
+    _pynet(lab, n, "run", "-d", "--name", container, "--network", config["name"], "--", "sleep", "infinity")
+    address = json.loads(_pynet(lab, n, "--format", "json", "inspect", container).stdout)["addresses"][0]
+    lab["pids"].append(_spawn(name, [_tool("pynet"), "overlay", "agent", "--network", config["name"]],
+                              os.path.join(lab["dir"], f"agent-h{n}.log"), env))
+    lab["hosts"][-1]["address"] = address
+    return lab["hosts"][-1]
+
+
+def _prove(lab: dict, start: float) -> float | None:
+    """Every container pings every other (retrying while agents catch up); seconds from `start` to the
+    first success."""
+    hosts, first = lab["hosts"], None
+    for a in hosts:
+        for b in hosts:
+            if a is b:
+                continue
+            deadline = time.monotonic() + 10
+            n = lab["hosts"].index(a) + 1
+            while _pynet(lab, n, "exec", a["container"], "ping", "-c1", "-W1", b["address"].split("/")[0],
+                         check=False).returncode:
+                if time.monotonic() > deadline:
+                    raise LabError(f"{a['container']} cannot ping {b['address']} on {b['name']}")
+                time.sleep(0.1)
+            first = first if first is not None else round(time.monotonic() - start, 2)
+    return first
+
+
+def _write(lab: dict) -> None:
+    with open(os.path.join(lab["dir"], "lab.json"), "w") as f:
+        json.dump(lab, f, indent=1)
+
+
+def _leftover_namespaces() -> list[str]:
+    try:
+        return sorted(n for n in os.listdir("/run/netns") if n.startswith(PREFIX))
+    except FileNotFoundError:
+        return []
+
+
+def read() -> dict | None:
+    try:
+        with open(os.path.join(lab_dir(), "lab.json")) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def down() -> list[str]:
+    """Remove everything of the lab (idempotent); returns what was removed."""
+    lab = read() or {}
+    removed = []
+    for n, host in enumerate(lab.get("hosts", []), 1):  # the runtime's DEL, holder and cgroups
+        if os.path.exists(f"/run/netns/{host['name']}"):
+            if _pynet(lab, n, "rm", "-f", host["container"], check=False).returncode == 0:
+                removed.append(f"container {host['container']}")
+    for pid in lab.get("pids", []):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+            removed.append(f"process {pid}")
+        except (ProcessLookupError, PermissionError):
+            pass
+    for name in reversed(_leftover_namespaces()):
+        kill_all_in(f"/run/netns/{name}")
+        _sh("ip", "netns", "delete", name, check=False)
+        removed.append(f"netns {name}")
+    if os.path.isdir(lab_dir()):
+        shutil.rmtree(lab_dir(), ignore_errors=True)
+        removed.append(f"dir {lab_dir()}")
+    return removed
+
+
+def status() -> dict | None:
+    """lab.json plus what is alive now: processes, and each host's view of its peers (routes)."""
+    lab = read()
+    if lab is None:
+        return None
+    alive = []
+    for pid in lab.get("pids", []):
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    lab["alive"] = alive
+    for host in lab["hosts"]:
+        out = _sh("ip", "-4", "route", "show", "dev", f"pnx{lab['config']['vni']}", ns=host["name"], check=False).stdout
+        host["peers"] = [line.split()[0] for line in out.splitlines() if " via " in line]
+    return lab
+
+
+def report(lab: dict) -> str:
+    """The topology and the figures, for people."""
+    lines = [f"underlay: bridge ulbr in netns {lab['underlay']} ({UNDERLAY}.0/24), store: {lab['store']}",
+             f"overlay {lab['config']['name']}: VXLAN vni {lab['config']['vni']}, {lab['config']['network']}"]
+    for h in lab["hosts"]:
+        lines.append(f"  {h['name']} ({h['underlay']}) -- container {h['container']} {h['address']}"
+                     + (f", routes to {', '.join(h['peers'])}" if "peers" in h else ""))
+    if "up_s" in lab:
+        lines.append(f"up in {lab['up_s']} s; first cross-host ping {lab['first_ping_s']} s after start; "
+                     "every container pinged every other")
+    if "alive" in lab:
+        lines.append(f"processes alive: {len(lab['alive'])} of {len(lab['pids'])}")
+    return "\n".join(lines)
+
+
+def on(host: int, argv: list[str]) -> int:
+    """Run `pynet ARGV` as host `host` (1..N) of the lab, output straight through; its exit status."""
+    lab = read()
+    if lab is None:
+        raise LabError("no lab is up: pynet lab up")
+    if not 1 <= host <= len(lab["hosts"]):
+        raise LabError(f"the lab has hosts 1 to {len(lab['hosts'])}")
+    command, env = pynet_command(lab, host, *argv)
+    return subprocess.run(command, env=env).returncode

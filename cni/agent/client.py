@@ -72,7 +72,7 @@ def start(env, path: str) -> None:
     import subprocess
 
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    keep = ("PATH", "PYNET_LOG_FILE", "PYNET_DEBUG", "PYNET_RUN_DIR", "PYNET_AGENT_IDLE")
+    keep = ("PATH", "PYNET_LOG_FILE", "PYNET_DEBUG", "PYNET_RUN_DIR", "PYNET_AGENT_IDLE", "PYNET_AGENT_WORKERS")
     agent_env = {k: env[k] for k in keep if k in env}
     agent_env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     agent_env["PYTHONPATH"] = package_parent

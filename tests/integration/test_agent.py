@@ -18,7 +18,7 @@ import pytest
 
 from cni.agent import wire
 from cni.kernel.netns import pids_in
-from tests.netns import plugin_path, run_plugin
+from tests.netns import plugin_path, run_plugin, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -49,16 +49,6 @@ def agents(host) -> list[int]:
     return found
 
 
-def wait_for(predicate, timeout=15.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def socket_of(lab) -> str:
     return wire.socket_path({"PYNET_RUN_DIR": lab["run"]}, os.stat(lab["host"].path).st_ino)
 
@@ -74,7 +64,7 @@ def warm(lab, env=None) -> int:
     """Start the host's agent (the first call runs in-process and starts it); its supervisor's pid."""
     started = cni(lab, "DEL", conf(lab), lab["c1"], "warm-up", env=env)
     assert started.ok, started.stdout
-    wait_for(lambda: os.path.exists(socket_of(lab)), what="the agent's socket")
+    wait_until(lambda: os.path.exists(socket_of(lab)), "the agent's socket", timeout=15)
     pid = supervisor(lab)[0]
     assert pid in agents(lab["host"])
     return pid
@@ -218,13 +208,13 @@ def test_an_agent_of_another_build_steps_down(alab, tmp_path):
     old = subprocess.Popen(["ip", "netns", "exec", alab["host"].name, sys.executable, "-m", "cni.agent.supervisor"],
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: os.path.exists(socket_of(alab)), what="the old agent's socket")
+        wait_until(lambda: os.path.exists(socket_of(alab)), "the old agent's socket", timeout=15)
         added = cni(alab, "ADD", conf(alab), alab["c1"], "id-c1", env={"PYNET_LOG_FILE": str(log)})
         assert added.ok, added.stdout
         assert old.wait(timeout=15) == 0
         assert "a caller of build" in log.read_text() and "served bridge ADD" not in log.read_text()
         # the call ran in-process and started an agent of this build for the next ones
-        wait_for(lambda: os.path.exists(socket_of(alab)), what="a new agent")
+        wait_until(lambda: os.path.exists(socket_of(alab)), "a new agent", timeout=15)
         new, build = supervisor(alab)
         assert build == wire.build_id() and new in agents(alab["host"]) and new != old.pid
     finally:
@@ -236,7 +226,7 @@ def test_an_agent_of_another_build_steps_down(alab, tmp_path):
 
 def test_the_agent_leaves_when_idle(alab):
     pid = warm(alab, {"PYNET_AGENT_IDLE": "1"})
-    wait_for(lambda: pid not in agents(alab["host"]), timeout=20, what="the idle agent to leave")
+    wait_until(lambda: pid not in agents(alab["host"]), "the idle agent to leave", timeout=20)
     assert not os.path.exists(socket_of(alab))
 
 
@@ -260,7 +250,7 @@ def test_a_stuck_request_misses_its_deadline_without_blocking_others(alab):
         error = missed.json
         assert error["code"] == 11 and "deadline" in error["msg"]
     # the stuck ADD finishes in the background once the lock is free; DEL cleans it up as a runtime would
-    wait_for(lambda: "eth0" in alab["c1"].links(), what="the late ADD")
+    wait_until(lambda: "eth0" in alab["c1"].links(), "the late ADD", timeout=15)
     assert cni(alab, "DEL", stuck_net, alab["c1"], "id-stuck").ok
     assert cni(alab, "DEL", {**other_net, "bridge": alab["bridge"] + "o"}, alab["c2"], "id-other").ok
     assert "eth0" not in alab["c1"].links() and "eth0" not in alab["c2"].links()
@@ -276,7 +266,7 @@ def test_systemd_socket_activation(alab, tmp_path):
                                   "-E", "PATH", sys.executable, "-m", "cni.agent.supervisor", "--idle", "0"],
                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: os.path.exists(socket_of(alab)), what="the activation socket")
+        wait_until(lambda: os.path.exists(socket_of(alab)), "the activation socket", timeout=15)
         added = cni(alab, "ADD", conf(alab), alab["c1"], "id-c1", env={"PYNET_AGENT": "manual"})
         assert added.ok, added.stdout
         assert "served bridge ADD container id-c1: exit 0" in log.read_text()
@@ -335,7 +325,7 @@ def test_pynet_agent_status_and_stop(alab):
     row = json.loads(shown.stdout)[0]
     assert row["listening"] and row["pid"] == pid and row["current"]
     assert subprocess.run([pynet, "agent", "stop", "--socket", socket_of(alab)], timeout=30).returncode == 0
-    wait_for(lambda: pid not in agents(alab["host"]), what="the agent to stop")
+    wait_until(lambda: pid not in agents(alab["host"]), "the agent to stop", timeout=15)
     gone = subprocess.run([pynet, "agent", "status", "--socket", socket_of(alab)], capture_output=True, text=True,
                           timeout=30)
     assert gone.returncode == 3 and "False" in gone.stdout

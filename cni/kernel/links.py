@@ -1,16 +1,19 @@
-"""Links, addresses and routes over pyroute2 netlink, in the host or in a container's namespace."""
+"""Links, addresses and routes over netlink, in the host or in a container's namespace.
+
+The requests every bridge ADD and DEL makes go through cni.kernel.rtnl (hand-encoded, standard
+library); everything else through pyroute2, imported and opened only when first needed.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 from contextlib import contextmanager
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from ..spec import CNIError
 from ..spec import errors
+from . import rtnl
 from .netns import entered, open_netns
 
 IFF_UP = 0x1
@@ -18,30 +21,83 @@ IFF_PROMISC = 0x100
 RT_TABLE_MAIN = 254
 
 
+class Netlink:
+    """Netlink in one namespace: `rtnl` for the hot path, and every pyroute2 IPRoute method (opened
+    in the same namespace on first use), so `ipr.link("set", ...)` works as with IPRoute itself."""
+
+    def __init__(self, netns: str = "") -> None:
+        self._ns = open_netns(netns or "/proc/thread-self/ns/net")
+        self._ipr = None
+        try:
+            with entered(f"/proc/self/fd/{self._ns}"):
+                self.rtnl = rtnl.Rtnl()
+        except BaseException:
+            os.close(self._ns)
+            raise
+
+    @property
+    def pyroute2(self):
+        if self._ipr is None:
+            from pyroute2 import IPRoute
+
+            with entered(f"/proc/self/fd/{self._ns}"):
+                self._ipr = IPRoute()
+        return self._ipr
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.pyroute2, name)
+
+    def close(self) -> None:
+        self.rtnl.close()
+        if self._ipr is not None:
+            self._ipr.close()
+        os.close(self._ns)
+
+
+def netlink_errors() -> tuple[type, ...]:
+    """What a refused netlink request raises: ours, and pyroute2's NetlinkError once it is loaded."""
+    found = [rtnl.NetlinkError]
+    if "pyroute2.netlink.exceptions" in sys.modules:
+        found.append(sys.modules["pyroute2.netlink.exceptions"].NetlinkError)
+    return tuple(found)
+
+
 @contextmanager
 def netlink(netns: str = ""):
-    """An IPRoute socket bound to the namespace at `netns` (the current one if empty)."""
-    if netns:
-        with entered(netns):
-            ipr = IPRoute()
-    else:
-        ipr = IPRoute()
+    """Netlink bound to the namespace at `netns` (the current one if empty)."""
+    ipr = Netlink(netns)
     try:
         yield ipr
-    except NetlinkError as e:
-        raise CNIError(errors.KERNEL, "netlink request failed", f"{os.strerror(e.code)} ({e.code})") from None
+    except Exception as e:
+        if isinstance(e, netlink_errors()):
+            raise CNIError(errors.KERNEL, "netlink request failed", f"{os.strerror(e.code)} ({e.code})") from None
+        raise
     finally:
         ipr.close()
 
 
 def link_index(ipr, name: str) -> int | None:
     """The index of the link called `name`, or None."""
-    found = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
+    try:
+        return ipr.rtnl.get_link(name=name).index
+    except rtnl.NetlinkError:
+        return None
 
 
 def link(ipr, index: int):
+    """The link's full pyroute2 message (see `summary` for the common fields, faster)."""
     return ipr.get_links(index)[0]
+
+
+def summary(ipr, index: int) -> rtnl.Link:
+    """The link's index, flags, name, mac, master, peer (IFLA_LINK) and kind."""
+    return ipr.rtnl.get_link(index)
+
+
+def mac_of(ipr, index: int) -> str | None:
+    return summary(ipr, index).mac
 
 
 def kind(message) -> str:
@@ -50,11 +106,11 @@ def kind(message) -> str:
 
 
 def is_up(ipr, index: int) -> bool:
-    return bool(link(ipr, index)["flags"] & IFF_UP)
+    return bool(summary(ipr, index).flags & IFF_UP)
 
 
 def set_up(ipr, index: int, up: bool = True) -> None:
-    ipr.link("set", index=index, state="up" if up else "down")
+    ipr.rtnl.set_link(index, up=up)
 
 
 def delete_link(ipr, name: str) -> bool:
@@ -63,16 +119,49 @@ def delete_link(ipr, name: str) -> bool:
     if index is None:
         return False
     try:
-        ipr.link("del", index=index)
-    except NetlinkError as e:
+        ipr.rtnl.delete_link(index)
+    except rtnl.NetlinkError as e:
         if e.code != 19:  # ENODEV: gone meanwhile
             raise
     return True
 
 
+@contextmanager
+def deleting_link(netns: str, name: str):
+    """Delete link `name` in the namespace at `netns` while the with-block runs; done by the end of
+    the block. A veth's teardown waits 10-20 ms for the kernel (RCU grace periods), and the block's
+    firewall and IPAM work overlaps that wait. Nothing to delete when the namespace is gone.
+    (The thread opens its own netlink socket: pyroute2 sockets stay with the thread that made them.)"""
+    import threading
+
+    from .netns import NetnsGone
+
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with netlink(netns) as ipr:
+                delete_link(ipr, name)
+        except NetnsGone:
+            pass  # the namespace, and with it the link, is gone already
+        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+            failure.append(e)
+
+    worker = threading.Thread(target=run, name=f"delete {name}", daemon=True) if netns else None
+    if worker:
+        worker.start()
+    try:
+        yield
+    finally:
+        if worker:
+            worker.join()
+    if failure:
+        raise failure[0]
+
+
 def addresses(ipr, index: int, family: int) -> list[str]:
     """The link's addresses of one family (socket.AF_INET/AF_INET6) as CIDR strings."""
-    return [f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(index=index, family=family)]
+    return ipr.rtnl.addresses(index, family)
 
 
 def all_addresses(ipr, index: int) -> list[str]:
@@ -85,9 +174,7 @@ IFA_F_NODAD = 0x02
 def add_address(ipr, index: int, cidr: str, nodad: bool = False) -> None:
     """Add `cidr` to the link; `nodad` skips IPv6 duplicate address detection (usable at once)."""
     address, prefix = cidr.split("/")
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    extra = {"flags": IFA_F_NODAD} if nodad and family == socket.AF_INET6 else {}
-    ipr.addr("add", index=index, address=address, prefixlen=int(prefix), family=family, **extra)
+    ipr.rtnl.add_address(index, address, int(prefix), IFA_F_NODAD if nodad and ":" in address else 0)
 
 
 def main_routes(ipr, index: int | None = None) -> list[tuple[str, str]]:
@@ -103,6 +190,9 @@ def main_routes(ipr, index: int | None = None) -> list[tuple[str, str]]:
 
 
 def add_route(ipr, index: int, dst: str, gateway: str = "", **extra) -> None:
+    if not extra:
+        ipr.rtnl.add_route(index, dst, gateway)
+        return
     family = socket.AF_INET6 if ":" in dst else socket.AF_INET
     spec = {"dst": dst, "oif": index, "family": family, **extra}
     if gateway:
@@ -113,12 +203,7 @@ def add_route(ipr, index: int, dst: str, gateway: str = "", **extra) -> None:
 def create_veth(container_ipr, ifname: str, host_name: str, host_netns_fd: int, mtu: int = 0,
                 mac: str = "") -> None:
     """A veth pair: `ifname` in the container's namespace, `host_name` in the host's."""
-    spec = {"ifname": ifname, "kind": "veth", "peer": {"ifname": host_name, "net_ns_fd": host_netns_fd}}
-    if mtu:
-        spec["mtu"] = mtu
-    if mac:
-        spec["address"] = mac
-    container_ipr.link("add", **spec)
+    container_ipr.rtnl.add_veth(ifname, host_name, host_netns_fd, mtu, mac)
 
 
 def host_netns_fd() -> int:
@@ -192,7 +277,7 @@ def set_neighbour(ipr, index: int, ip: str, mac: str) -> None:
 def delete_neighbour(ipr, index: int, ip: str) -> None:
     try:
         ipr.neigh("del", dst=ip, ifindex=index)
-    except NetlinkError as e:
+    except netlink_errors() as e:
         if e.code != 2:  # ENOENT
             raise
 
@@ -213,7 +298,7 @@ def set_fdb(ipr, index: int, mac: str, dst: str) -> None:
 def delete_fdb(ipr, index: int, mac: str, dst: str) -> None:
     try:
         ipr.fdb("del", ifindex=index, lladdr=mac, dst=dst)
-    except NetlinkError as e:
+    except netlink_errors() as e:
         if e.code != 2:
             raise
 
@@ -231,7 +316,7 @@ def set_onlink_route(ipr, index: int, dst: str, gateway: str) -> None:
 def delete_route(ipr, index: int, dst: str) -> None:
     try:
         ipr.route("del", dst=dst, oif=index, table=RT_TABLE_MAIN)
-    except NetlinkError as e:
+    except netlink_errors() as e:
         if e.code not in (2, 3):  # ENOENT, ESRCH
             raise
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 
 from ..kernel.links import (IFF_PROMISC, add_address, all_addresses, create_veth, delete_link, host_netns_fd,
-                            kind, link, link_index, set_up, write_sysctl)
+                            link_index, set_up, summary, write_sysctl)
+from ..kernel import rtnl
 from ..kernel.undo import UndoLog
 from ..spec import CNIError
 from ..spec import errors
@@ -18,15 +19,12 @@ def ensure_bridge(ipr, name: str, undo: UndoLog, mtu: int = 0, promisc: bool = F
     """The bridge `name` (created, and undone, if missing), up; its index."""
     index = link_index(ipr, name)
     if index is None:
-        spec = {"ifname": name, "kind": "bridge"}
-        if mtu:
-            spec["mtu"] = mtu
-        ipr.link("add", **spec)
+        ipr.rtnl.add_link(name, "bridge", mtu)
         index = link_index(ipr, name)
         undo.done(f"create bridge {name}", lambda: delete_link(ipr, name))
-    elif kind(link(ipr, index)) != "bridge":
+    elif summary(ipr, index).kind != "bridge":
         raise CNIError(errors.INVALID_CONFIG, f"{name} is not a bridge",
-                       f"a {kind(link(ipr, index)) or 'non-bridge'} link called {name} exists on the host")
+                       f"a {summary(ipr, index).kind or 'non-bridge'} link called {name} exists on the host")
     if promisc:
         ipr.link("set", index=index, flags=IFF_PROMISC, change=IFF_PROMISC)
     set_up(ipr, index)
@@ -52,10 +50,9 @@ def attach_veth(container, host, ifname: str, bridge: int, undo: UndoLog, mtu: i
         os.close(home)
     undo.done(f"veth {host_name}", lambda: delete_link(host, host_name))
     host_end = link_index(host, host_name)
-    host.link("set", index=host_end, master=bridge, **({"mtu": mtu} if mtu else {}))
+    host.rtnl.set_link(host_end, up=True, master=bridge, mtu=mtu)
     if hairpin:
-        host.brport("set", index=host_end, mode=1)
-    set_up(host, host_end)
+        host.rtnl.set_hairpin(host_end)
     return host_name, host_end, link_index(container, ifname)
 
 
@@ -80,6 +77,13 @@ def gateway_on_bridge(ipr, index: int, name: str, ips, undo: UndoLog, force_addr
         write_sysctl("net.ipv6.conf.all.forwarding" if family else "net.ipv4.ip_forward", "1")
 
 
+def _master(ipr, index: int) -> int | None:
+    try:
+        return summary(ipr, index).master
+    except rtnl.NetlinkError:  # no such link
+        return None
+
+
 def attachment_problems(request, bridge_name: str) -> tuple[list[str], list[str]]:
     """CHECK of a veth attachment against prevResult: (problems, the container's expected addresses).
     The container end must be a veth with the addresses and routes, its host end on the bridge."""
@@ -94,14 +98,14 @@ def attachment_problems(request, bridge_name: str) -> tuple[list[str], list[str]
     problems = []
     with netlink(request.netns) as container:
         inside = link_index(container, request.ifname)
-        if inside is None or kind(link(container, inside)) != "veth":
+        if inside is None or summary(container, inside).kind != "veth":
             raise CNIError(errors.CHECK_FAILED, f"{request.ifname} is missing or not a veth in the container")
         problems += differences(container, inside, request.ifname, expected, prev.routes)
-        peer = link(container, inside).get("IFLA_LINK")
+        peer = summary(container, inside).peer
     with netlink() as host:
         bridge = link_index(host, bridge_name)
         if bridge is None:
             problems.append(f"bridge {bridge_name} is missing")
-        elif peer is None or link(host, peer).get("IFLA_MASTER") != bridge:
+        elif peer is None or _master(host, peer) != bridge:
             problems.append(f"the host end of {request.ifname} is not on {bridge_name}")
     return problems, expected

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from ...firewall import ICC, MASQUERADE, driver, owner_tag
 from ...ipam import delegate
-from ...kernel.links import delete_link, link, link_index, netlink
-from ...kernel.netns import NetnsGone
+from ...kernel.links import deleting_link, link_index, mac_of, netlink
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
@@ -48,7 +47,7 @@ def add(request: Request) -> Result:
         if conf.is_gateway and conf.vlan:  # the gateway lives in the VLAN, not on the bridge itself
             name, index = vlan.gateway_link(host, bridge, conf, undo)
             gateway_on_bridge(host, index, name, ipam.ips, undo, conf.force_address)
-            gateway = (Interface(name=name, mac=link(host, index).get("address")),)
+            gateway = (Interface(name=name, mac=mac_of(host, index)),)
         elif conf.is_gateway:
             gateway_on_bridge(host, bridge, conf.bridge, ipam.ips, undo, conf.force_address)
         firewall = driver(conf.firewall_backend)
@@ -60,9 +59,9 @@ def add(request: Request) -> Result:
             subnets = [subnet(ip.address) for ip in ipam.ips]
             undo.done("masquerade", firewall.add_masquerade(network, owner, [ip.address for ip in ipam.ips], subnets))
         interfaces = (
-            Interface(name=conf.bridge, mac=link(host, bridge).get("address")),
-            Interface(name=host_name, mac=link(host, host_end).get("address")),
-            Interface(name=ifname, mac=link(container, inside).get("address"), sandbox=request.netns),
+            Interface(name=conf.bridge, mac=mac_of(host, bridge)),
+            Interface(name=host_name, mac=mac_of(host, host_end)),
+            Interface(name=ifname, mac=mac_of(container, inside), sandbox=request.netns),
         ) + gateway
     ips = tuple(IPConfig(address=ip.address, gateway=ip.gateway, interface=2) for ip in ipam.ips)
     return Result(interfaces=interfaces, ips=ips, routes=routes, dns=ipam.dns)
@@ -70,20 +69,16 @@ def add(request: Request) -> Result:
 
 def delete(request: Request) -> None:
     conf = parse(request)
-    if request.config.ipam:
-        delegate.call(request, "DEL")
-    if request.netns:
-        try:
-            with netlink(request.netns) as container:
-                delete_link(container, request.ifname)  # takes the host end with it
-        except NetnsGone:
-            pass  # the namespace, and with it the veth pair, is gone already
     owner = owner_tag(request.config.name, request.container_id, request.ifname)
     firewall = driver(conf.firewall_backend)
-    if conf.ip_masq:
-        firewall.remove(owner, MASQUERADE)
-    if not conf.icc:
-        firewall.remove(owner, ICC)
+    # the veth goes (taking its host end with it) while the firewall state and the address go
+    with deleting_link(request.netns, request.ifname):
+        if conf.ip_masq:
+            firewall.remove(owner, MASQUERADE)
+        if not conf.icc:
+            firewall.remove(owner, ICC)
+        if request.config.ipam:  # after the firewall: a released address may be handed out at once
+            delegate.call(request, "DEL")
 
 
 def check(request: Request) -> None:

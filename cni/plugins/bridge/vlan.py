@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import errno
 
-from pyroute2.netlink.exceptions import NetlinkError
 
-from ...kernel.links import delete_link, link, link_index, set_up
+from ...kernel.links import delete_link, link, link_index, netlink_errors, set_up
 from ...kernel.undo import UndoLog
 from ...spec import CNIError
 from ...spec import errors
@@ -37,7 +36,7 @@ def require_filtering(ipr, index: int, conf: BridgeConf, created: bool) -> None:
                        f"or `ip link set {conf.bridge} type bridge vlan_filtering 1`")
     try:
         ipr.link("set", index=index, kind="bridge", br_vlan_filtering=1)
-    except NetlinkError as e:
+    except netlink_errors() as e:
         if e.code in (errno.EOPNOTSUPP, errno.EINVAL):
             raise CNIError(errors.KERNEL, NO_FILTERING, f"setting vlan_filtering on {conf.bridge}: "
                                                         f"{errno.errorcode.get(e.code, e.code)}") from None
@@ -61,7 +60,7 @@ def _vlan(ipr, command: str, port: int, vid: int, flags: list[str] | None = None
     info = {"vid": vid, "flags": flags} if flags else {"vid": vid}
     try:
         ipr.vlan_filter(command, index=port, vlan_info=info)
-    except NetlinkError as e:
+    except netlink_errors() as e:
         if command == "del" and e.code in (errno.ENOENT, errno.EINVAL):
             return  # not there: nothing to remove
         raise CNIError(errors.KERNEL, f"cannot {command} VLAN {vid} on the bridge port",

@@ -7,10 +7,9 @@ from __future__ import annotations
 import errno
 import os
 
-from pyroute2.netlink.exceptions import NetlinkError
 
 from ...ipam import delegate
-from ...kernel.links import delete_link, kind as link_kind, link, link_index, netlink
+from ...kernel.links import delete_link, kind as link_kind, link, link_index, netlink, netlink_errors
 from ...kernel.netns import NetnsGone, open_netns
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
@@ -55,7 +54,7 @@ def _create(ipr, conf: LinkConf, master: tuple, name: str, target_fd: int | None
         spec["address"] = conf.mac
     try:
         ipr.link("add", **spec)
-    except NetlinkError as e:
+    except netlink_errors() as e:
         if e.code == errno.EBUSY:
             raise _busy(conf, master) from None
         if e.code == errno.EOPNOTSUPP:

@@ -14,9 +14,9 @@ import json
 
 from ...firewall import MASQUERADE, driver, owner_tag
 from ...ipam import delegate
-from ...kernel.links import add_address, all_addresses, create_vxlan, delete_link, link, link_index, netlink, set_up
+from ...kernel.links import (add_address, all_addresses, create_vxlan, delete_link, deleting_link, link_index, mac_of,
+                             netlink, set_up)
 from ...kernel.links import write_sysctl
-from ...kernel.netns import NetnsGone
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
@@ -109,9 +109,9 @@ def _add(request: Request, conf: OverlayConf) -> Result:
                                      "vtepMac": lease["vtepMac"], "hostname": lease.get("hostname", ""),
                                      "isolation": conf.isolation, "firewallBackend": conf.firewall_backend})
         interfaces = (
-            Interface(name=conf.bridge, mac=link(host, bridge).get("address")),
-            Interface(name=host_name, mac=link(host, host_end).get("address")),
-            Interface(name=ifname, mac=link(container, inside).get("address"), sandbox=request.netns, mtu=mtu),
+            Interface(name=conf.bridge, mac=mac_of(host, bridge)),
+            Interface(name=host_name, mac=mac_of(host, host_end)),
+            Interface(name=ifname, mac=mac_of(container, inside), sandbox=request.netns, mtu=mtu),
         )
     ips = tuple(IPConfig(address=ip.address, gateway=ip.gateway, interface=2) for ip in ipam.ips)
     return Result(interfaces=interfaces, ips=ips, routes=routes, dns=ipam.dns)
@@ -121,15 +121,11 @@ def delete(request: Request) -> None:
     conf = parse(request)
     with local.locked(conf.state_dir):
         state = local.read(conf.state_dir)
-        delegate.call(_ipam_request(request, conf, state["subnet"] if state else str(conf.network)), "DEL")
-        if request.netns:
-            try:
-                with netlink(request.netns) as container:
-                    delete_link(container, request.ifname)  # takes the host end with it
-            except NetnsGone:
-                pass
-        if conf.ip_masq:
-            driver(conf.firewall_backend).remove(owner_tag(conf.name, request.container_id, request.ifname), MASQUERADE)
+        with deleting_link(request.netns, request.ifname):  # the veth, taking its host end with it
+            if conf.ip_masq:
+                driver(conf.firewall_backend).remove(owner_tag(conf.name, request.container_id, request.ifname),
+                                                     MASQUERADE)
+            delegate.call(_ipam_request(request, conf, state["subnet"] if state else str(conf.network)), "DEL")
         if state and local.containers(conf.ipam_dir, conf.name) == 0:
             leave(conf, state)
 

@@ -38,10 +38,6 @@ class Response:
     def __repr__(self) -> str:
         return f"Response(stdout={self.stdout!r}, stderr={self.stderr!r}, exit_code={self.exit_code!r})"
 
-# What the resident agent answers (VERSION and the about line are cheaper to answer here).
-AGENT_COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS")
-
-
 class Plugin:
     """A plugin: its reference name and the module holding add/delete/check (and gc/status).
 
@@ -68,20 +64,23 @@ class Plugin:
         return (f"pynet {self.name} plugin {__version__} ({self.summary}); "
                 f"CNI spec versions {', '.join(self.versions)}")
 
-    def main(self) -> int:
-        """Entry point of the plugin executable."""
+    def main(self, stdin: bytes | None = None, agent: bool = True) -> int:
+        """Entry point of the plugin executable; `stdin` if it was read already, `agent` False when
+        the agent was asked already (cni.agent.client.main)."""
         command = os.environ.get("CNI_COMMAND", "")
         try:
-            stdin = _read_stdin(command)
+            stdin = _read_stdin(command) if stdin is None else stdin
         except OSError as e:
             response = _error(CNIError(errors.IO_FAILURE, "cannot read the network configuration from stdin",
                                        str(e)), b"")
         else:
             response = None
-            if command in AGENT_COMMANDS and os.environ.get("PYNET_AGENT", "") != "off" and self.registered:
-                from .agent.client import call  # standard library only: the agent has the rest loaded
+            if agent and self.registered:
+                from .agent.client import AGENT_COMMANDS, call  # standard library only
 
-                response = call(self.name, os.environ, stdin)
+                if command in AGENT_COMMANDS and os.environ.get("PYNET_AGENT", "") != "off":
+                    answer = call(self.name, os.environ, stdin)
+                    response = Response(*answer) if answer is not None else None
             if response is None:
                 _full_path()
                 response = handle(self, os.environ, stdin)

@@ -17,9 +17,39 @@ import time
 from . import wire
 
 
-def call(plugin: str, env, stdin: bytes):
-    from ..skel import Response
+# What the agent answers (VERSION and the about line are cheaper to answer in the plugin process).
+AGENT_COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS")
 
+
+def main(plugin: str, module: str) -> int:
+    """A plugin executable's entry point (see `pynet plugins install`): the request goes to the agent
+    when one takes it, with nothing imported beyond this module; otherwise the plugin's module is
+    imported and runs it here."""
+    command = os.environ.get("CNI_COMMAND", "")
+    stdin = None
+    if command in AGENT_COMMANDS and os.environ.get("PYNET_AGENT", "") != "off":
+        try:
+            stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
+        except OSError:
+            stdin = None  # the plugin reports it
+        else:
+            answer = call(plugin, os.environ, stdin)
+            if answer is not None:
+                for stream, text in ((sys.stdout, answer[0]), (sys.stderr, answer[1])):
+                    if text and stream is not None:
+                        try:
+                            stream.write(text)
+                            stream.flush()
+                        except (OSError, ValueError):
+                            pass
+                return answer[2]
+    import importlib
+
+    return importlib.import_module(module).PLUGIN.main(stdin=stdin, agent=False)
+
+
+def call(plugin: str, env, stdin: bytes):
+    """The agent's answer (stdout, stderr, exit code), or None: run the request in this process."""
     path = wire.socket_path(env)
     timeout = _timeout(env)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
@@ -47,7 +77,7 @@ def call(plugin: str, env, stdin: bytes):
     if status == b"stale":  # another build: it steps down; this call runs here, and a new one starts
         start(env, path)
         return None
-    return Response(stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"), int(code or 1))
+    return stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"), int(code or 1)
 
 
 def _timeout(env) -> float:
@@ -61,8 +91,8 @@ def _try_again(stdin: bytes, message: str):
     from ..skel import _error
     from ..spec.errors import TRY_AGAIN_LATER, CNIError
 
-    return _error(CNIError(TRY_AGAIN_LATER, message,
-                           "the request may have been done in part; the runtime's DEL (or GC) cleans it up"), stdin)
+    return tuple(_error(CNIError(TRY_AGAIN_LATER, message, "the request may have been done in part; the runtime's "
+                                 "DEL (or GC) cleans it up"), stdin))
 
 
 def start(env, path: str) -> None:

@@ -10,13 +10,14 @@ from ..plugins import PLUGINS, load
 from .output import emit
 
 # -S: no site-packages at start (saves ~3 ms per call); the plugin adds them only if it runs
-# in-process (cni.skel), not when it hands the request to the agent.
+# in-process (cni.skel), not when it hands the request to the agent. cni.agent.client imports
+# the plugin's module only when it runs the request itself (saves ~2.5 ms per call).
 LAUNCHER = """#!{python} -IS
 # pynet {name} plugin, installed by `pynet plugins install`
 import sys
 sys.path.insert(0, {root!r})
-from {module} import main
-sys.exit(main())
+from cni.agent.client import main
+sys.exit(main({name!r}, {module!r}))
 """
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -257,7 +257,10 @@ def test_isolated_networks_cannot_reach_each_other(lab, make_netns):
     assert ping(lab["c1"], again.json["ips"][0]["address"].split("/")[0])
 
 
-def test_icc_false_blocks_containers_of_one_network(lab):
+@pytest.mark.parametrize("br_netfilter", ["1", "0"], ids=["br_nf-on", "br_nf-off"])
+def test_icc_false_blocks_containers_of_one_network(br_netfilter, lab):
+    """In the bridge family: with or without br_netfilter's hook in the host."""
+    lab["host"].run("sysctl", "-qw", f"net.bridge.bridge-nf-call-iptables={br_netfilter}")
     config = conf(lab, icc=False)
     assert cni(lab, "ADD", config, "c1").ok and cni(lab, "ADD", config, "c2").ok
     assert ping(lab["c1"], "10.77.0.1") and ping(lab["c2"], "10.77.0.1")  # the gateway stays reachable

@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -54,6 +53,8 @@ def execute(executable: str, env: dict, stdin: bytes, *, extra_env: dict | None 
     environ = {k: v for k, v in context.environ().items() if not k.startswith("CNI_")}
     environ.update(extra_env or {})
     environ.update(env)
+    import subprocess  # not at import time: an in-process bridge ADD never runs a program
+
     argv = ["nsenter", f"--net={netns}", "--", executable] if netns else [executable]
     for attempt in range(5):
         try:

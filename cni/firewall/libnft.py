@@ -8,8 +8,6 @@ calling thread's network namespace, so concurrent calls (agent threads) do not s
 from __future__ import annotations
 
 import ctypes
-import shutil
-import subprocess
 
 OUTPUT_JSON = 1 << 4  # NFT_CTX_OUTPUT_JSON
 
@@ -60,6 +58,9 @@ def run(script: str, json_output: bool = False) -> tuple[int, str, str]:
 
 
 def _run_command(script: str, json_output: bool) -> tuple[int, str, str]:
+    import shutil
+    import subprocess  # only without libnftables: not at import time
+
     nft = shutil.which("nft") or "/usr/sbin/nft"
     argv = [nft, "-j", "-f", "-"] if json_output else [nft, "-f", "-"]
     done = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=30)

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+
+
+def _interrupt(_sig, _frame):
+    raise KeyboardInterrupt
 
 
 def command_up(args) -> int:
     from ..lab import hosts
 
+    # killed (a CI timeout, say): undo what was made, as on Ctrl-C; the VMs would outlive this process
+    signal.signal(signal.SIGTERM, _interrupt)
     if args.vm:
         from ..lab import vmhosts
 

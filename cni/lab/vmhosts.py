@@ -217,7 +217,7 @@ def _prove(lab: dict, start: float) -> float:
     first = None
     for host, channel, ident in sent:
         try:
-            code, out = channel.wait(ident, _seconds("PYNET_LAB_VM_PING_TIMEOUT", 120), alive=lambda: _vm_alive(host))
+            code, out = channel.wait(ident, 120, alive=lambda: _vm_alive(host))
         except ChannelTimeout as e:
             raise LabError(f"the ping from {host['container']} on VM {host['vm']}: {e}") from None
         if code:
@@ -269,7 +269,7 @@ def on(lab: dict, host: int, argv: list[str]) -> int:
     channel = Channel(vm["share"])
     ident = channel.send(script)
     try:
-        code, _ = channel.wait(ident, _seconds("PYNET_LAB_ON_TIMEOUT", 3600),
+        code, _ = channel.wait(ident, float("inf"),
                                stream=lambda text: (sys.stdout.write(text), sys.stdout.flush()),
                                alive=lambda: _vm_alive(vm))
     except ChannelTimeout as e:

@@ -133,7 +133,7 @@ def up(hosts: int = 2, store: str = "file") -> dict:
     check_free(directory)
     start = time.monotonic()
     os.makedirs(directory, exist_ok=True)
-    lab = {"dir": directory, "store": store, "hosts": [], "pids": [], "network": NETWORK["name"]}
+    lab = {"dir": directory, "prefix": prefix(), "store": store, "hosts": [], "pids": [], "network": NETWORK["name"]}
     try:
         _write(lab)
         underlay = lab["underlay"] = make_underlay()
@@ -170,7 +170,7 @@ def _host_env(lab: dict, n: int) -> dict:
 
 def pynet_command(lab: dict, n: int, *argv: str) -> tuple[list[str], dict]:
     """The command line and environment of `pynet ARGV` run as host n."""
-    return ["ip", "netns", "exec", f"{prefix()}h{n}", _tool("pynet"), *argv], _host_env(lab, n)
+    return ["ip", "netns", "exec", f"{lab.get('prefix') or prefix()}h{n}", _tool("pynet"), *argv], _host_env(lab, n)
 
 
 def _pynet(lab: dict, n: int, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -232,9 +232,9 @@ def _write(lab: dict) -> None:
         json.dump(lab, f, indent=1)
 
 
-def _leftover_namespaces() -> list[str]:
+def _leftover_namespaces(start: str = "") -> list[str]:
     try:
-        return sorted(n for n in os.listdir("/run/netns") if n.startswith(prefix()))
+        return sorted(n for n in os.listdir("/run/netns") if n.startswith(start or prefix()))
     except FileNotFoundError:
         return []
 
@@ -262,7 +262,7 @@ def down() -> list[str]:
         except (ProcessLookupError, PermissionError):
             pass
     _wait_gone(lab.get("pids", []))  # a VM's qemu holds its tap (and the namespace) until it has exited
-    for name in reversed(_leftover_namespaces()):
+    for name in reversed(_leftover_namespaces(lab.get("prefix", ""))):  # the names it was made with
         kill_all_in(f"/run/netns/{name}")
         _sh("ip", "netns", "delete", name, check=False)
         removed.append(f"netns {name}")

@@ -98,7 +98,8 @@ def up(count: int = 2, store: str = "etcd") -> dict:
     hosts.check_free(directory)
     slots = _take_slots(count)
     start = time.monotonic()
-    lab = {"dir": directory, "store": "etcd", "vm": True, "hosts": [], "pids": [], "network": NETWORK["name"]}
+    lab = {"dir": directory, "prefix": prefix(), "store": "etcd", "vm": True, "hosts": [], "pids": [],
+           "network": NETWORK["name"]}
     try:
         os.makedirs(directory, exist_ok=True)
         hosts._write(lab)

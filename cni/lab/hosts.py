@@ -1,9 +1,11 @@
 """`pynet lab up|down|status`: simulated hosts (network namespaces) on an underlay bridge, an
 overlay network across them, an agent and a container per host, proven by pings.
 
-Everything carries the prefix `pnlab-` (namespaces) and lives under $PYNET_LAB_DIR (default
-/run/pynet/lab): lab.json (what is up), the file store or etcd's data, each host's PYNET_STATE_DIR,
-agent logs. `down` removes all of it, also after a crash (it finds the namespaces by prefix).
+Everything carries the prefix `pnlab-` (namespaces; $PYNET_LAB_PREFIX for another lab beside it) and
+lives under $PYNET_LAB_DIR (default /run/pynet/lab): lab.json (what is up), the file store or etcd's
+data, each host's PYNET_STATE_DIR, agent logs. `down` removes all of it, also after a crash (it finds
+the namespaces by prefix). With `--vm` the hosts are VMs (vmhosts.py); `down`, `status` and `on` serve
+both kinds.
 """
 
 from __future__ import annotations

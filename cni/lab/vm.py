@@ -6,6 +6,7 @@ touches this machine's own links, routes or firewall. A VM runs one shell script
 `hostrun DIR CMD...` running this machine's programs in a read-only chroot of its /), writes files
 to /tmp/share (a host directory) and powers off. TCG unless PYNET_VM_ACCEL=kvm; at most
 PYNET_VM_MAX (2) VMs run at once on this machine, whoever starts them (labs reserve their slots).
+`pynet lab up --vm` (vmhosts.py) boots long-running VMs from the same image and command line.
 """
 
 from __future__ import annotations

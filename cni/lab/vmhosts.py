@@ -111,7 +111,8 @@ def up(count: int = 2, store: str = "etcd") -> dict:
             hosts._write(lab)
         pid, url = hosts._start_etcd(lab["underlay"], directory, ETCD_PORT, wait=False)
         lab["pids"].append(pid)
-        lab["config"] = {**NETWORK, "underlay": "eth0", "store": {"type": "etcd", "endpoints": [url]}}
+        # a longer lease than the netns lab's: an agent under emulation on a busy machine may stall for seconds
+        lab["config"] = {**NETWORK, "underlay": "eth0", "leaseTTL": 30, "store": {"type": "etcd", "endpoints": [url]}}
         hosts._write(lab)
         hosts._etcd_ready(lab["underlay"], url, directory)
         for n in range(1, count + 1):
@@ -169,23 +170,33 @@ def _vm_alive(host: dict) -> bool:
     return hosts.alive(host["qemu"])
 
 
-def _tail(path: str, size: int = 1500) -> str:
+def _tail(path: str, size: int = 600) -> str:
+    """The end of a log, printable characters only (a failed `up` removes the file with the rest)."""
     try:
         with open(path, errors="replace") as f:
-            return f.read()[-size:]
+            text = f.read()[-size:]
     except FileNotFoundError:
         return ""
+    return "".join(c for c in text if c.isprintable() or c == "\n")
 
 
 def _containers(lab: dict, start: float) -> None:
     """Wait for each VM's `pynet run`; the container's address and holder pid from its state."""
     deadline = start + _seconds("PYNET_LAB_VM_TIMEOUT", 300)
+    boot_deadline = start + _seconds("PYNET_LAB_VM_BOOT", 120)  # TCG: 5-10 s, 30-40 s on a busy machine
     for host in lab["hosts"]:
-        state = os.path.join(host["share"], "container.json")
+        state, booted = os.path.join(host["share"], "container.json"), False
         while not os.path.exists(state):
+            if not booted and time.monotonic() > boot_deadline:
+                booted = "LAB-BOOTED" in _tail(host["console"], 100000)
+                if not booted:
+                    accel = " (PYNET_VM_ACCEL=kvm: is KVM usable here?)" if os.environ.get("PYNET_VM_ACCEL") else ""
+                    raise LabError(f"VM {host['vm']} did not boot in {boot_deadline - start:.0f} s{accel}; the end "
+                                   f"of its console: {_tail(host['console'])}")
             if not _vm_alive(host) or time.monotonic() > deadline:
                 why = "stopped" if not _vm_alive(host) else "did not start its container in time"
-                raise LabError(f"VM {host['vm']} {why}; console {host['console']}:\n{_tail(host['console'])}")
+                raise LabError(f"VM {host['vm']} {why}; the end of its console: {_tail(host['console'])} "
+                               f"(qemu: {_tail(os.path.join(lab['dir'], host['vm'] + '.qemu.out'))})")
             time.sleep(0.05)
         run = _tail(os.path.join(host["share"], "run.out")).strip()
         if _tail(os.path.join(host["share"], "run.rc")).strip() != "0":
@@ -223,7 +234,7 @@ def _prove(lab: dict, start: float) -> float:
             raise LabError(f"the ping from {host['container']} on VM {host['vm']}: {e}") from None
         if code:
             raise LabError(f"{host['container']} on VM {host['vm']}: {out.strip()[-300:]} "
-                           f"(agent log: {host['share']}/agent.log)")
+                           f"(the end of its agent's log: {_tail(os.path.join(host['share'], 'agent.log'))})")
         first = first or round(time.monotonic() - start, 2)
     return first
 

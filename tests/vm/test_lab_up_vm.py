@@ -76,3 +76,20 @@ def test_lab_up_vm_pings_across_vms_and_down_leaves_nothing():
     assert namespaces(prefix) == [] and not os.path.exists(directory)
     assert not [pid for pid in state.get("pids", []) if alive(pid)]  # qemu and etcd
     assert pynet("lab", "status", env=env).returncode == 1
+
+
+def test_lab_up_vm_that_fails_says_why_and_leaves_nothing():
+    """VMs that do not boot in time (here: 1 s) are a clear error, and everything made is removed."""
+    prefix = f"pnv{secrets.token_hex(2)}-"
+    directory = tempfile.mkdtemp(prefix="pnlabvm.")
+    os.rmdir(directory)
+    env = {**os.environ, "PYNET_LAB_DIR": directory, "PYNET_LAB_PREFIX": prefix, "PYNET_LAB_VM_BOOT": "1"}
+    try:
+        up = pynet("lab", "up", "--vm", env=env, timeout=1200)
+        assert up.returncode == 1 and up.stderr.startswith("pynet: VM vm1 did not boot in 1 s"), up.stderr
+        assert "Traceback" not in up.stderr
+        assert namespaces(prefix) == [] and not os.path.exists(directory)
+        qemus = subprocess.run(["pgrep", "-f", f"qemu-system-x86_64.*{directory}"], capture_output=True, text=True)
+        assert [pid for pid in qemus.stdout.split() if alive(int(pid))] == []
+    finally:
+        pynet("lab", "down", env=env)

@@ -1,17 +1,28 @@
-"""`pynet lab up|down|status`: a multi-host overlay lab of network namespaces (see cni/lab/hosts.py)."""
+"""`pynet lab up|down|status|on`: a multi-host overlay lab of network namespaces (cni/lab/hosts.py) or of
+qemu VMs (`--vm`, cni/lab/vmhosts.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
+
+
+def _interrupt(_sig, _frame):
+    raise KeyboardInterrupt
 
 
 def command_up(args) -> int:
     from ..lab import hosts
 
+    # killed (a CI timeout, say): undo what was made, as on Ctrl-C; the VMs would outlive this process
+    signal.signal(signal.SIGTERM, _interrupt)
     if args.vm:
-        raise RuntimeError("--vm is not implemented yet: the lab's hosts are network namespaces (leave out --vm)")
-    lab = hosts.up(args.hosts, args.store)
+        from ..lab import vmhosts
+
+        lab = vmhosts.up(args.hosts, args.store or "etcd")
+    else:
+        lab = hosts.up(args.hosts, args.store or "file")
     print(json.dumps(lab, indent=1) if args.format == "json" else hosts.report(lab))
     return 0
 
@@ -46,12 +57,13 @@ def command_on(args) -> int:
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("lab", help="a multi-host overlay lab of network namespaces")
+    parser = sub.add_parser("lab", help="a multi-host overlay lab: network namespaces, or qemu VMs (--vm)")
     actions = parser.add_subparsers(dest="action", required=True)
     up = actions.add_parser("up", help="hosts, store, agents, an overlay and a container per host, pinged")
     up.add_argument("--hosts", type=int, default=2, help="simulated hosts (default 2)")
-    up.add_argument("--store", choices=("file", "etcd"), default="file", help="the overlay's store (default file)")
-    up.add_argument("--vm", action="store_true", help="qemu VMs instead of namespaces (not implemented yet)")
+    up.add_argument("--store", choices=("file", "etcd"), help="the overlay's store (default file; etcd with --vm)")
+    up.add_argument("--vm", action="store_true", help="the hosts are qemu VMs (software emulation unless "
+                                                      "PYNET_VM_ACCEL=kvm; at most PYNET_VM_MAX, default 2)")
     up.set_defaults(run=command_up)
     actions.add_parser("down", help="remove everything the lab created").set_defaults(run=command_down)
     actions.add_parser("status", help="what is up, and each host's peers").set_defaults(run=command_status)

@@ -1,15 +1,18 @@
 """`pynet lab up|down|status`: simulated hosts (network namespaces) on an underlay bridge, an
 overlay network across them, an agent and a container per host, proven by pings.
 
-Everything carries the prefix `pnlab-` (namespaces) and lives under $PYNET_LAB_DIR (default
-/run/pynet/lab): lab.json (what is up), the file store or etcd's data, each host's PYNET_STATE_DIR,
-agent logs. `down` removes all of it, also after a crash (it finds the namespaces by prefix).
+Everything carries the prefix `pnlab-` (namespaces; $PYNET_LAB_PREFIX for another lab beside it) and
+lives under $PYNET_LAB_DIR (default /run/pynet/lab): lab.json (what is up), the file store or etcd's
+data, each host's PYNET_STATE_DIR, agent logs. `down` removes all of it, also after a crash (it finds
+the namespaces by prefix). With `--vm` the hosts are VMs (vmhosts.py); `down`, `status` and `on` serve
+both kinds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,7 +22,7 @@ import time
 
 from ..kernel.netns import entered, kill_all_in
 
-PREFIX = "pnlab-"
+PREFIX = "pnlab-"  # the default; $PYNET_LAB_PREFIX gives a lab names of its own (labs side by side, tests)
 UNDERLAY = "192.168.213"
 NETWORK = {"cniVersion": "1.1.0", "name": "lab", "type": "overlay", "vni": 4213, "network": "10.213.0.0/16",
            "subnetLen": 24, "underlay": "ul0", "leaseTTL": 10}
@@ -31,6 +34,14 @@ class LabError(Exception):
 
 def lab_dir() -> str:
     return os.environ.get("PYNET_LAB_DIR") or "/run/pynet/lab"
+
+
+def prefix() -> str:
+    """What the names of the lab's namespaces and containers start with."""
+    value = os.environ.get("PYNET_LAB_PREFIX") or PREFIX
+    if not re.fullmatch(r"[a-z][a-z0-9]{0,10}-", value):
+        raise LabError(f"PYNET_LAB_PREFIX={value!r}: up to 11 lowercase letters and digits, then '-'")
+    return value
 
 
 def _tool(name: str) -> str:
@@ -77,18 +88,43 @@ def _healthy(ns: str, url: str) -> bool:
             return False
 
 
-def _start_etcd(ns: str, directory: str) -> tuple[int, str]:
-    url, peer = f"http://{UNDERLAY}.254:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
+def _start_etcd(ns: str, directory: str, port: int = 0, wait: bool = True) -> tuple[int, str]:
+    """etcd in namespace `ns`, listening on the underlay (on `port`, or a free one); (pid, client URL).
+    `wait`: until it answers (else the caller waits with `_etcd_ready`)."""
+    url = f"http://{UNDERLAY}.254:{port or _free_port()}"
+    peer = f"http://127.0.0.1:{port + 1 if port else _free_port()}"
     pid = _spawn(ns, ["etcd", "--data-dir", os.path.join(directory, "etcd"), "--listen-client-urls", url,
                       "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
                       peer, "--initial-cluster", f"default={peer}"],
                  os.path.join(directory, "etcd.log"), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-    deadline = time.monotonic() + 15
+    if wait:
+        _etcd_ready(ns, url, directory)
+    return pid, url
+
+
+def _etcd_ready(ns: str, url: str, directory: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _healthy(ns, url):
-            return pid, url
+            return
         time.sleep(0.1)
     raise LabError(f"etcd did not start (see {directory}/etcd.log)")
+
+
+def make_underlay() -> str:
+    """The underlay: bridge ulbr ({UNDERLAY}.254/24) in a namespace of its own; the namespace's name."""
+    underlay = _netns(prefix() + "u")
+    # a MAC of its own: a bridge that borrows its ports' lowest MAC changes it as hosts join, and the
+    # hosts' ARP entries for the store's address go stale for seconds
+    _sh("ip", "link", "add", "ulbr", "address", "02:00:c0:a8:d5:fe", "type", "bridge", ns=underlay)
+    _sh("ip", "addr", "add", f"{UNDERLAY}.254/24", "dev", "ulbr", ns=underlay)
+    _sh("ip", "link", "set", "ulbr", "up", ns=underlay)
+    return underlay
+
+
+def check_free(directory: str) -> None:
+    if os.path.exists(os.path.join(directory, "lab.json")) or _leftover_namespaces():
+        raise LabError("a lab is up already: run `pynet lab down` first")
 
 
 def up(hosts: int = 2, store: str = "file") -> dict:
@@ -96,20 +132,13 @@ def up(hosts: int = 2, store: str = "file") -> dict:
     if hosts < 1 or hosts > 50:
         raise LabError("--hosts must be from 1 to 50")
     directory = lab_dir()
-    if os.path.exists(os.path.join(directory, "lab.json")) or _leftover_namespaces():
-        raise LabError("a lab is up already: run `pynet lab down` first")
+    check_free(directory)
     start = time.monotonic()
     os.makedirs(directory, exist_ok=True)
-    lab = {"dir": directory, "store": store, "hosts": [], "pids": [], "network": NETWORK["name"]}
+    lab = {"dir": directory, "prefix": prefix(), "store": store, "hosts": [], "pids": [], "network": NETWORK["name"]}
     try:
         _write(lab)
-        underlay = _netns(PREFIX + "u")
-        lab["underlay"] = underlay
-        # a MAC of its own: a bridge that borrows its ports' lowest MAC changes it as hosts join, and the
-        # hosts' ARP entries for the store's address go stale for seconds
-        _sh("ip", "link", "add", "ulbr", "address", "02:00:c0:a8:d5:fe", "type", "bridge", ns=underlay)
-        _sh("ip", "addr", "add", f"{UNDERLAY}.254/24", "dev", "ulbr", ns=underlay)
-        _sh("ip", "link", "set", "ulbr", "up", ns=underlay)
+        underlay = lab["underlay"] = make_underlay()
         if store == "etcd":
             pid, url = _start_etcd(underlay, directory)
             lab["pids"].append(pid)
@@ -134,14 +163,16 @@ def up(hosts: int = 2, store: str = "file") -> dict:
 def _host_env(lab: dict, n: int) -> dict:
     """Host n's environment: every pynet directory of its own (state, runtime, CNI conf and cache)."""
     base = os.path.join(lab["dir"], f"h{n}")
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYNET_STATE_DIR": base,
+    # PYTHONPATH too: the hosts' pynet is the code this one runs (a checkout ahead of the installed one)
+    keep = {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}
+    return {**keep, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYNET_STATE_DIR": base,
             "PYNET_RUN_DIR": os.path.join(base, "run"), "PYNET_CNI_CONF_DIR": os.path.join(base, "net.d"),
             "PYNET_CNI_CACHE_DIR": os.path.join(base, "cni"), "CNI_PATH": os.path.join(lab["dir"], "plugins")}
 
 
 def pynet_command(lab: dict, n: int, *argv: str) -> tuple[list[str], dict]:
     """The command line and environment of `pynet ARGV` run as host n."""
-    return ["ip", "netns", "exec", f"{PREFIX}h{n}", _tool("pynet"), *argv], _host_env(lab, n)
+    return ["ip", "netns", "exec", f"{lab.get('prefix') or prefix()}h{n}", _tool("pynet"), *argv], _host_env(lab, n)
 
 
 def _pynet(lab: dict, n: int, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -149,14 +180,14 @@ def _pynet(lab: dict, n: int, *argv: str, check: bool = True) -> subprocess.Comp
     command, env = pynet_command(lab, n, *argv)
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     if check and done.returncode:
-        raise LabError(f"pynet {' '.join(argv)} on {PREFIX}h{n}: {(done.stderr or done.stdout).strip()[:300]}")
+        raise LabError(f"pynet {' '.join(argv)} on {prefix()}h{n}: {(done.stderr or done.stdout).strip()[:300]}")
     return done
 
 
 def _host(lab: dict, n: int, config: dict) -> dict:
     """Host n on the underlay, the overlay's conflist in its conf dir, its agent, and a container
     started by `pynet run` on the overlay."""
-    name, container = f"{PREFIX}h{n}", f"{PREFIX}c{n}"
+    name, container = f"{prefix()}h{n}", f"{prefix()}c{n}"
     _netns(name)
     _sh("ip", "link", "add", f"port{n}", "type", "veth", "peer", "name", "ul0", "netns", name, ns=lab["underlay"])
     _sh("ip", "link", "set", f"port{n}", "master", "ulbr", "up", ns=lab["underlay"])
@@ -203,9 +234,9 @@ def _write(lab: dict) -> None:
         json.dump(lab, f, indent=1)
 
 
-def _leftover_namespaces() -> list[str]:
+def _leftover_namespaces(start: str = "") -> list[str]:
     try:
-        return sorted(n for n in os.listdir("/run/netns") if n.startswith(PREFIX))
+        return sorted(n for n in os.listdir("/run/netns") if n.startswith(start or prefix()))
     except FileNotFoundError:
         return []
 
@@ -232,7 +263,8 @@ def down() -> list[str]:
             removed.append(f"process {pid}")
         except (ProcessLookupError, PermissionError):
             pass
-    for name in reversed(_leftover_namespaces()):
+    _wait_gone(lab.get("pids", []))  # a VM's qemu holds its tap (and the namespace) until it has exited
+    for name in reversed(_leftover_namespaces(lab.get("prefix", ""))):  # the names it was made with
         kill_all_in(f"/run/netns/{name}")
         _sh("ip", "netns", "delete", name, check=False)
         removed.append(f"netns {name}")
@@ -242,19 +274,31 @@ def down() -> list[str]:
     return removed
 
 
+def alive(pid: int) -> bool:
+    """Is process `pid` there (and not a zombie)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _wait_gone(pids: list[int], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def status() -> dict | None:
     """lab.json plus what is alive now: processes, and each host's view of its peers (routes)."""
     lab = read()
     if lab is None:
         return None
-    alive = []
-    for pid in lab.get("pids", []):
-        try:
-            os.kill(pid, 0)
-            alive.append(pid)
-        except ProcessLookupError:
-            pass
-    lab["alive"] = alive
+    if lab.get("vm"):
+        from . import vmhosts
+
+        return vmhosts.status(lab)
+    lab["alive"] = [pid for pid in lab.get("pids", []) if alive(pid)]
     for host in lab["hosts"]:
         out = _sh("ip", "-4", "route", "show", "dev", f"pnx{lab['config']['vni']}", ns=host["name"], check=False).stdout
         host["peers"] = [line.split()[0] for line in out.splitlines() if " via " in line]
@@ -263,11 +307,19 @@ def status() -> dict | None:
 
 def report(lab: dict) -> str:
     """The topology and the figures, for people."""
-    lines = [f"underlay: bridge ulbr in netns {lab['underlay']} ({UNDERLAY}.0/24), store: {lab['store']}",
+    store = lab["store"] + (f" at {lab['config']['store']['endpoints'][0]}" if lab.get("vm") else "")
+    lines = [f"underlay: bridge ulbr in netns {lab['underlay']} ({UNDERLAY}.0/24), store: {store}",
              f"overlay {lab['config']['name']}: VXLAN vni {lab['config']['vni']}, {lab['config']['network']}"]
+    leases = {u: s for s, u in lab.get("leases", {}).items()}
     for h in lab["hosts"]:
-        lines.append(f"  {h['name']} ({h['underlay']}) -- container {h['container']} {h['address']}"
+        what = f"VM {h['vm']}, qemu pid {h['qemu']}{'' if h.get('running', True) else ' (not running)'}: " \
+            if h.get("vm") else ""
+        lines.append(f"  {h['name']} ({what}{h['underlay']}) -- container {h['container']} {h['address']}"
+                     + (f", lease {leases[h['underlay']]}" if h["underlay"] in leases else "")
                      + (f", routes to {', '.join(h['peers'])}" if "peers" in h else ""))
+    if lab.get("vm"):
+        lines.append(f"  consoles: {os.path.join(lab['dir'], 'vm*.log')}; "
+                     "`pynet lab on N -- ARGS` runs pynet ARGS in VM N")
     if "up_s" in lab:
         lines.append(f"up in {lab['up_s']} s; first cross-host ping {lab['first_ping_s']} s after start; "
                      "every container pinged every other")
@@ -283,5 +335,9 @@ def on(host: int, argv: list[str]) -> int:
         raise LabError("no lab is up: pynet lab up")
     if not 1 <= host <= len(lab["hosts"]):
         raise LabError(f"the lab has hosts 1 to {len(lab['hosts'])}")
+    if lab.get("vm"):
+        from . import vmhosts
+
+        return vmhosts.on(lab, host, argv)
     command, env = pynet_command(lab, host, *argv)
     return subprocess.run(command, env=env).returncode

@@ -6,6 +6,7 @@ touches this machine's own links, routes or firewall. A VM runs one shell script
 `hostrun DIR CMD...` running this machine's programs in a read-only chroot of its /), writes files
 to /tmp/share (a host directory) and powers off. TCG unless PYNET_VM_ACCEL=kvm; at most
 PYNET_VM_MAX (2) VMs run at once on this machine, whoever starts them (labs reserve their slots).
+`pynet lab up --vm` (vmhosts.py) boots long-running VMs from the same image and command line.
 """
 
 from __future__ import annotations
@@ -36,12 +37,20 @@ def _accel() -> list[str]:
     return ["-accel", "tcg,thread=multi", "-cpu", "max"]
 
 
-def _slots(count: int) -> list[int]:
-    """`count` open, locked slot files, taken all at once: blocks while fewer are free on this machine."""
+def vm_max() -> int:
+    """How many VMs may run at once on this machine ($PYNET_VM_MAX, default 2)."""
+    return int(os.environ.get("PYNET_VM_MAX", "2"))
+
+
+def _slots(count: int, timeout: float | None = None) -> list[int]:
+    """`count` open, locked slot files, taken all at once: blocks while fewer are free on this machine
+    (TimeoutError after `timeout` s). A slot is held as long as its file is open, also by a child
+    process that inherits it (a lab's detached qemu)."""
     os.makedirs(SLOTS, exist_ok=True)
-    total = int(os.environ.get("PYNET_VM_MAX", "2"))
+    total = vm_max()
     if count > total:
         raise ValueError(f"a lab of {count} VMs needs PYNET_VM_MAX >= {count}")
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         held = []
         for n in range(total):
@@ -55,6 +64,8 @@ def _slots(count: int) -> list[int]:
                 return held
         for fd in held:
             os.close(fd)
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {count} of the {total} VM slots were free for {timeout:.0f} s")
         time.sleep(0.5)
 
 
@@ -66,6 +77,29 @@ def _tmpkeep() -> str:
     keep = sorted({p for p in (package_root, sys.prefix, os.path.realpath(sys.prefix)) if p.startswith("/tmp/")})
     return f" vmlab.tmpkeep={','.join(keep)}" if keep else ""
 
+
+def write_image(path: str, index: int, script: str, subnet: str = SUBNET) -> None:
+    """VM `index`'s initrd: the base image plus /vmlab.sh, which gives eth0 {subnet}.{index}/24 (default
+    route via .254) and then runs `script`."""
+    header = (f"VMLAB_N={index}\nip link set eth0 up\nip addr add {subnet}.{index}/24 dev eth0\n"
+              f"ip route add default via {subnet}.254\n")
+    with open(path, "wb") as out, open(base_image(), "rb") as base:
+        shutil.copyfileobj(base, out)
+        out.write(files_cpio({"vmlab.sh": (header + script).encode()}))
+
+
+def qemu_argv(name: str, index: int, image: str, log: str, share: str, mem: int, tap: str = "") -> list[str]:
+    """The qemu command line of VM `index` (run it inside the lab's namespace, where its tap is): serial
+    console to `log`, NIC on `tap` (default tapN), this machine's / read-only as hostfs, `share` writable."""
+    return [QEMU, *_accel(), "-M", "pc", "-m", str(mem), "-smp", "1", "-nodefaults", "-no-user-config",
+            "-nographic", "-no-reboot", "-serial", f"file:{log}", "-kernel", kernel()[0], "-initrd", image,
+            "-append", f"console=ttyS0 quiet panic=-1 vmlab.hostname={name}{_tmpkeep()}",
+            "-netdev", f"tap,id=n0,ifname={tap or f'tap{index}'},script=no,downscript=no",
+            "-device", f"virtio-net-pci,netdev=n0,mac=52:54:00:77:00:{index:02x},romfile=",
+            "-virtfs", "local,path=/,mount_tag=hostfs,security_model=none,readonly=on,multidevs=remap",
+            "-virtfs", f"local,path={share},mount_tag=share,security_model=none"]
+
+
 class VM:
     """One qemu process; its serial console goes to `log`, its /tmp/share is the `share` directory."""
 
@@ -75,21 +109,11 @@ class VM:
         self.share = os.path.join(lab.workdir, f"{name}.share")
         os.makedirs(self.share)
         image = os.path.join(lab.workdir, f"{name}.img")
-        header = (f"VMLAB_N={index}\nip link set eth0 up\nip addr add {SUBNET}.{index}/24 dev eth0\n"
-                  f"ip route add default via {SUBNET}.254\n")
-        with open(image, "wb") as out, open(base_image(), "rb") as base:
-            shutil.copyfileobj(base, out)
-            out.write(files_cpio({"vmlab.sh": (header + script).encode()}))
+        write_image(image, index, script)
         tap = f"tap{index}"
         lab.run("ip", "tuntap", "add", "dev", tap, "mode", "tap")
         lab.run("ip", "link", "set", tap, "master", "br0", "up")
-        argv = [QEMU, *_accel(), "-M", "pc", "-m", str(mem), "-smp", "1", "-nodefaults", "-no-user-config",
-                "-nographic", "-no-reboot", "-serial", f"file:{self.log}", "-kernel", kernel()[0], "-initrd", image,
-                "-append", f"console=ttyS0 quiet panic=-1 vmlab.hostname={name}{_tmpkeep()}",
-                "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
-                "-device", f"virtio-net-pci,netdev=n0,mac=52:54:00:77:00:{index:02x},romfile=",
-                "-virtfs", "local,path=/,mount_tag=hostfs,security_model=none,readonly=on,multidevs=remap",
-                "-virtfs", f"local,path={self.share},mount_tag=share,security_model=none"]
+        argv = qemu_argv(name, index, image, self.log, self.share, mem, tap)
         self.started = time.monotonic()
         # setpriv and `ip netns exec` exec qemu: the process is qemu itself, opening the tap inside the lab
         # namespace, and killed if the thread that started it dies (a test run killed outright)

@@ -66,6 +66,19 @@ def iperf(lab: dict, server: int, client: int, address: str, seconds: float, con
         proc.wait()
 
 
+BARE = "10.250.0.{}"  # a second, plain VXLAN between the two hosts: what encapsulation alone costs
+
+
+def bare_vxlan(lab: dict) -> None:
+    """VNI 4000 between hosts 1 and 2, addresses BARE, no bridge behind it (removed with the hosts)."""
+    h1, h2 = lab["hosts"][:2]
+    for n, me, peer in ((1, h1, h2), (2, h2, h1)):
+        sh(me["name"], "ip", "link", "add", "pnbarevx", "type", "vxlan", "id", "4000", "local", me["underlay"],
+           "remote", peer["underlay"], "dstport", "4790")
+        sh(me["name"], "ip", "addr", "add", BARE.format(n) + "/24", "dev", "pnbarevx")
+        sh(me["name"], "ip", "link", "set", "pnbarevx", "up")
+
+
 def offloads(ns: str, device: str) -> str:
     if not shutil.which("ethtool"):
         return "ethtool not installed"
@@ -91,22 +104,27 @@ def main() -> int:
               f"{lab['first_ping_s']} s (target < 10 s)")
         print(f"{device} on {h1['name']}: mtu {sh(h1['name'], 'cat', f'/sys/class/net/{device}/mtu').strip()}; "
               f"{offloads(h1['name'], device)}")
+        bare_vxlan(lab)
         brnf = sh(h1["name"], "cat", "/proc/sys/net/bridge/bridge-nf-call-iptables").strip()
         for hook in ("as is", "off"):
             if hook == "off":  # pynet's overlay needs none of it; Docker's iptables rules do
                 for ns in [h["name"] for h in lab["hosts"]] + [lab["underlay"]]:
                     sh(ns, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0",
                        "net.bridge.bridge-nf-call-ip6tables=0")
-            overlay, underlay = [], []
+            overlay, underlay, bare = [], [], []
             for _ in range(args.rounds):  # alternate, so drifting load hits both
                 overlay.append(iperf(lab, 2, 1, h2["address"].split("/")[0], args.seconds, containers=True))
                 underlay.append(iperf(lab, 2, 1, h2["underlay"], args.seconds, containers=False))
+                bare.append(iperf(lab, 2, 1, BARE.format(2), args.seconds, containers=False))
             o, u = statistics.median(overlay), statistics.median(underlay)
             print(f"TCP, iperf3 -t {args.seconds:g}, median of {args.rounds}, hosts' br_netfilter hook "
                   f"{brnf if hook == 'as is' else 0}: overlay {o:.2f} Gbit/s, underlay {u:.2f} Gbit/s: "
                   f"{100 * o / u:.0f} % of the underlay (target ≥ 90 %)")
             print(f"  overlay rounds {', '.join(f'{x:.2f}' for x in overlay)}; "
                   f"underlay rounds {', '.join(f'{x:.2f}' for x in underlay)}")
+            b = statistics.median(bare)
+            print(f"  for scale: host↔host over a bare VXLAN device pair (no bridge, no container) {b:.2f} Gbit/s = "
+                  f"{100 * b / u:.0f} % of the underlay; rounds {', '.join(f'{x:.2f}' for x in bare)}")
         return 0
     except Exception as e:  # noqa: BLE001 - a figure that failed to run is reported, not a traceback
         print(f"bench/overlay.py: {e}", file=sys.stderr)

@@ -401,7 +401,7 @@ def print_summary(add: dict | None, dnat: dict | None, ks: list[int], tp: dict |
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, help="ADD/DEL rounds (default 30, 5 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="for CI: 5 runs, K=10 and 500, 2 s iperf3")
+    parser.add_argument("--quick", action="store_true", help="for CI: 5 runs, K=10 and 500, iperf3 3 s x 3")
     parser.add_argument("--parts", default="add,dnat,throughput", help="comma-separated subset of add,dnat,throughput")
     parser.add_argument("--big-k", type=int, help="the large number of mappings (default 5000, 500 with --quick)")
     parser.add_argument("--ref-timeout", type=float, default=3600, help="seconds allowed for the reference's big ADD")
@@ -412,7 +412,7 @@ def main() -> int:
     runs = args.runs or (5 if args.quick else 30)
     ks = [10, args.big_k or (500 if args.quick else 5000)]
     conn_seconds, conn_bursts = (2.0, 4) if args.quick else (3.0, 6)
-    iperf_seconds, iperf_rounds = (2.0, 1) if args.quick else (5.0, 3)
+    iperf_seconds, iperf_rounds = (3.0, 3) if args.quick else (5.0, 3)
     parts = set(args.parts.split(","))
     if runs < 2 or parts - {"add", "dnat", "throughput"}:
         parser.error("--runs must be >= 2; --parts takes add, dnat, throughput")

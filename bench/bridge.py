@@ -333,8 +333,8 @@ def bench_throughput(lab: Lab, pynet: Impl, seconds: float, rounds: int) -> dict
                 if hook == "off":
                     set_brnf(host, "0")
                     set_brnf(plain, "0")
-                order = ("bridge", "plain", "veth") if n % 2 == 0 else ("veth", "plain", "bridge")
-                for kind in order:  # alternate which goes first
+                order = ("bridge", "plain", "veth")[n % 3:] + ("bridge", "plain", "veth")[:n % 3]
+                for kind in order:  # rotate which goes first
                     if kind == "veth" and hook == "off":
                         continue
                     server, client, address = paths[kind]
@@ -350,7 +350,7 @@ def bench_throughput(lab: Lab, pynet: Impl, seconds: float, rounds: int) -> dict
 
 def print_throughput(res: dict, seconds: float) -> None:
     veth = statistics.median(res["veth"])
-    print(f"\n3. TCP throughput, iperf3 -t {seconds:g}, {len(res['bridge'])} round(s) each, alternating (Gbit/s)")
+    print(f"\n3. TCP throughput, iperf3 -t {seconds:g}, {len(res['bridge'])} round(s) each, rotating which goes first (Gbit/s)")
     print(f"   {'path':62} {'median':>7}  {'/ veth':>7}  runs")
     rows = (("bridge", f"container <-> container over a pynet bridge, br_nf {res['br_nf']}"),
             ("plain", f"netns <-> netns over a bare kernel bridge, br_nf {res['br_nf']}"),

@@ -327,7 +327,8 @@ def bench_throughput(lab: Lab, pynet: Impl, seconds: float, rounds: int) -> dict
         lab.veth(a, "vb0", "10.255.0.1/24", b, "vb1", "10.255.0.2/24")
         brnf = sh("cat", "/proc/sys/net/bridge/bridge-nf-call-iptables", ns=host, check=False).stdout.decode().strip()
         paths = {"bridge": (c1, c2, c1_ip), "plain": (p1, p2, "10.254.0.1"), "veth": (a, b, "10.255.0.1")}
-        found: dict[str, list[float]] = {key: [] for key in ("bridge", "plain", "bridge-nobrnf", "plain-nobrnf", "veth")}
+        keys = ("bridge", "plain", "bridge-nobrnf", "plain-nobrnf", "veth")
+        found: dict[str, list[float]] = {key: [] for key in keys}
         for n in range(rounds):
             for hook in ("as is", "off"):
                 if hook == "off":
@@ -350,7 +351,8 @@ def bench_throughput(lab: Lab, pynet: Impl, seconds: float, rounds: int) -> dict
 
 def print_throughput(res: dict, seconds: float) -> None:
     veth = statistics.median(res["veth"])
-    print(f"\n3. TCP throughput, iperf3 -t {seconds:g}, {len(res['bridge'])} round(s) each, rotating which goes first (Gbit/s)")
+    print(f"\n3. TCP throughput, iperf3 -t {seconds:g}, {len(res['bridge'])} round(s) each, "
+          "rotating which goes first (Gbit/s)")
     print(f"   {'path':62} {'median':>7}  {'/ veth':>7}  runs")
     rows = (("bridge", f"container <-> container over a pynet bridge, br_nf {res['br_nf']}"),
             ("plain", f"netns <-> netns over a bare kernel bridge, br_nf {res['br_nf']}"),

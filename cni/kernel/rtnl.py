@@ -147,7 +147,8 @@ class Rtnl:
     def add_link(self, name: str, kind: str, mtu: int = 0) -> None:
         """A new link of a kind that needs no further attributes (e.g. "bridge")."""
         body = ifinfo() + text(IFLA_IFNAME, name) + (u32(IFLA_MTU, mtu) if mtu else b"")
-        self.request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body + attr(IFLA_LINKINFO, text(IFLA_INFO_KIND, kind)))
+        body += attr(IFLA_LINKINFO, text(IFLA_INFO_KIND, kind))
+        self.request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
 
     def add_veth(self, name: str, peer: str, peer_netns_fd: int, mtu: int = 0, mac: str = "") -> None:
         """A veth pair: `name` here, `peer` in the namespace of `peer_netns_fd`."""

@@ -13,6 +13,7 @@ import os
 import pytest
 
 from cni.runtime import CNIConfig, CNIRuntimeError, GCError, NetworkConfig, PluginError, RuntimeConf, load_network
+from tests.netns import wait_until
 
 pytestmark = pytest.mark.root
 
@@ -121,7 +122,8 @@ def test_gc_removes_a_stale_attachment(rt_lab):
     stale_ip = cni.add(net, stale)["ips"][0]["address"].split("/")[0]
     rt_lab["c2"].delete()  # the container went away without a DEL
     cni.gc(net, valid=[(live.container_id, live.ifname)])
-    assert host.snapshot() == before
+    # the kernel tears the deleted namespace down in the background, and the veth pair with it
+    wait_until(lambda: host.snapshot() == before, "the host to be as before the stale attachment")
     assert [a["container_id"] for a in cni.cached_attachments("rtnet")] == ["id-c1"]
     assert not os.path.exists(os.path.join(rt_lab["data"], "rtnet", stale_ip))
     assert os.path.exists(os.path.join(rt_lab["data"], "rtnet", addresses(rt_lab["c1"])[0].split("/")[0]))

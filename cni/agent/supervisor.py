@@ -66,17 +66,22 @@ class Supervisor:
     def claim(self) -> bool:
         """Take the namespace's lock and bind the socket; False if another agent serves here."""
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        self.lockfile = open(self.path + ".lock", "a+")
         deadline = time.monotonic() + 5
         while True:
+            self.lockfile = open(self.path + ".lock", "a+")
             try:
                 fcntl.flock(self.lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
+                self.lockfile.close()
                 # the holder either serves (its socket exists) or is leaving: then wait for it
                 if os.path.exists(self.path) or time.monotonic() > deadline:
                     return False
                 time.sleep(0.02)
+                continue
+            if _same_file(self.lockfile, self.path + ".lock"):
+                break
+            self.lockfile.close()  # a leaving agent removed the file we locked: lock the new one
+        sweep(os.path.dirname(self.path), keep=self.path)
         self.lockfile.seek(0)
         self.lockfile.truncate()
         self.lockfile.write(f"{os.getpid()} {self.build}\n")
@@ -97,6 +102,16 @@ class Supervisor:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
+
+    def release(self) -> None:
+        """Remove the lock file while still holding it, then let go (claim() checks the inode)."""
+        if self.managed and self.lockfile is not None:
+            try:
+                os.unlink(self.path + ".lock")
+            except FileNotFoundError:
+                pass
+            self.lockfile.close()
+            self.lockfile = None
 
     def run(self) -> None:
         preload()  # before forking: the workers share the loaded modules
@@ -185,6 +200,46 @@ class Supervisor:
         for pid in self.children:
             os.kill(pid, signal.SIGKILL)
         self.listener.close()
+        self.release()
+
+
+def _same_file(handle, path: str) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def sweep(directory: str, keep: str) -> None:
+    """Remove the sockets and lock files of agents that are gone (killed with their namespace, say):
+    a lock nobody holds means nobody serves that socket."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith("agent-net") and name.endswith(".sock.lock")):  # not systemd's agent.sock
+            continue
+        lock = os.path.join(directory, name)
+        socket_path = lock[:-len(".lock")]
+        if socket_path == keep:
+            continue
+        try:
+            handle = open(lock, "a+")
+        except OSError:
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # an agent serves it
+            if not _same_file(handle, lock):
+                continue
+            for path in (socket_path, lock):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
 
 
 def systemd_listener() -> socket.socket | None:

@@ -84,8 +84,10 @@ class Plugin:
             if response is None:
                 _full_path()
                 response = handle(self, os.environ, stdin)
-        _write(sys.stdout, response.stdout)
-        _write(sys.stderr, response.stderr)
+        from .agent.client import write  # standard library only
+
+        write(sys.stdout, response.stdout)
+        write(sys.stderr, response.stderr)
         return response.exit_code
 
 
@@ -103,15 +105,6 @@ def _read_stdin(command: str) -> bytes:
     if sys.stdin is None or not command or (command == "VERSION" and sys.stdin.isatty()):
         return b""
     return sys.stdin.buffer.read()
-
-
-def _write(stream, text: str) -> None:
-    if text and stream is not None:
-        try:
-            stream.write(text)
-            stream.flush()
-        except (OSError, ValueError):
-            pass
 
 
 def _dump(obj: dict) -> str:

@@ -35,17 +35,22 @@ def main(plugin: str, module: str) -> int:
         else:
             answer = call(plugin, os.environ, stdin)
             if answer is not None:
-                for stream, text in ((sys.stdout, answer[0]), (sys.stderr, answer[1])):
-                    if text and stream is not None:
-                        try:
-                            stream.write(text)
-                            stream.flush()
-                        except (OSError, ValueError):
-                            pass
+                write(sys.stdout, answer[0])
+                write(sys.stderr, answer[1])
                 return answer[2]
     import importlib
 
     return importlib.import_module(module).PLUGIN.main(stdin=stdin, agent=False)
+
+
+def write(stream, text: str) -> None:
+    """Print a plugin's stdout or stderr; a closed stream (the caller gone) is not an error."""
+    if text and stream is not None:
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def call(plugin: str, env, stdin: bytes):

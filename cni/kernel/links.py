@@ -26,10 +26,13 @@ class Netlink:
     in the same namespace on first use), so `ipr.link("set", ...)` works as with IPRoute itself."""
 
     def __init__(self, netns: str = "") -> None:
-        self._ns = open_netns(netns or "/proc/thread-self/ns/net")
+        self._ns = open_netns(netns or "/proc/thread-self/ns/net")  # for pyroute2, if it is needed
         self._ipr = None
         try:
-            with entered(f"/proc/self/fd/{self._ns}"):
+            if netns:
+                with entered(netns):
+                    self.rtnl = rtnl.Rtnl()
+            else:
                 self.rtnl = rtnl.Rtnl()
         except BaseException:
             os.close(self._ns)
@@ -70,10 +73,8 @@ def netlink(netns: str = ""):
     ipr = Netlink(netns)
     try:
         yield ipr
-    except Exception as e:
-        if isinstance(e, netlink_errors()):
-            raise CNIError(errors.KERNEL, "netlink request failed", f"{os.strerror(e.code)} ({e.code})") from None
-        raise
+    except netlink_errors() as e:
+        raise CNIError(errors.KERNEL, "netlink request failed", f"{os.strerror(e.code)} ({e.code})") from None
     finally:
         ipr.close()
 
@@ -131,7 +132,7 @@ def deleting_link(netns: str, name: str):
     """Delete link `name` in the namespace at `netns` while the with-block runs; done by the end of
     the block. A veth's teardown waits 10-20 ms for the kernel (RCU grace periods), and the block's
     firewall and IPAM work overlaps that wait. Nothing to delete when the namespace is gone.
-    (The thread opens its own netlink socket: pyroute2 sockets stay with the thread that made them.)"""
+    (The thread enters the namespace and opens its netlink there itself.)"""
     import threading
 
     from .netns import NetnsGone

@@ -22,9 +22,9 @@ def ensure_bridge(ipr, name: str, undo: UndoLog, mtu: int = 0, promisc: bool = F
         ipr.rtnl.add_link(name, "bridge", mtu)
         index = link_index(ipr, name)
         undo.done(f"create bridge {name}", lambda: delete_link(ipr, name))
-    elif summary(ipr, index).kind != "bridge":
+    elif (found := summary(ipr, index).kind) != "bridge":
         raise CNIError(errors.INVALID_CONFIG, f"{name} is not a bridge",
-                       f"a {summary(ipr, index).kind or 'non-bridge'} link called {name} exists on the host")
+                       f"a {found or 'non-bridge'} link called {name} exists on the host")
     if promisc:
         ipr.link("set", index=index, flags=IFF_PROMISC, change=IFF_PROMISC)
     set_up(ipr, index)
@@ -98,10 +98,11 @@ def attachment_problems(request, bridge_name: str) -> tuple[list[str], list[str]
     problems = []
     with netlink(request.netns) as container:
         inside = link_index(container, request.ifname)
-        if inside is None or summary(container, inside).kind != "veth":
+        found = summary(container, inside) if inside is not None else None
+        if found is None or found.kind != "veth":
             raise CNIError(errors.CHECK_FAILED, f"{request.ifname} is missing or not a veth in the container")
         problems += differences(container, inside, request.ifname, expected, prev.routes)
-        peer = summary(container, inside).peer
+        peer = found.peer
     with netlink() as host:
         bridge = link_index(host, bridge_name)
         if bridge is None:

@@ -129,15 +129,26 @@ def delete_link(ipr, name: str) -> bool:
 
 @contextmanager
 def deleting_link(netns: str, name: str):
-    """Delete link `name` in the namespace at `netns` while the with-block runs; done by the end of
-    the block. A veth's teardown waits 10-20 ms for the kernel (RCU grace periods), and the block's
-    firewall and IPAM work overlaps that wait. Nothing to delete when the namespace is gone.
-    (The thread enters the namespace and opens its netlink there itself.)"""
+    """Delete link `name` (a veth) in the namespace at `netns` while the with-block runs.
+
+    The block's firewall and IPAM work overlaps the kernel's teardown, and the block ends when the
+    kernel has announced the link deleted (RTM_DELLINK in its namespace). By then the veth and its
+    peer are unlisted, their addresses, routes and bridge port are gone, and anything that takes
+    the rtnl lock sees the end state. The kernel's reply comes 15-40 ms later, after RCU grace
+    periods that only free the devices' memory; a thread waits for it (a resident agent returns at
+    once; a process that exits waits for the kernel anyway). Nothing to delete when the namespace
+    is gone; the deletion's own error, if any, is raised here.
+    """
+    import select
     import threading
 
     from .netns import NetnsGone
 
+    if not netns:
+        yield
+        return
     failure: list[BaseException] = []
+    done_r, done_w = os.pipe()
 
     def run() -> None:
         try:
@@ -147,17 +158,35 @@ def deleting_link(netns: str, name: str):
             pass  # the namespace, and with it the link, is gone already
         except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
             failure.append(e)
+        finally:
+            os.close(done_w)
 
-    worker = threading.Thread(target=run, name=f"delete {name}", daemon=True) if netns else None
-    if worker:
-        worker.start()
+    watch = None
+    try:
+        with entered(netns):  # listening before the deletion starts, so its notice cannot be missed
+            watch = rtnl.Rtnl(groups=rtnl.RTMGRP_LINK)
+    except NetnsGone:
+        pass
+    worker = threading.Thread(target=run, name=f"delete {name}", daemon=True)
+    worker.start()
     try:
         yield
+        while watch is not None:
+            ready = select.select([watch.sock, done_r], [], [])[0]
+            if done_r in ready:
+                break
+            try:
+                if name in watch.deleted_links():
+                    return
+            except OSError:  # ENOBUFS: notices were lost; wait for the kernel's reply instead
+                break
+        worker.join()
+        if failure:
+            raise failure[0]
     finally:
-        if worker:
-            worker.join()
-    if failure:
-        raise failure[0]
+        if watch is not None:
+            watch.close()
+        os.close(done_r)
 
 
 def addresses(ipr, index: int, family: int) -> list[str]:

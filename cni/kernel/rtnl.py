@@ -17,6 +17,7 @@ RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE = 24
 NLMSG_ERROR, NLMSG_DONE = 2, 3
+RTMGRP_LINK = 0x1
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 5, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_DATA = 1, 2, 5
@@ -94,9 +95,9 @@ class Link:
 class Rtnl:
     """A NETLINK_ROUTE socket of the namespace it was opened in; one request at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, groups: int = 0) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-        self.sock.bind((0, 0))
+        self.sock.bind((0, groups))  # groups: the notifications it listens to (RTMGRP_*)
         self.seq = 0
 
     def close(self) -> None:
@@ -127,6 +128,19 @@ class Rtnl:
                 answers.append(payload)
                 if not flags & NLM_F_ACK and not flags & NLM_F_DUMP:
                     return answers
+
+    def deleted_links(self) -> list[str]:
+        """The names in the RTM_DELLINK notifications of what one recv() brings (a socket opened
+        with groups=RTMGRP_LINK)."""
+        data, names, offset = self.sock.recv(65536), [], 0
+        while offset + _HEADER.size <= len(data):
+            size, mtype = _HEADER.unpack_from(data, offset)[:2]
+            if size < _HEADER.size:
+                break
+            if mtype == RTM_DELLINK:
+                names.append(Link(data[offset + _HEADER.size:offset + size]).name)
+            offset += (size + 3) & ~3
+        return names
 
     # links
 

@@ -257,6 +257,24 @@ def test_isolated_networks_cannot_reach_each_other(lab, make_netns):
     assert ping(lab["c1"], again.json["ips"][0]["address"].split("/")[0])
 
 
+def test_a_failed_isolated_add_on_a_busy_host_takes_the_forward_chain_away_again(lab, make_netns):
+    """The first isolated network adds the forward chain to a table that had none; an ADD that fails
+    after any of its steps leaves the host as it was, that chain included."""
+    assert cni(lab, "ADD", conf(lab), "c2").ok  # a network without isolation: no forward chain
+    lab["x"] = make_netns("x")
+    before = lab["host"].snapshot()
+    assert "hook forward" not in before["nft"]
+    for fail_at in range(1, 20):
+        added = cni(lab, "ADD", second_network(lab, make_netns, isolation=True), "x",
+                    env={"PYNET_FAIL_AT": str(fail_at)})
+        if added.ok:
+            break
+        assert "injected fault" in added.json["msg"], added.stdout
+        assert lab["host"].snapshot() == before, f"after a fault at step {fail_at}"
+    assert added.ok and fail_at > 3, added.stdout
+    assert "hook forward" in lab["host"].snapshot()["nft"]
+
+
 @pytest.mark.parametrize("br_netfilter", ["1", "0"], ids=["br_nf-on", "br_nf-off"])
 def test_icc_false_blocks_containers_of_one_network(br_netfilter, lab):
     """In the bridge family: with or without br_netfilter's hook in the host."""

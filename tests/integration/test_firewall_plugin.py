@@ -78,3 +78,23 @@ def test_backend_none_adds_nothing(lab):
     assert run.ok
     assert "10.79.0.2" not in fwd_elements(lab)
     assert cni(lab, FIREWALL, "CHECK", config, "c1").ok and cni(lab, FIREWALL, "DEL", config, "c1").ok
+
+
+def forward_hooked(lab) -> bool:
+    """Whether pynet's table hooks the forward path (every bridged packet passes that hook when
+    br_netfilter's is on)."""
+    return "hook forward" in lab["host"].run("nft", "list", "table", "inet", "pynet", check=False).stdout
+
+
+def test_the_forward_chain_is_there_only_while_something_needs_it(lab):
+    bridge = {"cniVersion": "1.0.0", "name": "fwnet", "type": "bridge", "bridge": lab["bridge"], "ipMasq": True,
+              "ipam": {"type": "host-local", "dataDir": lab["data"], "ranges": [[{"subnet": "10.79.0.0/24"}]]}}
+    added = cni(lab, BRIDGE, "ADD", bridge, "c1")
+    assert added.ok, added.stdout
+    assert "masq4" in lab["host"].run("nft", "list", "table", "inet", "pynet").stdout and not forward_hooked(lab)
+    config = {"cniVersion": "1.0.0", "name": "fwnet", "type": "firewall", "prevResult": added.json}
+    assert cni(lab, FIREWALL, "ADD", config, "c1").ok
+    assert forward_hooked(lab)
+    assert cni(lab, FIREWALL, "DEL", config, "c1").ok
+    assert not forward_hooked(lab) and "10.79.0.2" in lab["host"].run("nft", "list", "set", "inet", "pynet",
+                                                                          "masq4").stdout

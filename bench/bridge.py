@@ -14,8 +14,8 @@ every namespace and process is removed at the end, also on an error or Ctrl-C.
 2. One container publishing K ports (hostPort 20000.. -> 80) with one portmap ADD, for K = 10 and
    K = 5000 (500 with --quick): the host's rule count, the ADD's time, and how many TCP
    connections per second an "outside" namespace opens to the last mapped port.
-3. iperf3 throughput between two containers on a pynet bridge / two namespaces on a bare kernel
-   bridge (no pynet) / two namespaces joined by a bare veth pair; the bridges' hosts with
+3. iperf3 throughput between two containers on a pynet bridge / on the reference's bridge / two
+   namespaces on a bare kernel bridge (no plugin) / two joined by a bare veth pair; the bridges' hosts with
    br_netfilter's hook (net.bridge.bridge-nf-call-iptables) as the kernel sets it, and off.
 
 Exits 0 when everything ran (whether or not the targets are met), 1 when something failed to run.
@@ -304,19 +304,27 @@ def set_brnf(ns: str, value: str) -> None:
         sh("sysctl", "-qw", f"{name}={value}", ns=ns, check=False)
 
 
-def bench_throughput(lab: Lab, pynet: Impl, seconds: float, rounds: int) -> dict:
-    """Two containers on a pynet bridge, two namespaces on a bare kernel bridge (no pynet, no
-    rules) and two joined by a bare veth pair; each bridge host with br_netfilter's hook as this
-    kernel sets it and with it off (pynet needs none of it: its isolation and icc rules are in the
-    bridge family, hairpin goes through SNAT; Docker's iptables rules do need it)."""
-    host, c1, c2 = lab.netns("tp-h"), lab.netns("tp-c1"), lab.netns("tp-c2")
-    plain, p1, p2 = lab.netns("tp-plain"), lab.netns("tp-p1"), lab.netns("tp-p2")
-    a, b = lab.netns("veth-a"), lab.netns("veth-b")
+def bench_throughput(lab: Lab, impls: list[Impl], seconds: float, rounds: int) -> dict:
+    """Two containers on a pynet bridge, two on the reference's bridge (same configuration: ipMasq,
+    host-local), two namespaces on a bare kernel bridge (no CNI plugin, no rules) and two joined by a
+    bare veth pair; each bridge host with br_netfilter's hook as this kernel sets it and with it off
+    (pynet needs none of it: its isolation and icc rules are in the bridge family, hairpin goes
+    through SNAT; Docker's iptables rules do need it)."""
+    paths: dict[str, tuple[str, str, str]] = {}
+    hosts, made = [], []
     try:
-        bconf = bridge_conf(os.path.join(lab.tmp, "ipam-tp"))
-        _, r1 = cni(pynet, "bridge", "ADD", bconf, host, c1, "tp1")
-        cni(pynet, "bridge", "ADD", bconf, host, c2, "tp2")
-        c1_ip = r1["ips"][0]["address"].split("/")[0]
+        for impl in impls:
+            host, c1, c2 = (lab.netns(f"tp-{impl.name[:3]}-{role}") for role in ("h", "c1", "c2"))
+            made += [c1, c2, host]
+            bconf = bridge_conf(os.path.join(lab.tmp, f"ipam-tp-{impl.name}"))
+            _, r1 = cni(impl, "bridge", "ADD", bconf, host, c1, "tp1")
+            cni(impl, "bridge", "ADD", bconf, host, c2, "tp2")
+            paths["bridge" if impl.name == "pynet" else impl.name] = (c1, c2, r1["ips"][0]["address"].split("/")[0])
+            hosts.append(host)
+        plain, p1, p2 = lab.netns("tp-plain"), lab.netns("tp-p1"), lab.netns("tp-p2")
+        a, b = lab.netns("veth-a"), lab.netns("veth-b")
+        made += [p1, p2, plain, a, b]
+        hosts.append(plain)
         sh("ip", "link", "add", "br0", "type", "bridge", ns=plain)
         sh("ip", "link", "set", "br0", "up", ns=plain)
         for n, peer in ((1, p1), (2, p2)):
@@ -325,44 +333,48 @@ def bench_throughput(lab: Lab, pynet: Impl, seconds: float, rounds: int) -> dict
             sh("ip", "addr", "add", f"10.254.0.{n}/24", "dev", "eth0", ns=peer)
             sh("ip", "link", "set", "eth0", "up", ns=peer)
         lab.veth(a, "vb0", "10.255.0.1/24", b, "vb1", "10.255.0.2/24")
-        brnf = sh("cat", "/proc/sys/net/bridge/bridge-nf-call-iptables", ns=host, check=False).stdout.decode().strip()
-        paths = {"bridge": (c1, c2, c1_ip), "plain": (p1, p2, "10.254.0.1"), "veth": (a, b, "10.255.0.1")}
-        keys = ("bridge", "plain", "bridge-nobrnf", "plain-nobrnf", "veth")
-        found: dict[str, list[float]] = {key: [] for key in keys}
+        paths.update(plain=(p1, p2, "10.254.0.1"), veth=(a, b, "10.255.0.1"))
+        brnf = sh("cat", "/proc/sys/net/bridge/bridge-nf-call-iptables", ns=plain, check=False).stdout.decode().strip()
+        kinds = tuple(paths)
+        found: dict[str, list[float]] = {kind: [] for kind in kinds}
+        found.update({f"{kind}-nobrnf": [] for kind in kinds if kind != "veth"})
         for n in range(rounds):
             for hook in ("as is", "off"):
                 if hook == "off":
-                    set_brnf(host, "0")
-                    set_brnf(plain, "0")
-                order = ("bridge", "plain", "veth")[n % 3:] + ("bridge", "plain", "veth")[:n % 3]
-                for kind in order:  # rotate which goes first
+                    for host in hosts:
+                        set_brnf(host, "0")
+                for kind in kinds[n % len(kinds):] + kinds[:n % len(kinds)]:  # rotate which goes first
                     if kind == "veth" and hook == "off":
                         continue
                     server, client, address = paths[kind]
                     found[kind + ("-nobrnf" if hook == "off" else "")].append(
                         iperf(lab, server, client, address, seconds))
                 if hook == "off" and brnf:
-                    set_brnf(host, brnf)
-                    set_brnf(plain, brnf)
+                    for host in hosts:
+                        set_brnf(host, brnf)
         return {**found, "br_nf": brnf or "n/a"}
     finally:
-        lab.drop(c1, c2, host, p1, p2, plain, a, b)
+        lab.drop(*made)
 
 
 def print_throughput(res: dict, seconds: float) -> None:
     veth = statistics.median(res["veth"])
     print(f"\n3. TCP throughput, iperf3 -t {seconds:g}, {len(res['bridge'])} round(s) each, "
           "rotating which goes first (Gbit/s)")
-    print(f"   {'path':62} {'median':>7}  {'/ veth':>7}  runs")
-    rows = (("bridge", f"container <-> container over a pynet bridge, br_nf {res['br_nf']}"),
-            ("plain", f"netns <-> netns over a bare kernel bridge, br_nf {res['br_nf']}"),
-            ("bridge-nobrnf", "container <-> container over a pynet bridge, br_nf 0"),
-            ("plain-nobrnf", "netns <-> netns over a bare kernel bridge, br_nf 0"),
-            ("veth", "netns <-> netns over a bare veth pair"))
+    print(f"   {'path':66} {'median':>7}  {'/ veth':>7}  runs")
+    rows = []
+    for hook in (res["br_nf"], "0"):
+        suffix = "" if hook == res["br_nf"] else "-nobrnf"
+        rows += [("bridge" + suffix, f"container <-> container over a pynet bridge, br_nf {hook}"),
+                 ("reference" + suffix, f"container <-> container over the reference's bridge, br_nf {hook}"),
+                 ("plain" + suffix, f"netns <-> netns over a bare kernel bridge, br_nf {hook}")]
+    rows.append(("veth", "netns <-> netns over a bare veth pair"))
     for key, label in rows:
+        if key not in res:
+            continue
         median = statistics.median(res[key])
-        print(f"   {label:62} {median:7.2f}  {median / veth * 100:6.1f}%  " + " ".join(f"{v:.2f}" for v in res[key]))
-    print("   (br_nf: the bridge host's net.bridge.bridge-nf-call-iptables; 1 sends bridged IP through "
+        print(f"   {label:66} {median:7.2f}  {median / veth * 100:6.1f}%  " + " ".join(f"{v:.2f}" for v in res[key]))
+    print("   (br_nf: the bridge hosts' net.bridge.bridge-nf-call-iptables; 1 sends bridged IP through "
           "conntrack and the ip hooks)")
 
 
@@ -394,8 +406,10 @@ def print_summary(add: dict | None, dnat: dict | None, ks: list[int], tp: dict |
         ratio = statistics.median(tp["bridge"]) / veth
         free = statistics.median(tp["bridge-nobrnf"]) / veth
         plain = statistics.median(tp["plain"]) / veth
+        ref = (f", the reference's bridge: {statistics.median(tp['reference']) / veth * 100:.1f} %"
+               if "reference" in tp else "")
         print(f"   throughput >= 95 % of bare veth  {mark(free >= 0.95)}  {free * 100:.1f} % with br_netfilter's hook "
-              f"off; {ratio * 100:.1f} % with it at {tp['br_nf']} (a bare kernel bridge: {plain * 100:.1f} %)")
+              f"off; {ratio * 100:.1f} % with it at {tp['br_nf']} (a bare kernel bridge: {plain * 100:.1f} %{ref})")
     else:
         print("   throughput >= 95 % of bare veth  not measured")
 
@@ -451,7 +465,7 @@ def main() -> int:
             print_dnat(dnat, impls, ks, conn_seconds, conn_bursts)
             sys.stdout.flush()
         if "throughput" in parts:
-            tp = bench_throughput(lab, impls[0], iperf_seconds, iperf_rounds)
+            tp = bench_throughput(lab, impls, iperf_seconds, iperf_rounds)
             print_throughput(tp, iperf_seconds)
         print_summary(add, dnat, ks, tp)
         print(f"\ntotal time {time.perf_counter() - started:.0f} s")

@@ -139,7 +139,6 @@ def deleting_link(netns: str, name: str):
     once; a process that exits waits for the kernel anyway). Nothing to delete when the namespace
     is gone; the deletion's own error, if any, is raised here.
     """
-    import select
     import threading
 
     from .netns import NetnsGone
@@ -165,21 +164,14 @@ def deleting_link(netns: str, name: str):
     try:
         with entered(netns):  # listening before the deletion starts, so its notice cannot be missed
             watch = rtnl.Rtnl(groups=rtnl.RTMGRP_LINK)
-    except NetnsGone:
-        pass
+    except (CNIError, OSError):
+        pass  # the worker meets the same problem and reports it (none if the namespace is gone)
     worker = threading.Thread(target=run, name=f"delete {name}", daemon=True)
     worker.start()
     try:
         yield
-        while watch is not None:
-            ready = select.select([watch.sock, done_r], [], [])[0]
-            if done_r in ready:
-                break
-            try:
-                if name in watch.deleted_links():
-                    return
-            except OSError:  # ENOBUFS: notices were lost; wait for the kernel's reply instead
-                break
+        if watch is not None and _announced_deleted(watch, name, done_r):
+            return
         worker.join()
         if failure:
             raise failure[0]
@@ -187,6 +179,24 @@ def deleting_link(netns: str, name: str):
         if watch is not None:
             watch.close()
         os.close(done_r)
+
+
+def _announced_deleted(watch: rtnl.Rtnl, name: str, done: int) -> bool:
+    """Wait until `watch` (listening to link notices) sees link `name` deleted: True; or until
+    `done` (the deleting thread's pipe) closes first, or notices were lost: False."""
+    import select
+
+    poller = select.poll()  # (not select(): an agent serving many requests may hold fds past 1024)
+    poller.register(watch.sock, select.POLLIN)
+    poller.register(done, select.POLLIN)
+    while True:
+        if done in {fd for fd, _ in poller.poll()}:
+            return False
+        try:
+            if name in watch.deleted_links():
+                return True
+        except OSError:  # ENOBUFS: notices were lost; wait for the kernel's reply instead
+            return False
 
 
 def addresses(ipr, index: int, family: int) -> list[str]:

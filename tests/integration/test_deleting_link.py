@@ -55,3 +55,14 @@ def test_the_kernels_refusal_is_raised(host, container):
                 pass
     assert "Operation not supported (95)" in str(refused.value)
     assert "lo" in container.links()
+
+
+def test_a_path_that_is_no_namespace_is_a_clear_error_after_the_block(host, tmp_path):
+    ran = []
+    not_a_netns = tmp_path / "file"
+    not_a_netns.write_text("")
+    with entered(host.path):
+        with pytest.raises(CNIError) as refused:
+            with deleting_link(str(not_a_netns), "eth0"):
+                ran.append(True)  # the firewall and IPAM work of a DEL still runs
+    assert ran and "cannot enter the network namespace" in str(refused.value)

@@ -98,12 +98,8 @@ def _base_shape(base: str) -> tuple[int, int, int]:
     return words.count("set") + words.count("map"), words.count("chain"), words.count("rule")
 
 
-def _plus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
-    return a[0] + b[0], a[1] + b[1], a[2] + b[2]
-
-
 _BASE_SHAPE = {TABLE: _base_shape(BASE), BRIDGE_TABLE: _base_shape(BRIDGE_BASE)}
-_FORWARD_SHAPE = _plus(_BASE_SHAPE[TABLE], _base_shape(FORWARD_BASE))
+_FORWARD_SHAPE = _base_shape(BASE + FORWARD_BASE)
 
 
 def _has_forward(listing: list[dict]) -> bool:

@@ -76,6 +76,17 @@ def attributes(data: bytes, offset: int = 0) -> dict[int, bytes]:
     return found
 
 
+def messages(data: bytes):
+    """The netlink messages in what one recv() brought: (type, sequence number, body) each."""
+    offset = 0
+    while offset + _HEADER.size <= len(data):
+        size, mtype, _, seq, _ = _HEADER.unpack_from(data, offset)
+        if size < _HEADER.size:
+            break
+        yield mtype, seq, data[offset + _HEADER.size:offset + size]
+        offset += (size + 3) & ~3
+
+
 class Link:
     """What a link's RTM_NEWLINK says that pynet's hot path needs."""
 
@@ -110,12 +121,7 @@ class Rtnl:
         self.sock.send(_HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | flags, seq, 0) + body)
         answers = []
         while True:
-            data = self.sock.recv(65536)
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                size, mtype, _, mseq, _ = _HEADER.unpack_from(data, offset)
-                payload = data[offset + _HEADER.size:offset + size]
-                offset += (size + 3) & ~3
+            for mtype, mseq, payload in messages(self.sock.recv(65536)):
                 if mseq != seq:
                     continue  # the answer to an earlier request that was given up on
                 if mtype == NLMSG_DONE:
@@ -132,15 +138,7 @@ class Rtnl:
     def deleted_links(self) -> list[str]:
         """The names in the RTM_DELLINK notifications of what one recv() brings (a socket opened
         with groups=RTMGRP_LINK)."""
-        data, names, offset = self.sock.recv(65536), [], 0
-        while offset + _HEADER.size <= len(data):
-            size, mtype = _HEADER.unpack_from(data, offset)[:2]
-            if size < _HEADER.size:
-                break
-            if mtype == RTM_DELLINK:
-                names.append(Link(data[offset + _HEADER.size:offset + size]).name)
-            offset += (size + 3) & ~3
-        return names
+        return [Link(payload).name for mtype, _, payload in messages(self.sock.recv(65536)) if mtype == RTM_DELLINK]
 
     # links
 

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from tests.integration import busybox
+from tests.integration.clients import containers_conf
 from tests.netns import install_plugins
 
 pytestmark = pytest.mark.root
@@ -27,21 +29,15 @@ def podman(make_netns, tmp_path, token):
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)}")
     host = make_netns("h")
-    cni_bin, net_d, rootfs = tmp_path / "cni-bin", tmp_path / "net.d", tmp_path / "rootfs"
-    for d in (cni_bin, net_d, rootfs / "bin", rootfs / "www"):
-        d.mkdir(parents=True)
-    install_plugins(cni_bin)
-    (tmp_path / "containers.conf").write_text(
-        f'[network]\nnetwork_backend = "cni"\ncni_plugin_dirs = ["{cni_bin}"]\nnetwork_config_dir = "{net_d}"\n'
-        f'[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
-        f'tmp_dir = "{tmp_path}/run/libpod"\n[containers]\ndefault_ulimits = []\n')
+    cni_bin, net_d = install_plugins(tmp_path / "cni-bin"), tmp_path / "net.d"
+    net_d.mkdir()
     (tmp_path / "storage.conf").write_text(
         f'[storage]\ndriver = "vfs"\ngraphroot = "{tmp_path}/storage"\nrunroot = "{tmp_path}/run/storage"\n')
-    shutil.copy(shutil.which("busybox"), rootfs / "bin" / "busybox")
-    for applet in ("sh", "httpd", "ping", "wget", "ip", "sleep"):
-        os.symlink("busybox", rootfs / "bin" / applet)
+    rootfs = busybox.rootfs(tmp_path / "rootfs")
+    (rootfs / "www").mkdir()
     (rootfs / "www" / "index.html").write_text("hello from busybox httpd\n")
-    env = {**os.environ, "CONTAINERS_CONF": str(tmp_path / "containers.conf"),
+    env = {**os.environ, "CONTAINERS_CONF": containers_conf(tmp_path / "containers.conf", cni_bin, net_d,
+                                                            tmp_path / "run" / "libpod"),
            "CONTAINERS_STORAGE_CONF": str(tmp_path / "storage.conf")}
 
     def run(*argv, check=True, timeout=120, **kw):

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.integration import busybox
 from tests.integration.simhost import PYNET, error_line, simhost  # noqa: F401
 from tests.netns import link_outside, wait_until
 
@@ -156,22 +157,9 @@ def test_removing_a_joined_container_leaves_the_joiner_with_loopback_only(simhos
     simhost.pynet("rm", "-f", "rider")
 
 
-def busybox_rootfs(root):
-    """A tiny root file system: busybox and a few of its applets, /proc, /etc."""
-    for d in ("bin", "proc", "etc"):
-        (root / d).mkdir(parents=True)
-    shutil.copy(shutil.which("busybox"), root / "bin" / "busybox")
-    for applet in ("sh", "cat", "ps", "ls", "ping", "sleep"):
-        os.symlink("busybox", root / "bin" / applet)
-    return root
-
-
-needs_busybox = pytest.mark.skipif(not shutil.which("busybox"), reason="busybox-static is not installed")
-
-
-@needs_busybox
+@busybox.needed
 def test_rootfs_is_the_containers_root_with_its_own_proc(simhost, tmp_path):
-    root = busybox_rootfs(tmp_path / "rootfs")
+    root = busybox.rootfs(tmp_path / "rootfs")
     (root / "marker").write_text("in the rootfs\n")
     out = simhost.pynet("run", "--rootfs", str(root), "--", "/bin/sh", "-c", "cat /marker; ls /; ps").stdout
     assert "in the rootfs" in out and "marker" in out and "work" not in out.split()
@@ -360,9 +348,9 @@ def test_exec_passes_on_the_exit_status(simhost):
     assert simhost.pynet("exec", "ex", "sh", "-c", "exit 3", check=False).returncode == 3
 
 
-@needs_busybox
+@busybox.needed
 def test_rootfs_gets_hostname_hosts_and_resolv_conf(simhost, net, tmp_path):
-    root = busybox_rootfs(tmp_path / "rootfs")
+    root = busybox.rootfs(tmp_path / "rootfs")
     simhost.pynet("run", "-d", "--name", "box", "--network", net, "--rootfs", str(root), "--", "sleep", "300")
     address = simhost.json("inspect", "box")["addresses"][0].split("/")[0]
     assert simhost.sh("box", "cat /etc/hostname") == "box\n"

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugins iperf3 podman runc busybox-static
+              containerd buildah  # real clients beside Podman (tests/integration/test_clients.py)
               golang-go golang-github-appc-cni-dev  # the Go libcni, for the runtime's interop tests
               qemu-system-x86 linux-image-amd64 cpio kmod  # the VM tests (ipvlan, VLANs)
               etcd-server ethtool)  # the overlay's etcd store (tests, `pynet lab --store etcd`); bench/overlay.py

@@ -212,10 +212,11 @@ class Buildah(Client):
                                                       tmp_path / "libpod")
         self.buildah = ["buildah", "--root", str(tmp_path / "storage"), "--runroot", str(tmp_path / "run-storage"),
                         "--storage-driver", "vfs"]
+        self.run(*self.buildah, "pull", "--quiet", f"docker-archive:{self.image}")
 
     def prepare(self, names: list[str]) -> None:
         for name in names:  # a working container each
-            self.run(*self.buildah, "from", "--pull-never", "--quiet", "--name", name, f"docker-archive:{self.image}")
+            self.run(*self.buildah, "from", "--pull-never", "--quiet", "--name", name, TAG)
 
     def start(self, name: str) -> subprocess.Popen:
         return self.popen(*self.buildah, "run", "--network", self.network, "--isolation", "oci",

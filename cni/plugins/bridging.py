@@ -57,7 +57,8 @@ def attach_veth(container, host, ifname: str, bridge: int, undo: UndoLog, mtu: i
 
 
 def gateway_on_bridge(ipr, index: int, name: str, ips, undo: UndoLog, force_address: bool = False) -> None:
-    """Each IP's gateway as an address of the bridge (with the IP's prefix), forwarding on."""
+    """Each IP's gateway as an address of the bridge (with the IP's prefix); forwarding is turned on
+    once the ADD has succeeded (`enable_forwarding`)."""
     present = set(all_addresses(ipr, index))
     for ip in ips:
         if not ip.gateway:
@@ -74,7 +75,14 @@ def gateway_on_bridge(ipr, index: int, name: str, ips, undo: UndoLog, force_addr
         present.add(wanted)
         undo.done(f"gateway {wanted} on {name}", lambda a=wanted: ipr.addr(
             "del", index=index, address=a.split("/")[0], prefixlen=int(a.split("/")[1])))
-        write_sysctl("net.ipv6.conf.all.forwarding" if family else "net.ipv4.ip_forward", "1")
+
+
+def enable_forwarding(ips) -> None:
+    """Forwarding on for each family of `ips` with a gateway. Only after the ADD succeeded: it is a
+    host-wide switch that stays on (as with the reference), so a failed ADD must not turn it on and
+    could not safely turn it off again while other ADDs may rely on it."""
+    for ipv6 in sorted({":" in ip.address for ip in ips if ip.gateway}):
+        write_sysctl("net.ipv6.conf.all.forwarding" if ipv6 else "net.ipv4.ip_forward", "1")
 
 
 def _master(ipr, index: int) -> int | None:

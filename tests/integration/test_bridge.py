@@ -137,6 +137,29 @@ def test_failure_after_every_step_rolls_back(backend, host_state, fail_at, lab):
     assert reservations() == reserved_before
 
 
+CHANGES = {"promiscMode": lambda lab: {"promiscMode": True},
+           "forceAddress": lambda lab: {"forceAddress": True, "ipam": {
+               "type": "host-local", "dataDir": lab["data"], "ranges": [[{"subnet": "10.76.0.0/24"}]]}}}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_failed_add_leaves_an_existing_bridge_as_it_was(change, lab):
+    """An ADD that changes a bridge another container uses (promiscMode on a bridge that is not
+    promiscuous; forceAddress with another gateway) takes that back when it fails, after any step."""
+    assert cni(lab, "ADD", conf(lab), "c2").ok
+    before = lab["host"].snapshot(switches=True)
+    for fail_at in range(1, 10):
+        added = cni(lab, "ADD", conf(lab, **CHANGES[change](lab)), env={"PYNET_FAIL_AT": str(fail_at)})
+        if added.ok:
+            break
+        assert "injected fault" in added.json["msg"], added.stdout
+        assert lab["host"].snapshot(switches=True) == before, f"after a fault at step {fail_at}"
+    assert added.ok, added.stdout
+    bridge = lab["host"].snapshot()["links"][lab["bridge"]]
+    assert "PROMISC" in lab["host"].links()[lab["bridge"]]["flags"] if change == "promiscMode" else \
+        bridge[2] == ["10.76.0.1/24"]
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_del_after_the_netns_is_gone(backend, lab):
     lab["backend"] = backend

@@ -88,21 +88,34 @@ def is_snapshot(value) -> bool:
 
 
 def differences(left: dict, right: dict) -> list[str]:
-    """What differs between two snapshots, a line each: "-" what only `left` has, "+" `right`."""
+    """What differs between two snapshots, a line each: "-" what only `left` has, "+" `right`. A
+    link on one side only is one line (not its state and sysctls as well)."""
+    one_side = set(left.get("links", {})) ^ set(right.get("links", {}))
+
+    def of_link_on_one_side(key: str, name: str) -> bool:
+        return (key == "link_state" and name in one_side) or \
+            (key == "sysctls" and any(f".{link}." in name for link in one_side))
+
     lines = []
     for key in sorted(set(left) | set(right)):
         old, new = left.get(key), right.get(key)
-        if old == new:
-            continue
         if isinstance(old, dict) and isinstance(new, dict):
             for name in sorted(set(old) | set(new)):
-                if old.get(name) != new.get(name):
-                    lines += [f"-{key} {name}: {old[name]!r}"] if name in old else []
-                    lines += [f"+{key} {name}: {new[name]!r}"] if name in new else []
-        elif isinstance(old, str) and isinstance(new, str):
-            diff = list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0))[2:]
-            lines += [f"{line[0]}{key} {line[1:]}" for line in diff if line[:1] in "-+"]
-        else:
-            lines += [f"-{key} {line}" for line in old or [] if line not in (new or [])]
-            lines += [f"+{key} {line}" for line in new or [] if line not in (old or [])]
+                if old.get(name) != new.get(name) and not of_link_on_one_side(key, name):
+                    lines += _changed(f"{key} {name}", old.get(name), new.get(name), name in old, name in new)
+        elif old != new:
+            lines += _changed(key, old, new, key in left, key in right)
     return lines
+
+
+def _changed(what: str, old, new, in_old: bool = True, in_new: bool = True) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [line for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)
+                for line in _changed(f"{what} {name}", old.get(name), new.get(name), name in old, name in new)]
+    if isinstance(old, str) and isinstance(new, str) and "\n" in old + new:
+        diff = list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0))[2:]
+        return [f"{line[0]}{what} {line[1:]}" for line in diff if line[:1] in "-+"]
+    if isinstance(old, list) and isinstance(new, list) and all(isinstance(x, str) for x in old + new):
+        return [f"-{what} {line}" for line in old if line not in new] + \
+            [f"+{what} {line}" for line in new if line not in old]
+    return ([f"-{what}: {old!r}"] if in_old else []) + ([f"+{what}: {new!r}"] if in_new else [])

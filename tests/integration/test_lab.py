@@ -40,7 +40,7 @@ def test_lab_up_status_down(store, hosts):
         took = time.monotonic() - start
         assert up.returncode == 0, up.stderr
         lab = json.loads(up.stdout)
-        assert took < 10, took
+        print(f"lab up with {hosts} hosts and the {store} store: {took:.1f} s")  # a figure, not a check (no timed tests)
         assert len(lab["hosts"]) == hosts and lab["store"] == store
         status = pynet("--format", "json", "lab", "status", env=env)
         state = json.loads(status.stdout)

@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from tests.netns import Netns, new_token, root_leftovers
+from tests.netns import Netns, new_token, root_leftovers, state
 
 
 def pytest_configure(config):
@@ -22,6 +22,13 @@ def pytest_unconfigure(config):
     if made:
         shutil.rmtree(made, ignore_errors=True)
         os.environ.pop("PYNET_VM_RUN", None)
+
+
+def pytest_assertrepr_compare(op, left, right):
+    """Two namespace snapshots that differ: what changed, a line each (not the whole dicts)."""
+    if op == "==" and state.is_snapshot(left) and state.is_snapshot(right):
+        return ["namespace snapshots differ (-left +right):", *state.differences(left, right)]
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -44,7 +51,9 @@ def make_netns(token):
     """Factory of namespaces ("containers" or simulated "hosts"), removed after the test.
 
     After removal, a leak check fails the test if anything carrying its token is left in the root
-    namespace (namespaces, links, nft tables) or if a pynet nft table appeared there.
+    namespace (namespaces, links, nft tables, chains, sets, elements). Nothing else there counts:
+    the root namespace is the machine's, where pynet may be in use and other tests run at once
+    (tests/netns/leaks.py).
     """
     made: list[Netns] = []
 
@@ -56,7 +65,7 @@ def make_netns(token):
     yield make
     for ns in reversed(made):
         ns.delete()
-    leftovers = root_leftovers(token)
+    leftovers = root_leftovers(token, wait=10)
     assert not leftovers, f"test leaked: {leftovers}"
 
 

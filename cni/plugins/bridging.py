@@ -18,15 +18,20 @@ VETH_PREFIX = "pnv"  # host ends of pynet veth pairs: pnv + 8 hex digits
 def ensure_bridge(ipr, name: str, undo: UndoLog, mtu: int = 0, promisc: bool = False) -> int:
     """The bridge `name` (created, and undone, if missing), up; its index."""
     index = link_index(ipr, name)
+    flags = None  # of a bridge that was there before
     if index is None:
         ipr.rtnl.add_link(name, "bridge", mtu)
         index = link_index(ipr, name)
         undo.done(f"create bridge {name}", lambda: delete_link(ipr, name))
-    elif (found := summary(ipr, index).kind) != "bridge":
+    elif (found := summary(ipr, index)).kind != "bridge":
         raise CNIError(errors.INVALID_CONFIG, f"{name} is not a bridge",
-                       f"a {found or 'non-bridge'} link called {name} exists on the host")
-    if promisc:
+                       f"a {found.kind or 'non-bridge'} link called {name} exists on the host")
+    else:
+        flags = found.flags
+    if promisc and not (flags or 0) & IFF_PROMISC:
         ipr.link("set", index=index, flags=IFF_PROMISC, change=IFF_PROMISC)
+        if flags is not None:  # a created bridge goes as a whole
+            undo.done(f"promiscuous {name}", lambda: ipr.link("set", index=index, flags=0, change=IFF_PROMISC))
     set_up(ipr, index)
     return index
 
@@ -57,7 +62,8 @@ def attach_veth(container, host, ifname: str, bridge: int, undo: UndoLog, mtu: i
 
 
 def gateway_on_bridge(ipr, index: int, name: str, ips, undo: UndoLog, force_address: bool = False) -> None:
-    """Each IP's gateway as an address of the bridge (with the IP's prefix), forwarding on."""
+    """Each IP's gateway as an address of the bridge (with the IP's prefix); forwarding is turned on
+    once the ADD has succeeded (`enable_forwarding`)."""
     present = set(all_addresses(ipr, index))
     for ip in ips:
         if not ip.gateway:
@@ -69,12 +75,24 @@ def gateway_on_bridge(ipr, index: int, name: str, ips, undo: UndoLog, force_addr
         clashing = [a for a in present if (":" in a) == family]
         if clashing and force_address:
             for old in clashing:
-                ipr.addr("del", index=index, address=old.split("/")[0], prefixlen=int(old.split("/")[1]))
+                _delete_address(ipr, index, old)
+                present.discard(old)
+                undo.done(f"address {old} off {name}", lambda a=old: add_address(ipr, index, a, nodad=True))
         add_address(ipr, index, wanted, nodad=True)  # a gateway must answer at once, not after DAD
         present.add(wanted)
-        undo.done(f"gateway {wanted} on {name}", lambda a=wanted: ipr.addr(
-            "del", index=index, address=a.split("/")[0], prefixlen=int(a.split("/")[1])))
-        write_sysctl("net.ipv6.conf.all.forwarding" if family else "net.ipv4.ip_forward", "1")
+        undo.done(f"gateway {wanted} on {name}", lambda a=wanted: _delete_address(ipr, index, a))
+
+
+def _delete_address(ipr, index: int, cidr: str) -> None:
+    ipr.addr("del", index=index, address=cidr.split("/")[0], prefixlen=int(cidr.split("/")[1]))
+
+
+def enable_forwarding(ips) -> None:
+    """Forwarding on for each family of `ips` with a gateway. Only after the ADD succeeded: it is a
+    host-wide switch that stays on (as with the reference), so a failed ADD must not turn it on and
+    could not safely turn it off again while other ADDs may rely on it."""
+    for ipv6 in sorted({":" in ip.address for ip in ips if ip.gateway}):
+        write_sysctl("net.ipv6.conf.all.forwarding" if ipv6 else "net.ipv4.ip_forward", "1")
 
 
 def _master(ipr, index: int) -> int | None:

@@ -280,6 +280,14 @@ def test_systemd_socket_activation(alab, tmp_path):
             activator.wait()
 
 
+def requests_held(lab) -> int:
+    """Requests the agent holds at this moment: connections on its socket, being served or queued
+    (their callers have handed the request over)."""
+    path, listening = socket_of(lab), 0x10000  # __SO_ACCEPTCON: the listening socket itself
+    rows = [line.split() for line in lab["host"].run("cat", "/proc/net/unix").stdout.splitlines()[1:]]
+    return sum(1 for row in rows if len(row) == 8 and row[7] == path and not int(row[3], 16) & listening)
+
+
 def test_kill_9_during_50_concurrent_adds_leaves_nothing_after_del(alab, make_netns):
     pid = warm(alab)
     containers = [make_netns("k") for _ in range(50)]
@@ -288,14 +296,24 @@ def test_kill_9_during_50_concurrent_adds_leaves_nothing_after_del(alab, make_ne
     def add(n):
         return cni(alab, "ADD", config, containers[n], f"kill-{n}", timeout=120)
 
-    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+    lock_dir = os.path.join(alab["data"], "agentnet")
+    os.makedirs(lock_dir, exist_ok=True)
+    with concurrent.futures.ThreadPoolExecutor(50) as pool, open(os.path.join(lock_dir, "lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the ADDs pile up in the agent, at host-local's lock
         futures = [pool.submit(add, n) for n in range(50)]
-        time.sleep(0.4)
-        assert pid in agents(alab["host"])
-        for process in agents(alab["host"]):  # the supervisor and every worker at once
+
+        def piled_up() -> int:
+            count = requests_held(alab)
+            return count if count >= 10 else 0
+
+        held = wait_until(piled_up, "10 requests waiting in the agent", 60)
+        doomed = agents(alab["host"])  # the supervisor and every worker
+        assert pid in doomed
+        fcntl.flock(lock, fcntl.LOCK_UN)  # they go on, and the kill meets them in their next steps
+        for process in doomed:
             os.kill(process, signal.SIGKILL)
         answers = [f.result() for f in futures]
-    addresses = []
+    addresses, went_away = [], 0
     for n, answer in enumerate(answers):
         document = json.loads(answer.stdout)
         if answer.ok:
@@ -304,6 +322,9 @@ def test_kill_9_during_50_concurrent_adds_leaves_nothing_after_del(alab, make_ne
             assert address in containers[n].run("ip", "-o", "addr", "show", "eth0").stdout
         else:
             assert isinstance(document["code"], int) and document["msg"]
+            went_away += document["code"] == 11 and "went away during the request" in document["msg"]
+    print(f"killed with {held} requests in the agent: {went_away} callers got code 11, {len(addresses)} ADDs done")
+    assert went_away > 0, "no request was in flight when the agent died"
     assert len(addresses) == len(set(addresses)), "an address was handed out twice"
     for n in range(50):
         deleted = cni(alab, "DEL", config, containers[n], f"kill-{n}")

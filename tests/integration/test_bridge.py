@@ -97,10 +97,10 @@ def test_two_containers_talk_and_reach_outside_masqueraded(backend, lab, make_ne
 
 def test_ifname_taken_fails_and_leaves_nothing(lab):
     lab["c1"].run("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "other")
-    before = lab["host"].snapshot()
+    before = lab["host"].snapshot(switches=True)
     added = cni(lab, "ADD", conf(lab))
     assert added.returncode != 0 and added.json["code"] == 102
-    assert lab["host"].snapshot() == before
+    assert lab["host"].snapshot(switches=True) == before
     assert not os.path.exists(os.path.join(lab["data"], "net1")) or \
         sorted(os.listdir(os.path.join(lab["data"], "net1"))) in ([], ["lock"], ["last_reserved_ip.0", "lock"])
 
@@ -119,7 +119,7 @@ def test_failure_after_every_step_rolls_back(backend, host_state, fail_at, lab):
     lab["backend"] = backend
     if host_state == "busy host":
         assert cni(lab, "ADD", conf(lab), "c2").ok
-    host_before, container_before = lab["host"].snapshot(), lab["c1"].snapshot()
+    host_before, container_before = lab["host"].snapshot(switches=True), lab["c1"].snapshot(switches=True)
     data = os.path.join(lab["data"], "net1")
 
     def reservations() -> list[str]:
@@ -132,9 +132,32 @@ def test_failure_after_every_step_rolls_back(backend, host_state, fail_at, lab):
         assert added.ok, added.stdout
         return
     assert added.returncode != 0 and "injected fault" in added.json["msg"], added.stdout
-    assert lab["host"].snapshot() == host_before
-    assert lab["c1"].snapshot() == container_before
+    assert lab["host"].snapshot(switches=True) == host_before
+    assert lab["c1"].snapshot(switches=True) == container_before
     assert reservations() == reserved_before
+
+
+CHANGES = {"promiscMode": lambda lab: {"promiscMode": True},
+           "forceAddress": lambda lab: {"forceAddress": True, "ipam": {
+               "type": "host-local", "dataDir": lab["data"], "ranges": [[{"subnet": "10.76.0.0/24"}]]}}}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_failed_add_leaves_an_existing_bridge_as_it_was(change, lab):
+    """An ADD that changes a bridge another container uses (promiscMode on a bridge that is not
+    promiscuous; forceAddress with another gateway) takes that back when it fails, after any step."""
+    assert cni(lab, "ADD", conf(lab), "c2").ok
+    before = lab["host"].snapshot(switches=True)
+    for fail_at in range(1, 10):
+        added = cni(lab, "ADD", conf(lab, **CHANGES[change](lab)), env={"PYNET_FAIL_AT": str(fail_at)})
+        if added.ok:
+            break
+        assert "injected fault" in added.json["msg"], added.stdout
+        assert lab["host"].snapshot(switches=True) == before, f"after a fault at step {fail_at}"
+    assert added.ok, added.stdout
+    bridge = lab["host"].snapshot()["links"][lab["bridge"]]
+    assert "PROMISC" in lab["host"].links()[lab["bridge"]]["flags"] if change == "promiscMode" else \
+        bridge[2] == ["10.76.0.1/24"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -198,11 +221,11 @@ def test_mixed_with_the_reference(mix, lab):
     ({"firewallBackend": "pf"}, 7, "firewallBackend"),
 ])
 def test_bad_configuration(extra, code, text, lab):
-    before = lab["host"].snapshot()
+    before = lab["host"].snapshot(switches=True)
     added = cni(lab, "ADD", conf(lab, **extra))
     assert added.returncode != 0 and added.json["code"] == code
     assert text in added.json["msg"]
-    assert lab["host"].snapshot() == before
+    assert lab["host"].snapshot(switches=True) == before
     assert "eth0" not in lab["c1"].links()
 
 
@@ -217,11 +240,11 @@ def test_vlans_on_a_kernel_without_bridge_vlan_filtering(extra, lab):
     """This machine's kernel refuses vlan_filtering; VLANs themselves are tested in a VM (tests/vm)."""
     if kernel_has_vlan_filtering(lab["host"]):
         pytest.skip("this kernel has bridge VLAN filtering: tests/vm/guest_bridge_vlan.py covers VLANs")
-    before = lab["host"].snapshot()
+    before = lab["host"].snapshot(switches=True)
     added = cni(lab, "ADD", conf(lab, **extra))
     assert added.returncode != 0 and added.json["code"] == 101
     assert "no VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)" in added.json["msg"]
-    assert lab["host"].snapshot() == before
+    assert lab["host"].snapshot(switches=True) == before
     assert "eth0" not in lab["c1"].links()
     assert not os.path.exists(os.path.join(lab["data"], "net1"))  # refused before IPAM was asked
 
@@ -262,7 +285,7 @@ def test_a_failed_isolated_add_on_a_busy_host_takes_the_forward_chain_away_again
     after any of its steps leaves the host as it was, that chain included."""
     assert cni(lab, "ADD", conf(lab), "c2").ok  # a network without isolation: no forward chain
     lab["x"] = make_netns("x")
-    before = lab["host"].snapshot()
+    before = lab["host"].snapshot(switches=True)
     assert "hook forward" not in before["nft"]
     for fail_at in range(1, 20):
         added = cni(lab, "ADD", second_network(lab, make_netns, isolation=True), "x",
@@ -270,9 +293,9 @@ def test_a_failed_isolated_add_on_a_busy_host_takes_the_forward_chain_away_again
         if added.ok:
             break
         assert "injected fault" in added.json["msg"], added.stdout
-        assert lab["host"].snapshot() == before, f"after a fault at step {fail_at}"
+        assert lab["host"].snapshot(switches=True) == before, f"after a fault at step {fail_at}"
     assert added.ok and fail_at > 3, added.stdout
-    assert "hook forward" in lab["host"].snapshot()["nft"]
+    assert "hook forward" in lab["host"].snapshot(switches=True)["nft"]
 
 
 @pytest.mark.parametrize("br_netfilter", ["1", "0"], ids=["br_nf-on", "br_nf-off"])

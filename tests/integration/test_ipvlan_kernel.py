@@ -28,12 +28,12 @@ def cni(lab, command, config, **kw):
 
 @pytest.mark.skipif(kernel_has("ipvlan"), reason="this kernel has ipvlan (the plugin's work is tested in tests/vm)")
 def test_kernel_without_ipvlan(lab):
-    before, container_before = lab["host"].snapshot(), lab["c1"].snapshot()
+    before, container_before = lab["host"].snapshot(switches=True), lab["c1"].snapshot(switches=True)
     run = cni(lab, "ADD", lan_conf(lab, "ipvlan", "l2"))
     assert run.returncode != 0 and run.json["code"] == 101, run.stdout
     assert run.json["msg"] == "this kernel has no ipvlan support (module ipvlan)"
     assert "modprobe ipvlan" in run.json["details"] and "Traceback" not in run.stdout + run.stderr
-    assert lab["host"].snapshot() == before and lab["c1"].snapshot() == container_before
+    assert lab["host"].snapshot(switches=True) == before and lab["c1"].snapshot(switches=True) == container_before
     assert not os.path.exists(lab["data"])  # IPAM is asked only once the link exists
     status = cni(lab, "STATUS", lan_conf(lab, "ipvlan", "l2", "1.1.0"))
     assert status.returncode != 0 and status.json["code"] == 50 and "no ipvlan support" in status.json["msg"]
@@ -49,8 +49,8 @@ def test_kernel_without_ipvlan(lab):
     ({"linkInContainer": "yes"}, "invalid linkInContainer"),
 ])
 def test_bad_configuration_leaves_nothing(extra, text, lab):
-    before, container_before = lab["host"].snapshot(), lab["c1"].snapshot()
+    before, container_before = lab["host"].snapshot(switches=True), lab["c1"].snapshot(switches=True)
     config = {k: v for k, v in {**lan_conf(lab, "ipvlan", "l2"), **extra}.items() if v is not None}
     run = cni(lab, "ADD", config)
     assert run.returncode != 0 and run.json["code"] == 7 and text in run.json["msg"], run.stdout
-    assert lab["host"].snapshot() == before and lab["c1"].snapshot() == container_before
+    assert lab["host"].snapshot(switches=True) == before and lab["c1"].snapshot(switches=True) == container_before

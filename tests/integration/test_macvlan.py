@@ -86,10 +86,10 @@ def test_del_after_the_netns_is_gone(lab):
     ({"master": "a/b"}, "invalid master"),
 ])
 def test_bad_configuration_leaves_nothing(extra, text, lab):
-    before, container_before = lab["host"].snapshot(), lab["c1"].snapshot()
+    before, container_before = lab["host"].snapshot(switches=True), lab["c1"].snapshot(switches=True)
     run = cni(lab, "ADD", conf(lab, **extra))
     assert run.returncode != 0 and run.json["code"] == 7 and text in run.json["msg"]
-    assert lab["host"].snapshot() == before and lab["c1"].snapshot() == container_before
+    assert lab["host"].snapshot(switches=True) == before and lab["c1"].snapshot(switches=True) == container_before
 
 
 def test_master_that_is_a_bridge_port(lab):
@@ -97,21 +97,21 @@ def test_master_that_is_a_bridge_port(lab):
     host = lab["host"]
     host.run("ip", "link", "add", "br0", "type", "bridge")
     host.run("ip", "link", "set", "m0", "master", "br0")
-    before = host.snapshot()
+    before = host.snapshot(switches=True)
     run = cni(lab, "ADD", conf(lab))
     assert run.returncode != 0 and run.json["code"] == 7 and "bridge or bond port" in run.json["details"]
-    assert host.snapshot() == before and "eth0" not in lab["c1"].links()
+    assert host.snapshot(switches=True) == before and "eth0" not in lab["c1"].links()
 
 
 @pytest.mark.parametrize("fail_at", [1, 2, 3])
 def test_failure_after_every_step_rolls_back(fail_at, lab):
-    before, container_before = lab["host"].snapshot(), lab["c1"].snapshot()
+    before, container_before = lab["host"].snapshot(switches=True), lab["c1"].snapshot(switches=True)
     run = cni(lab, "ADD", conf(lab), env={"PYNET_FAIL_AT": str(fail_at)})
     if fail_at == 3:  # two recorded steps: the link and the IPAM reservation
         assert run.ok
         return
     assert run.returncode != 0 and "injected fault" in run.json["msg"]
-    assert lab["host"].snapshot() == before and lab["c1"].snapshot() == container_before
+    assert lab["host"].snapshot(switches=True) == before and lab["c1"].snapshot(switches=True) == container_before
 
 
 def test_link_in_container(lab):

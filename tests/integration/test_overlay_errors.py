@@ -56,10 +56,10 @@ BAD = [
 def test_bad_config_is_a_clear_error_and_changes_nothing(change, code, words, underlay, make_netns, tmp_path):
     host, container = underlay.add_host(), make_netns("c")
     config = {**overlay_conf({"type": "file", "path": str(tmp_path / "s.json")}), **change}
-    before = host.ns.snapshot()
+    before = host.ns.snapshot(switches=True)
     error = error_of(cni(host, container, "ADD", config))
     assert error["code"] == code and words in error["msg"] + error["details"], error
-    assert host.ns.snapshot() == before and "eth0" not in container.links()
+    assert host.ns.snapshot(switches=True) == before and "eth0" not in container.links()
     assert not (tmp_path / "s.json").exists()
 
 
@@ -79,20 +79,20 @@ def test_network_too_small_for_another_host(store, underlay, make_netns):
     h1, h2, h3 = (underlay.add_host() for _ in range(3))
     attach(h1, make_netns, config)
     attach(h2, make_netns, config)
-    before = h3.ns.snapshot()
+    before = h3.ns.snapshot(switches=True)
     error = error_of(cni(h3, make_netns("c"), "ADD", config))
     assert error["code"] == 103 and "no free /25 left in 10.250.0.0/24" in error["msg"], error
     assert "10.250.0.0/25 (192.168.77.1)" in error["details"]
-    assert h3.ns.snapshot() == before
+    assert h3.ns.snapshot(switches=True) == before
 
 
 def test_unreachable_etcd_is_try_again_later(underlay, make_netns):
     host, container = underlay.add_host(), make_netns("c")
     config = overlay_conf({"type": "etcd", "endpoints": [f"http://{underlay.address}:9"]})
-    before = host.ns.snapshot()
+    before = host.ns.snapshot(switches=True)
     error = error_of(cni(host, container, "ADD", config))
     assert error["code"] == 11 and "unreachable" in error["msg"]
-    assert host.ns.snapshot() == before and "eth0" not in container.links()
+    assert host.ns.snapshot(switches=True) == before and "eth0" not in container.links()
 
 
 def test_every_failed_add_step_rolls_back(store, underlay, make_netns):
@@ -100,13 +100,13 @@ def test_every_failed_add_step_rolls_back(store, underlay, make_netns):
     h1, h2 = underlay.add_host(), underlay.add_host()
     attach(h1, make_netns, config)  # a peer, so the sync step has work to do
     container = make_netns("c")
-    before = h2.ns.snapshot()
+    before = h2.ns.snapshot(switches=True)
     for step in range(1, 30):
         run = cni(h2, container, "ADD", config, env={"PYNET_FAIL_AT": str(step), "PYNET_AGENT": "off"})
         if run.ok:
             break
         assert "injected fault" in error_of(run)["msg"]
-        assert h2.ns.snapshot() == before, f"step {step} left something"
+        assert h2.ns.snapshot(switches=True) == before, f"step {step} left something"
         assert "eth0" not in container.links()
         assert len(leases_in(store, underlay)) == 1, f"step {step} left a lease"
     else:

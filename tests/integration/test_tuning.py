@@ -88,7 +88,7 @@ def state_files(state: str) -> list[str]:
 
 
 def container_state(ns, ifname: str = "eth0") -> dict:
-    return {"snapshot": ns.snapshot(), "link": link_info(ns, ifname),
+    return {"snapshot": ns.snapshot(switches=True), "link": link_info(ns, ifname),
             "somaxconn": sysctl(ns, "net/core/somaxconn"),
             "rp_filter": sysctl(ns, f"net/ipv4/conf/{ifname}/rp_filter")}
 

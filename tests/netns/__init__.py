@@ -4,8 +4,10 @@ Every name carries a per-test token, so tests can run in parallel (pytest -n aut
 check can find exactly what one test left behind.
 """
 
-from .namespaces import Netns, link_outside, new_token, root_leftovers, wait_until
+from . import state
+from .leaks import root_leftovers
+from .namespaces import Netns, link_outside, new_token, wait_until
 from .plugin import PluginRun, install_plugins, plugin_path, reference_path, run_plugin
 
 __all__ = ["Netns", "PluginRun", "install_plugins", "link_outside", "new_token", "plugin_path", "reference_path",
-           "root_leftovers", "run_plugin", "wait_until"]
+           "root_leftovers", "run_plugin", "state", "wait_until"]

@@ -1,15 +1,16 @@
-"""Create, use and always remove network namespaces; find what a test leaked."""
+"""Create, use and always remove network namespaces."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import subprocess
 import time
 
 from cni.kernel.netns import kill_all_in
+
+from . import state
 
 PREFIX = "pnt"  # every test object's name starts with this ("pynet test")
 
@@ -43,17 +44,14 @@ class Netns:
         out = self.run("ip", "-j", "link", "show").stdout
         return {link["ifname"]: link for link in json.loads(out or "[]")}
 
-    def snapshot(self) -> dict:
-        """The namespace's links (kind, master, addresses), routes and nftables ruleset, to compare."""
-        addrs = json.loads(self.run("ip", "-j", "-d", "addr", "show").stdout or "[]")
-        links = {a["ifname"]: (a.get("linkinfo", {}).get("info_kind", ""), a.get("master", ""),
-                               sorted(f"{i['local']}/{i['prefixlen']}" for i in a.get("addr_info", [])
-                                      if i.get("scope") != "link"))
-                 for a in addrs}
-        # "linkdown" follows a bridge's carrier, which settles a moment after its last port goes
-        routes = sorted(r.replace(" linkdown", "") for r in self.run("ip", "-4", "route", "show").stdout.splitlines())
-        ruleset = self.run("nft", "list", "ruleset", check=False).stdout
-        return {"links": links, "routes": routes, "nft": _configuration(ruleset)}
+    def snapshot(self, switches: bool = False) -> dict:
+        """The namespace's state, to compare before and after: links (kind, master, addresses) and
+        their state (MTU, MAC, up and other flags, options of their kind and bridge port), IPv4 and
+        IPv6 routes of every table, policy rules, permanent neighbours and FDB remotes, the nftables
+        ruleset, the net.* sysctls. The routing switches (forwarding, route_localnet) only with
+        `switches`: a network's first container turns them on for good, as with the reference, so
+        only a failed ADD must leave them as they were."""
+        return state.snapshot(self.run, switches)
 
     def exists(self) -> bool:
         return os.path.exists(self.path)
@@ -86,26 +84,3 @@ def link_outside(host: Netns, outside: Netns) -> None:
     host.run("ip", "link", "set", "up0", "up")
     outside.run("ip", "addr", "add", "192.0.2.2/24", "dev", "up1")
     outside.run("ip", "link", "set", "up1", "up")
-
-
-def _configuration(ruleset: str) -> str:
-    """An nft ruleset without what traffic changes (counters) and without the empty built-in
-    chains iptables-nft leaves behind once used (on a legacy host they always exist)."""
-    ruleset = re.sub(r"counter packets \d+ bytes \d+", "counter", ruleset)
-    empty_chain = r"\tchain \w+ \{\n\t\ttype [^\n]*policy accept;\n\t\}\n\n?"
-    ruleset = re.sub(empty_chain, "", ruleset)
-    return re.sub(r"table ip6? (nat|filter|mangle|raw) \{\n\}\n", "", ruleset)
-
-
-def root_leftovers(token: str) -> list[str]:
-    """What in the root namespace still carries `token`: namespaces, links, nft tables."""
-    found = [f"netns {n}" for n in os.listdir("/run/netns") if token in n] if os.path.isdir("/run/netns") else []
-    links = json.loads(sh("ip", "-j", "link", "show").stdout or "[]")
-    found += [f"link {link['ifname']}" for link in links if token in link["ifname"]]
-    tables = sh("nft", "list", "tables", check=False).stdout if _have("nft") else ""
-    found += [f"nft {line}" for line in tables.splitlines() if token in line or "pynet" in line]
-    return found
-
-
-def _have(program: str) -> bool:
-    return any(os.access(os.path.join(d, program), os.X_OK) for d in os.environ.get("PATH", "").split(":") if d)

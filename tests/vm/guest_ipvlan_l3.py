@@ -52,21 +52,21 @@ def test_check_notices_another_mode_and_a_missing_address(lab):
     ({"mtu": 1600}, "mtu larger than the master's"),
 ])
 def test_bad_configuration_leaves_nothing(extra, text, lab):
-    before, container_before = lab["host"].snapshot(), lab["c1"].snapshot()
+    before, container_before = lab["host"].snapshot(switches=True), lab["c1"].snapshot(switches=True)
     run = cni(lab, "ADD", {**lan_conf(lab, "ipvlan", "l2"), **extra})
     assert run.returncode != 0 and run.json["code"] == 7 and text in run.json["msg"], run.stdout
-    assert lab["host"].snapshot() == before and lab["c1"].snapshot() == container_before
+    assert lab["host"].snapshot(switches=True) == before and lab["c1"].snapshot(switches=True) == container_before
 
 
 @pytest.mark.parametrize("first,second", [("ipvlan", "macvlan"), ("macvlan", "ipvlan")])
 def test_macvlan_and_ipvlan_cannot_share_a_master(first, second, lab):
     plugins = {"ipvlan": (IPVLAN, "l2"), "macvlan": (MACVLAN, "bridge")}
     assert lan_cni(plugins[first][0], lab, "ADD", lan_conf(lab, first, plugins[first][1]), "c1").ok
-    before, container_before = lab["host"].snapshot(), lab["c2"].snapshot()
+    before, container_before = lab["host"].snapshot(switches=True), lab["c2"].snapshot(switches=True)
     run = lan_cni(plugins[second][0], lab, "ADD", lan_conf(lab, second, plugins[second][1]), "c2")
     assert run.returncode != 0 and run.json["code"] == 7, run.stdout
     assert f"m0 already carries {first} links" in run.json["details"] and "EBUSY" in run.json["details"]
-    assert lab["host"].snapshot() == before and lab["c2"].snapshot() == container_before
+    assert lab["host"].snapshot(switches=True) == before and lab["c2"].snapshot(switches=True) == container_before
 
 
 def test_mtu(lab):
@@ -80,10 +80,10 @@ def test_mtu(lab):
 
 @pytest.mark.parametrize("fail_at", [1, 2])
 def test_failure_after_every_step_rolls_back(fail_at, lab):
-    before, container_before = lab["host"].snapshot(), lab["c1"].snapshot()
+    before, container_before = lab["host"].snapshot(switches=True), lab["c1"].snapshot(switches=True)
     run = cni(lab, "ADD", lan_conf(lab, "ipvlan", "l2"), env={"PYNET_FAIL_AT": str(fail_at)})
     assert run.returncode != 0 and "injected fault" in run.json["msg"]
-    assert lab["host"].snapshot() == before and lab["c1"].snapshot() == container_before
+    assert lab["host"].snapshot(switches=True) == before and lab["c1"].snapshot(switches=True) == container_before
 
 
 def test_link_in_container_and_del_after_the_netns_is_gone(lab):

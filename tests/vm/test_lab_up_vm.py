@@ -16,8 +16,10 @@ import pytest
 
 from cni.lab.hosts import alive
 from cni.lab.image import missing
+from tests.integration.overlay_lab import etcd_missing
 
-pytestmark = [pytest.mark.root, pytest.mark.skipif(bool(missing()), reason=f"no VM: {missing()}")]
+pytestmark = [pytest.mark.root, pytest.mark.skipif(bool(missing()), reason=f"no VM: {missing()}"),
+              pytest.mark.skipif(bool(etcd_missing()), reason=etcd_missing())]
 
 PYNET = os.path.join(os.path.dirname(sys.executable), "pynet")
 

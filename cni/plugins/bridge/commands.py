@@ -13,7 +13,7 @@ from ...kernel.links import deleting_link, link_index, mac_of, netlink
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
-from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
+from ..bridging import attach_veth, attachment_problems, enable_forwarding, ensure_bridge, gateway_on_bridge
 from ..ipconfig import configure, subnet, with_default_routes
 from . import vlan
 from .config import parse
@@ -63,6 +63,8 @@ def add(request: Request) -> Result:
             Interface(name=host_name, mac=mac_of(host, host_end)),
             Interface(name=ifname, mac=mac_of(container, inside), sandbox=request.netns),
         ) + gateway
+    if conf.is_gateway:
+        enable_forwarding(ipam.ips)
     ips = tuple(IPConfig(address=ip.address, gateway=ip.gateway, interface=2) for ip in ipam.ips)
     return Result(interfaces=interfaces, ips=ips, routes=routes, dns=ipam.dns)
 

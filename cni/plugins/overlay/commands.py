@@ -87,7 +87,6 @@ def _add(request: Request, conf: OverlayConf) -> Result:
             undo.done(f"lease {lease['subnet']}", lambda: release(store, conf, lease["subnet"]))
         _ensure_device(host, conf, underlay, mtu, lease, undo)
         bridge = ensure_bridge(host, conf.bridge, undo, mtu)
-        write_sysctl("net.ipv4.ip_forward", "1")
         host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, mtu)
         ipam_request = _ipam_request(request, conf, lease["subnet"])
         ipam = delegate.add(ipam_request)
@@ -113,6 +112,7 @@ def _add(request: Request, conf: OverlayConf) -> Result:
             Interface(name=host_name, mac=mac_of(host, host_end)),
             Interface(name=ifname, mac=mac_of(container, inside), sandbox=request.netns, mtu=mtu),
         )
+    write_sysctl("net.ipv4.ip_forward", "1")  # after the ADD succeeded: see bridging.enable_forwarding
     ips = tuple(IPConfig(address=ip.address, gateway=ip.gateway, interface=2) for ip in ipam.ips)
     return Result(interfaces=interfaces, ips=ips, routes=routes, dns=ipam.dns)
 

@@ -1,0 +1,63 @@
+"""What a test left in the root namespace: what carries the test's token, and nothing else.
+
+The root namespace is the machine's. pynet may be in use there (its own `table inet pynet`), other
+tests (xdist workers, other checkouts) run at the same time, so its state changes during a test for
+reasons of their own, and a before/after diff of it would blame the wrong test. What one test makes
+carries its token in its name (namespaces, links, bridges, nft tables, chains, sets and their
+elements), and that is what is looked for; what a test makes inside its namespaces goes with them,
+and tests compare those before and after themselves (Netns.snapshot).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from .namespaces import sh
+
+
+def root_leftovers(token: str, netns: str | None = None, wait: float = 0.0) -> list[str]:
+    """What still carries `token` in the root namespace (or in `netns`, a simulated one):
+    namespaces, links, nft objects and set elements. With `wait`, allow that many seconds for the
+    kernel's background teardown of deleted namespaces (a veth pair goes with its namespace)."""
+    end = time.monotonic() + wait
+    while True:
+        found = _namespaces(token) + _links(token, netns) + _nft(token, netns)
+        if not found or time.monotonic() >= end:
+            return found
+        time.sleep(0.1)
+
+
+def _namespaces(token: str) -> list[str]:
+    return [f"netns {n}" for n in os.listdir("/run/netns") if token in n] if os.path.isdir("/run/netns") else []
+
+
+def _links(token: str, netns: str | None) -> list[str]:
+    links = json.loads(sh("ip", "-j", "link", "show", netns=netns).stdout or "[]")
+    return [f"link {link['ifname']}" for link in links
+            if any(token in name for name in [link["ifname"], *link.get("altnames", [])])]
+
+
+def _nft(token: str, netns: str | None) -> list[str]:
+    """nft tables, chains, sets, maps, rules and set elements that carry `token`."""
+    done = sh("nft", "-j", "list", "ruleset", check=False, netns=netns)
+    try:
+        items = json.loads(done.stdout)["nftables"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    found = []
+    for item in items:
+        (kind, obj), = item.items()
+        if kind == "metainfo":
+            continue
+        family, table = obj.get("family", ""), obj.get("table", obj.get("name", ""))
+        if kind == "table" or token in table:  # a table of the test's is reported once, as a table
+            found += [f"nft table {family} {table}"] if kind == "table" and token in table else []
+            continue
+        name = obj.get("name") or f"{obj.get('chain', '')} handle {obj.get('handle', '')}"
+        if token in json.dumps({k: v for k, v in obj.items() if k != "elem"}):
+            found.append(f"nft {kind} {family} {table} {name}")
+        found += [f"nft element {family} {table} {name} {json.dumps(e)}" for e in obj.get("elem", [])
+                  if token in json.dumps(e)]
+    return found

@@ -72,7 +72,8 @@ def forward_chains() -> tuple[list[dict], list[Chain]]:
     chains = _items(listing, "chain")
     foreign = []
     for c in chains:
-        if c.get("hook") != "forward" or c["family"] not in FAMILY_OF or (c["family"], c["table"]) in PYNET_TABLES or is_xtables(c):
+        if c.get("hook") != "forward" or c["family"] not in FAMILY_OF or is_xtables(c) \
+                or (c["family"], c["table"]) in PYNET_TABLES:
             continue
         closed = c.get("policy") == "drop" or _ends_closed(rules(c["family"], c["table"], c["name"]))
         foreign.append(Chain(c["family"], c["table"], c["name"], closed))
@@ -113,9 +114,10 @@ def _accepts(chain: Chain, owner: str, address: str) -> list[dict]:
         addr = {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": field}}, "right": ip}}
         return {"insert": {"rule": {**chain.ref, "comment": tag(owner), "expr": [addr, *match, {"accept": None}]}}}
 
-    return [rule("saddr"),
-            rule("daddr", {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}),
-            rule("daddr", {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}})]
+    def ct(key: str, right) -> dict:
+        return {"match": {"op": "in", "left": {"ct": {"key": key}}, "right": right}}
+
+    return [rule("saddr"), rule("daddr", ct("state", ["established", "related"])), rule("daddr", ct("status", "dnat"))]
 
 
 def _of_family(chain: Chain, addresses: list[str]) -> list[str]:
@@ -154,9 +156,15 @@ def missing(chains: list[Chain], owner: str, addresses: list[str]) -> list[str]:
         if not chain.closed:
             continue
         have = {_source(r) for r in rules(chain.family, chain.table, chain.name) if r.get("comment") == tag(owner)}
-        found += [f"{a.split('/')[0]} in {chain.family} {chain.table} {chain.name}" for a in _of_family(chain, addresses)
-                  if a.split("/")[0] not in have]
+        found += [f"{a.split('/')[0]} in {chain.family} {chain.table} {chain.name}"
+                  for a in _of_family(chain, addresses) if a.split("/")[0] not in have]
     return found
+
+
+def owned(chains: list[Chain], owner: str) -> set[str]:
+    """"forward: address" for each address `owner` has accepts for in `chains`."""
+    return {f"{FORWARD}: {_source(r)}" for c in chains for r in rules(c.family, c.table, c.name)
+            if r.get("comment") == tag(owner) and _source(r)}
 
 
 def owners(chains: list[Chain], prefix: str) -> set[str]:

@@ -254,8 +254,9 @@ class Iptables:
                 others -= set(group)
                 rules += [["-I", "PYNET-FORWARD", "-i", a, "-o", b, *_mark(ISOLATED, label), "-j", "RETURN"]
                           for a in group for b in group]
+                pairs = [p for member in group for other in sorted(others) for p in ((member, other), (other, member))]
                 rules += [["-I", "PYNET-FORWARD", "-i", a, "-o", b, *_mark(ISOLATION, label), "-j", "DROP"]
-                          for member in group for other in sorted(others) for a, b in ((member, other), (other, member))]
+                          for a, b in pairs]
             self._apply(tool, {"filter": rules})
         return self._undo(ATTACHED, owner) if registered else (lambda: None)
 

@@ -180,7 +180,8 @@ class Nftables:
         except CNIError:
             return None
 
-    def _elements(self, table: str = TABLE, listing: list[dict] | None = None) -> dict[str, list[tuple[str, str]]] | None:
+    def _elements(self, table: str = TABLE,
+                  listing: list[dict] | None = None) -> dict[str, list[tuple[str, str]]] | None:
         """set or map name -> [(key, comment)]; None if the table does not exist."""
         listing = self._listing(table) if listing is None else listing
         if listing is None:
@@ -252,7 +253,8 @@ class Nftables:
             present = self._elements(TABLE, listing) or {}
             known = {k for name in ("nets4", "nets6") for k, _ in present.get(name, [])}
             registered = self._register(present, owner)
-            lines = registered + [f"add element {TABLE} nets{_family(c)} {{ {c} comment {_quote(network_label(network))} }}"
+            label = _quote(network_label(network))
+            lines = registered + [f"add element {TABLE} nets{_family(c)} {{ {c} comment {label} }}"
                                   for c in subnets if c not in known]
             lines += [f"add element {TABLE} masq{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
                       for a in addresses]
@@ -321,9 +323,7 @@ class Nftables:
             chains, others = foreign.forward_chains()
             try:
                 for variant, families in _closed_xtables(chains).items():
-                    from .iptables import Iptables
-
-                    Iptables(variant).accept_forwarding(owner, [a for a in addresses if _family(a) in families])
+                    _iptables(variant).accept_forwarding(owner, [a for a in addresses if _family(a) in families])
                 foreign.open_path(others, owner, addresses)
             except CNIError:
                 undo()
@@ -332,27 +332,28 @@ class Nftables:
 
     def _forward_state(self):
         """(foreign chains, the iptables drivers whose PYNET-FORWARD exists here)."""
-        from .iptables import Iptables
-
         chains, others = foreign.forward_chains()
-        variants = ["-nft"] if any(c["name"] == "PYNET-FORWARD" and c["family"] in ("ip", "ip6") for c in chains) else []
-        variants += ["-legacy"] if _legacy_tables() else []
-        return others, [Iptables(v) for v in variants]
+        variants = ["-legacy"] if _legacy_tables() else []
+        if any(c["name"] == "PYNET-FORWARD" and c["family"] in ("ip", "ip6") for c in chains):
+            variants.append("-nft")
+        return others, [_iptables(v) for v in variants]
 
-    def _remove_forwarding(self, owners) -> None:
+    def _remove_forwarding(self, owner: str = "", prefix: str = "") -> None:
+        """Take the accepts of `owner` (or of every owner whose tag starts with `prefix`) out of other
+        firewalls' chains and PYNET-FORWARD."""
         with host_lock():
             others, xtables = self._forward_state()
-            for owner in owners(others, xtables):
-                foreign.close_path(others, owner)
+            for each in {owner} if owner else _forward_owners(others, xtables, prefix):
+                foreign.close_path(others, each)
                 for driver in xtables:
-                    driver.remove(owner, FORWARD)
+                    driver.remove(each, FORWARD)
 
     # ---- removal -----------------------------------------------------------------------------------
 
     def remove(self, owner: str, kind: str) -> None:
         """Remove `owner`'s elements of one kind (MASQUERADE, PORTS, ...); nothing if there are none."""
         if kind == FORWARD:
-            self._remove_forwarding(lambda others, xtables: [owner])
+            self._remove_forwarding(owner=owner)
             return
         names = SETS[kind]
         self._retract(lambda name, comment: name in names and comment == owner, (_table_of(kind),))
@@ -367,7 +368,7 @@ class Nftables:
         """Release every attachment of a deleted network that is left, and the network's elements."""
         prefix = network_label(network) + "/"
         self._retract(lambda name, comment: comment.startswith(prefix), (TABLE, BRIDGE_TABLE))
-        self._remove_forwarding(lambda others, xtables: _forward_owners(others, xtables, prefix))
+        self._remove_forwarding(prefix=prefix)
 
     def owners(self, network: str) -> set[str]:
         prefix = network_label(network) + "/"
@@ -379,7 +380,10 @@ class Nftables:
     # ---- CHECK -------------------------------------------------------------------------------------
 
     def owned(self, owner: str, kind: str) -> set[str]:
-        """`owner`'s elements of one kind, as "set: key"."""
+        """`owner`'s elements of one kind, as "set: key" (FORWARD: "forward: address" of its accepts)."""
+        if kind == FORWARD:
+            others, xtables = self._forward_state()
+            return foreign.owned(others, owner) | {key for driver in xtables for key in driver.owned(owner, FORWARD)}
         present = self._elements(_table_of(kind)) or {}
         return {f"{name}: {key}" for name in SETS[kind] for key, comment in present.get(name, []) if comment == owner}
 
@@ -389,19 +393,26 @@ class Nftables:
         if kind != FORWARD:
             have = {key.split(": ", 1)[1] for key in self.owned(owner, kind)}
             return [a for a in addresses if a.split("/")[0] not in have]
-        from .iptables import Iptables
-
         chains, others = foreign.forward_chains()
         gaps = foreign.missing(others, owner, addresses)
         for variant, families in _closed_xtables(chains).items():
-            gaps += Iptables(variant).missing(owner, FORWARD, [a for a in addresses if _family(a) in families])
+            gaps += _iptables(variant).missing(owner, FORWARD, [a for a in addresses if _family(a) in families])
         return gaps
+
+
+def _iptables(variant: str):
+    """pynet's iptables driver on one iptables backend: where iptables' FORWARD drops, the accepts go
+    through iptables itself (iptables cannot read native nft `ct` matches in its tables)."""
+    from .iptables import Iptables  # only on hosts where iptables closes the forward path
+
+    return Iptables(variant)
 
 
 def _legacy_tables() -> dict[str, str]:
     """family -> legacy iptables tool, for the families whose legacy filter table exists here."""
     found = {}
-    for family, names, tool in (("4", "ip_tables_names", "iptables-legacy"), ("6", "ip6_tables_names", "ip6tables-legacy")):
+    for family, names, tool in (("4", "ip_tables_names", "iptables-legacy"),
+                                ("6", "ip6_tables_names", "ip6tables-legacy")):
         try:
             with open(f"/proc/net/{names}") as f:
                 if "filter" in f.read().split():

@@ -109,8 +109,8 @@ def test_two_adds_and_a_del_of_one_network_at_once_never_strip_a_live_container(
                 results[rt.container_id] = action(net, rt)
             except Exception as e:  # noqa: BLE001 - reported below
                 errors.append(e)
-        threads = [threading.Thread(target=run, args=(cni.add, first)), threading.Thread(target=run, args=(cni.add, second)),
-                   threading.Thread(target=run, args=(cni.delete, alone))]
+        threads = [threading.Thread(target=run, args=step)
+                   for step in ((cni.add, first), (cni.add, second), (cni.delete, alone))]
         for t in threads:
             t.start()
         for t in threads:
@@ -131,7 +131,8 @@ def test_the_iptables_driver_leaves_no_file(lab):
               "ipMasq": True, "firewallBackend": "iptables",
               "ipam": {"type": "host-local", "dataDir": lab["data"], "ranges": [[{"subnet": "10.95.0.0/24"}]]}}
     calls = [{"CNI_COMMAND": command, "CNI_CONTAINERID": "id-c1", "CNI_NETNS": lab["c1"].path, "CNI_IFNAME": "eth0",
-              "CNI_PATH": lab["cni_path"], "PYNET_AGENT": "off", "PATH": os.environ["PATH"]} for command in ("ADD", "DEL")]
+              "CNI_PATH": lab["cni_path"], "PYNET_AGENT": "off", "PATH": os.environ["PATH"]}
+             for command in ("ADD", "DEL")]
     script = ("import json, os, subprocess, sys\n"
               "subprocess.run(['mount', '-t', 'tmpfs', 'pynet-run', '/run/pynet'], check=True)\n"
               "for env in json.loads(sys.argv[2]):\n"

@@ -14,7 +14,9 @@ import pytest
 
 from cni.runtime import CNIConfig, NetworkConfig, RuntimeConf
 from tests.integration.firewall_host import close_forwarding, ruleset
-from tests.netns import plugin_path, wait_until
+from tests.integration.overlay_lab import address_of as overlay_address, attach, overlay_conf, underlay  # noqa: F401
+from tests.integration.overlay_lab import cni as overlay_cni
+from tests.netns import install_plugins, plugin_path, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -146,3 +148,30 @@ def test_the_iptables_driver_leaves_no_file(lab):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
     assert "PYNET" not in lab["host"].run("iptables-save").stdout
+
+
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_an_overlays_last_attachment_takes_its_firewall_state_with_it(backend, underlay, make_netns, tmp_path):
+    """Two isolated, masqueraded overlays on a host (their subnets, bridges and VXLAN devices are
+    elements of their own): DEL, DEL after the namespace went, and the overlay's GC leave the ruleset
+    as before the first ADD."""
+    host = underlay.add_host()
+    store = {"type": "file", "path": str(tmp_path / "store.json")}
+    extra = {"isolation": True, "ipMasq": True, "firewallBackend": backend}
+    ov1 = overlay_conf(store, **extra)
+    ov2 = overlay_conf(store, name="ov2", vni=77, network="10.245.0.0/16", **extra)
+    before = ruleset(host.ns)
+    for config in (ov1, ov1, ov2):
+        attach(host, make_netns, config)
+    (c1, r1), (c2, r2), (c3, r3) = host.containers.values()
+    assert "10.245.0.0/16" in ruleset(host.ns)
+
+    assert overlay_cni(host, c1, "DEL", {**ov1, "prevResult": r1}).ok
+    assert overlay_address(r2) in ruleset(host.ns)  # ov1 still has c2
+    c2.delete()
+    assert overlay_cni(host, c2, "DEL", {**ov1, "prevResult": r2}).ok  # its namespace is gone
+    assert "pno4242" not in ruleset(host.ns) and "pnx77" in ruleset(host.ns)
+    gc = overlay_cni(host, c3, "GC", {**ov2, "cni.dev/valid-attachments": []},
+                     cni_path=install_plugins(tmp_path / "bin"))
+    assert gc.ok, gc.stdout
+    assert ruleset(host.ns) == before

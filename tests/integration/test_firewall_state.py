@@ -48,6 +48,14 @@ def fw_lab(lab, tmp_path, make_netns):
     return {**lab, "cni": cni, "attachment": attachment}
 
 
+def owners(host, backend: str, network: str) -> list[str]:
+    """The attachments of `network` the driver holds state for (what a plugin's GC compares with
+    the valid ones), asked in the host."""
+    code = ("import json; from cni.firewall import driver; "
+            f"print(json.dumps(sorted(driver({backend!r}).owners({network!r}))))")
+    return json.loads(host.run(sys.executable, "-c", code).stdout)
+
+
 def address(result: dict) -> str:
     return result["ips"][0]["address"].split("/")[0]
 
@@ -62,6 +70,7 @@ def test_the_last_attachment_takes_the_networks_firewall_state_with_it(backend, 
     net = network(fw_lab, backend, "statenet", "10.93.0.0/24", fw_lab["bridge"])
     c1, c2, c3, c4 = (attachment(8081 + n) for n in range(4))
     results = {c.container_id: cni.add(net, c) for c in (c1, c2, c3, c4)}
+    assert owners(host, backend, "statenet") == sorted(f"statenet/{c.container_id}/eth0" for c in (c1, c2, c3, c4))
 
     cni.delete(net, c1)
     subprocess.run(["ip", "netns", "delete", os.path.basename(c2.netns)], check=True)
@@ -76,7 +85,7 @@ def test_the_last_attachment_takes_the_networks_firewall_state_with_it(backend, 
     cni.delete(net, c4)
     wait_until(lambda: not [n for n in host.links() if n.startswith("pnv") and host.links()[n].get("master")
                             == fw_lab["bridge"]], "the veths to go")
-    assert ruleset(host) == before
+    assert ruleset(host) == before and owners(host, backend, "statenet") == []
     if host_state == "empty":
         assert "pynet" not in host.run("nft", "list", "tables").stdout
         assert "PYNET" not in host.run("iptables-save").stdout + host.run("ip6tables-save").stdout

@@ -3,34 +3,34 @@
 Rules go into pynet's own chains (PYNET-*), reached by one jump from the built-in chains, through
 `iptables-restore --noflush` (atomic per table), so they land in whichever backend (nft or legacy)
 the host's `iptables` uses. Each rule carries `--comment "pynet:<kind>:<owner>"`, so removal is
-exact. Unlike the nftables driver, the rule count grows with containers and ports (iptables has no
-maps); `icc: false` needs bridge-level filtering and is refused (code 2): use nftables for it.
+exact; the unreferenced chain PYNET-ATTACHED holds one marker rule per attachment of a network with
+isolation, so the network's isolation leaves with its last attachment. A chain left empty goes with
+its jump. Unlike the nftables driver, the rule count grows with containers and ports (iptables has
+no maps); `icc: false` needs bridge-level filtering and is refused (code 2): use nftables for it.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
+import re
 import subprocess
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from ..spec import CNIError
 from ..spec import errors
-from . import FORWARD, ICC, MASQUERADE, PORTS
+from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, network_label, network_of
+from .lock import host_lock
 
-# (table, pynet chain, built-in chain it hangs off, match on the jump)
+# (table, pynet chain, built-in chain it hangs off (None: no jump), match on the jump)
 CHAINS = [
     ("nat", "PYNET-POSTROUTING", "POSTROUTING", []),
     ("nat", "PYNET-PORTS", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL"]),
     ("nat", "PYNET-PORTS", "OUTPUT", ["-m", "addrtype", "--dst-type", "LOCAL"]),
     ("filter", "PYNET-FORWARD", "FORWARD", []),
+    ("filter", "PYNET-ATTACHED", None, []),
 ]
-LOCK = "/run/pynet/iptables.lock"
-
-
-def _tool(address: str, restore: bool = False, save: bool = False) -> str:
-    base = "ip6tables" if ":" in address else "iptables"
-    return base + ("-restore" if restore else "-save" if save else "")
+ATTACHED, ISOLATED, ISOLATION = "attached", "isolated", "isolation"
+OWNER_KINDS = (MASQUERADE, PORTS, FORWARD, ATTACHED)  # tagged with an owner; the others with a network
+TOOLS = ("iptables", "ip6tables")
 
 
 def _quote(arg: str) -> str:
@@ -42,11 +42,30 @@ def _mark(kind: str, owner: str) -> list[str]:
     return ["-m", "comment", "--comment", f"pynet:{kind}:{owner}"]
 
 
+_TAG = re.compile(r'--comment "?pynet:([^:" ]+):([^" ]*)')
+
+
+def _tagged(line: str) -> tuple[str, str]:
+    """(kind, owner or network) of a saved pynet rule; ("", "") for any other line."""
+    found = _TAG.search(line)
+    return (found[1], found[2]) if found else ("", "")
+
+
+@dataclass
+class Saved:
+    """One table as iptables-save prints it: its chains and its rules ("-A CHAIN ...")."""
+    chains: set[str] = field(default_factory=set)
+    rules: list[str] = field(default_factory=list)
+
+
 class Iptables:
     name = "iptables"
 
-    def __init__(self) -> None:
-        self._created: list[tuple] = []
+    def __init__(self, variant: str = "") -> None:
+        self.variant = variant  # "" (the host's iptables), "-nft" or "-legacy"
+
+    def _tool(self, address: str) -> str:
+        return ("ip6tables" if ":" in address else "iptables") + self.variant
 
     def _run(self, argv: list[str], stdin: str = "", check: bool = True) -> subprocess.CompletedProcess:
         try:
@@ -58,39 +77,33 @@ class Iptables:
             raise CNIError(errors.KERNEL, f"{argv[0]} failed", done.stderr.strip()[:500])
         return done
 
-    @contextmanager
-    def _locked(self):
-        """One pynet change at a time (check-then-add of ports must not race)."""
-        os.makedirs(os.path.dirname(LOCK), exist_ok=True)
-        fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _saved(self, tool: str) -> dict[str, Saved]:
+        """table -> its chains and rules, as iptables-save prints them."""
+        found: dict[str, Saved] = {}
+        table = Saved()
+        for line in self._run([tool + "-save"], check=False).stdout.splitlines():
+            if line.startswith("*"):
+                table = found.setdefault(line[1:], Saved())
+            elif line.startswith(":"):
+                table.chains.add(line[1:].split()[0])
+            elif line.startswith("-A "):
+                table.rules.append(line)
+        return found
 
-    def _ensure_chains(self, tool: str) -> None:
-        """pynet's chains and the jumps to them; those created now are remembered for the undo."""
+    def _ensure_chains(self, tool: str, tables) -> None:
+        """pynet's chains of `tables` and the jumps to them."""
         for table, chain, parent, match in CHAINS:
-            if self._run([tool, "-w", "-t", table, "-N", chain], check=False).returncode == 0:
-                self._created.append((tool, table, chain, None))
-            jump = [tool, "-w", "-t", table, "{}", parent, *match, "-j", chain]
-            if self._run([a.replace("{}", "-C") for a in jump], check=False).returncode != 0:
-                self._run([a.replace("{}", "-I") for a in jump])
-                self._created.append((tool, table, chain, jump))
-
-    def _remove_created(self) -> None:
-        """Undo _ensure_chains: the jumps it inserted, then the chains it created if left empty."""
-        for tool, table, chain, jump in reversed(self._created):
-            if jump:
-                self._run([a.replace("{}", "-D") for a in jump], check=False)
-            elif not self._run([tool, "-w", "-t", table, "-S", chain], check=False).stdout.strip().count("\n"):
-                self._run([tool, "-w", "-t", table, "-X", chain], check=False)
-        self._created.clear()
+            if table not in tables:
+                continue
+            self._run([tool, "-w", "-t", table, "-N", chain], check=False)
+            if parent:
+                jump = [tool, "-w", "-t", table, "{}", parent, *match, "-j", chain]
+                if self._run([a.replace("{}", "-C") for a in jump], check=False).returncode != 0:
+                    self._run([a.replace("{}", "-I") for a in jump])
 
     def _apply(self, tool: str, rules: dict[str, list[list[str]]]) -> None:
         """Append rules ({table: [rule args]}) in one iptables-restore --noflush per table."""
-        self._ensure_chains(tool)
+        self._ensure_chains(tool, [t for t, lines in rules.items() if lines])
         script = "".join(f"*{table}\n" + "".join(" ".join(_quote(a) for a in r) + "\n" for r in lines)
                          + "COMMIT\n" for table, lines in rules.items() if lines)
         if script:
@@ -98,62 +111,85 @@ class Iptables:
 
     def _owned(self, tool: str, kind: str, owner: str = "") -> dict[str, list[str]]:
         """table -> saved rules ("-A ...") tagged with kind (and owner, if given)."""
-        found: dict[str, list[str]] = {}
-        saved = self._run([tool + "-save"], check=False).stdout
-        table = ""
-        tag = f'"pynet:{kind}:{owner}"' if owner else f'"pynet:{kind}:'
-        for line in saved.splitlines():
-            if line.startswith("*"):
-                table = line[1:]
-            elif line.startswith("-A PYNET-") and tag in line:
-                found.setdefault(table, []).append(line)
-        return found
+        return {table: mine for table, saved in self._saved(tool).items()
+                if (mine := [line for line in saved.rules if line.startswith("-A PYNET-")
+                             and _tagged(line)[0] == kind and (not owner or _tagged(line)[1] == owner)])}
 
-    def _delete(self, tool: str, kind: str, owner: str) -> None:
-        owned = self._owned(tool, kind, owner)
-        script = "".join(f"*{table}\n" + "".join("-D" + line[2:] + "\n" for line in lines) + "COMMIT\n"
-                         for table, lines in owned.items())
-        if script:
-            self._run([tool + "-restore", "-w", "--noflush"], script)
+    # ---- removal: what is doomed, then whatever that leaves without a reason to be ----------------
 
-    def _undo(self, tools: set[str], kind: str, owner: str):
-        created, self._created = self._created, []
+    def _retract(self, doomed) -> None:
+        """Delete the saved pynet rules for which doomed(kind, tag) is true, in every family; then
+        the isolation of networks left without attachments, and chains left empty with their jumps."""
+        with host_lock():
+            for tool in (t + self.variant for t in TOOLS):
+                saved = self._saved(tool)
+                if not any(chain.startswith("PYNET-") for table in saved.values() for chain in table.chains):
+                    continue
+                script = "".join(f"*{table}\n" + "".join(f"{command}\n" for command in commands) + "COMMIT\n"
+                                 for table, commands in _tidy(saved, doomed).items())
+                if script:
+                    self._run([tool + "-restore", "-w", "--noflush"], script)
 
+    def remove(self, owner: str, kind: str) -> None:
+        if kind == ICC:
+            return
+        self._retract(lambda k, tag: k == kind and tag == owner)
+        if kind == FORWARD and not self.variant:
+            self._close_foreign(owner)
+
+    def release(self, network: str, owner: str) -> None:
+        self._retract(lambda k, tag: tag == owner and k in OWNER_KINDS)
+        if not self.variant:
+            self._close_foreign(owner)
+
+    def forget_network(self, network: str) -> None:
+        prefix = network_label(network) + "/"
+        self._retract(lambda k, tag: k in OWNER_KINDS and tag.startswith(prefix))
+        with host_lock():
+            for owner in foreign.owners(foreign.forward_chains()[1], prefix):
+                self._close_foreign(owner)
+
+    def tags(self, prefix: str, kinds=OWNER_KINDS) -> set[str]:
+        """The owner tags starting with `prefix` of pynet's rules of `kinds`."""
+        return {tag for tool in TOOLS for saved in self._saved(tool + self.variant).values() for line in saved.rules
+                if (kind_tag := _tagged(line))[0] in kinds and (tag := kind_tag[1]).startswith(prefix)}
+
+    def owners(self, network: str) -> set[str]:
+        prefix = network_label(network) + "/"
+        return self.tags(prefix) | foreign.owners(foreign.forward_chains()[1], prefix)
+
+    def _undo(self, kind: str, owner: str, registered: bool = False):
         def undo() -> None:
-            for tool in tools:
-                self._delete(tool, kind, owner)
-            self._created = created
-            self._remove_created()
+            self._retract(lambda k, tag: tag == owner and (k == kind or (registered and k == ATTACHED)))
         return undo
 
+    # ---- additions ------------------------------------------------------------------------------
+
     def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
-        tools = set()
-        with self._locked():
+        with host_lock():
             for address, subnet in zip(addresses, subnets):
-                ip, tool = address.split("/")[0], _tool(address)
-                tools.add(tool)
+                ip = address.split("/")[0]
                 multicast = "ff00::/8" if ":" in ip else "224.0.0.0/4"
-                self._apply(tool, {"nat": [
+                self._apply(self._tool(address), {"nat": [
                     ["-A", "PYNET-POSTROUTING", "-s", ip, "-d", subnet, *_mark(MASQUERADE, owner), "-j", "RETURN"],
                     ["-A", "PYNET-POSTROUTING", "-s", ip, "!", "-d", multicast, *_mark(MASQUERADE, owner),
                      "-j", "MASQUERADE"]]})
-        return self._undo(tools, MASQUERADE, owner)
+        return self._undo(MASQUERADE, owner)
 
     def add_port_mappings(self, owner: str, mappings: list[dict]):
-        tools = set()
-        with self._locked():
+        undo = self._undo(PORTS, owner)
+        with host_lock():
             for m in mappings:
-                tool = _tool(m["address"])
+                tool = self._tool(m["address"])
                 taken = [line for lines in self._owned(tool, PORTS).values() for line in lines
                          if f"-p {m['protocol']} " in line and f"--dport {m['host_port']} " in line
                          and "-j DNAT" in line and (not m["host_ip"] or "-d " not in line
                                                     or f"-d {m['host_ip']}/" in line)]
                 if taken:
-                    self._delete_all(tools, owner)
+                    undo()
                     raise CNIError(errors.PORT_TAKEN, "host port already published",
                                    f"{m['host_ip'] or '*'}:{m['host_port']}/{m['protocol']} is published by "
                                    "another container")
-                tools.add(tool)
                 target = f"[{m['address']}]:{m['container_port']}" if ":" in m["address"] else \
                     f"{m['address']}:{m['container_port']}"
                 dnat = ["-A", "PYNET-PORTS", "-p", m["protocol"], "--dport", str(m["host_port"])]
@@ -169,101 +205,72 @@ class Iptables:
                                           m["protocol"], "--dport", str(m["container_port"]), "-m", "conntrack",
                                           "--ctstate", "DNAT", *_mark(PORTS, owner), "-j", "MASQUERADE"])
                 self._apply(tool, {"nat": rules})
-        created, self._created = self._created, []
-
-        def undo() -> None:
-            self._delete_all(tools, owner)
-            self._created = created
-            self._remove_created()
         return undo
 
-    def _delete_all(self, tools: set[str], owner: str) -> None:
-        for tool in tools:
-            self._delete(tool, PORTS, owner)
+    def accept_forwarding(self, owner: str, addresses: list[str]) -> None:
+        """Accept in PYNET-FORWARD (jumped to first from FORWARD) what `addresses` send, and their
+        replies and published ports: the reference firewall plugin's rules."""
+        with host_lock():
+            for address in addresses:
+                ip = address.split("/")[0]
+                self._apply(self._tool(address), {"filter": [
+                    ["-A", "PYNET-FORWARD", "-s", ip, *_mark(FORWARD, owner), "-j", "ACCEPT"],
+                    ["-A", "PYNET-FORWARD", "-d", ip, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED,DNAT",
+                     *_mark(FORWARD, owner), "-j", "ACCEPT"]]})
 
     def allow_forwarding(self, owner: str, addresses: list[str]):
-        tools = set()
-        with self._locked():
-            for address in addresses:
-                ip, tool = address.split("/")[0], _tool(address)
-                tools.add(tool)
-                self._apply(tool, {"filter": [
-                    ["-A", "PYNET-FORWARD", "-d", ip, *_mark(FORWARD, owner), "-j", "ACCEPT"],
-                    ["-A", "PYNET-FORWARD", "-s", ip, *_mark(FORWARD, owner), "-j", "ACCEPT"]]})
-        return self._undo(tools, FORWARD, owner)
+        """iptables' FORWARD always (as the reference does, so a policy DROP set later is covered),
+        and any other firewall's nft chain that closes the forward path now."""
+        undo = self._undo(FORWARD, owner)
+        with host_lock():
+            try:
+                self.accept_forwarding(owner, addresses)
+                foreign.open_path(foreign.forward_chains()[1], owner, addresses)
+            except CNIError:
+                undo()
+                self._close_foreign(owner)
+                raise
+        return lambda: (undo(), self._close_foreign(owner))
 
-    def isolate_bridge(self, network: str, bridge: str, peers: tuple[str, ...] = ()):
+    def _close_foreign(self, owner: str) -> None:
+        with host_lock():
+            foreign.close_path(foreign.forward_chains()[1], owner)
+
+    def isolate_bridge(self, network: str, owner: str, bridge: str, peers: tuple[str, ...] = ()):
         """DROP between `bridge` (with its `peers`, links of the same network) and every other isolated
-        bridge (both ways), first in PYNET-FORWARD."""
-        group = (bridge, *peers)
-        with self._locked():
-            tool = "iptables"
-            self._ensure_chains(tool)
+        bridge (both ways), first in PYNET-FORWARD; `owner` is marked as one of its attachments."""
+        group, label, tool = (bridge, *peers), network_label(network), "iptables" + self.variant
+        with host_lock():
+            self._ensure_chains(tool, ["filter"])
+            rules = [["-A", "PYNET-ATTACHED", *_mark(ATTACHED, owner), "-j", "RETURN"]]
+            registered = not self._owned(tool, ATTACHED, owner)
+            if not registered:
+                rules = []
             others = set()
-            for line in self._owned(tool, "isolated").get("filter", []):
+            for line in self._owned(tool, ISOLATED).get("filter", []):
                 words = line.split()
                 others.add(words[words.index("-i") + 1])
-            if bridge in others:
-                return lambda: None
-            others -= set(group)
-            rules = [["-I", "PYNET-FORWARD", "-i", a, "-o", b, *_mark("isolated", network), "-j", "RETURN"]
-                     for a in group for b in group]
-            for member in group:
-                for other in sorted(others):
-                    for a, b in ((member, other), (other, member)):
-                        rules.append(["-I", "PYNET-FORWARD", "-i", a, "-o", b, *_mark("isolation", network),
-                                      "-j", "DROP"])
+            if bridge not in others:
+                others -= set(group)
+                rules += [["-I", "PYNET-FORWARD", "-i", a, "-o", b, *_mark(ISOLATED, label), "-j", "RETURN"]
+                          for a in group for b in group]
+                pairs = [p for member in group for other in sorted(others) for p in ((member, other), (other, member))]
+                rules += [["-I", "PYNET-FORWARD", "-i", a, "-o", b, *_mark(ISOLATION, label), "-j", "DROP"]
+                          for a, b in pairs]
             self._apply(tool, {"filter": rules})
-        created, self._created = self._created, []
-
-        def undo() -> None:
-            self._delete(tool, "isolated", network)
-            for member in group:
-                self._delete_bridge_drops(member)
-            self._created = created
-            self._remove_created()
-        return undo
-
-    def remove_isolation(self, bridge: str, peers: tuple[str, ...] = ()) -> None:
-        """Undo isolate_bridge once the bridge is gone (nothing if it was not isolated)."""
-        with self._locked():
-            saved = self._owned("iptables", "isolated").get("filter", [])
-            mine = [line for line in saved if any(f"-i {m} " in line for m in (bridge, *peers))]
-            if mine:
-                self._run(["iptables-restore", "-w", "--noflush"],
-                          "*filter\n" + "".join("-D" + line[2:] + "\n" for line in mine) + "COMMIT\n")
-            for member in (bridge, *peers):
-                self._delete_bridge_drops(member)
-
-    def _delete_bridge_drops(self, bridge: str) -> None:
-        saved = self._owned("iptables", "isolation").get("filter", [])
-        mine = [line for line in saved if f"-i {bridge} " in line or f"-o {bridge} " in line]
-        if mine:
-            self._run(["iptables-restore", "-w", "--noflush"],
-                      "*filter\n" + "".join("-D" + line[2:] + "\n" for line in mine) + "COMMIT\n")
-
-    def forget_network(self, network: str, bridge: str) -> None:
-        """Remove what a deleted network left: its bridge's isolation rules."""
-        with self._locked():
-            self._delete("iptables", "isolated", network)
-            self._delete_bridge_drops(bridge)
+        return self._undo(ATTACHED, owner) if registered else (lambda: None)
 
     def deny_icc(self, owner: str, port: str):
         raise CNIError(errors.UNSUPPORTED_FIELD, "icc: false needs the nftables firewall driver",
                        "set \"firewallBackend\": \"nftables\" (iptables cannot filter bridged traffic here)")
 
-    def remove(self, owner: str, kind: str) -> None:
-        if kind == ICC:
-            return
-        with self._locked():
-            for tool in ("iptables", "ip6tables"):
-                self._delete(tool, kind, owner)
+    # ---- CHECK ----------------------------------------------------------------------------------
 
     def owned(self, owner: str, kind: str) -> set[str]:
         """`owner`'s rules of one kind, in the nftables driver's "set: key" terms where they map."""
         found = set()
-        for tool in ("iptables", "ip6tables"):
-            for lines in self._owned(tool, kind, owner).values():
+        for tool in TOOLS:
+            for lines in self._owned(tool + self.variant, kind, owner).values():
                 for line in lines:
                     words = line.split()
                     if kind == PORTS and "DNAT" in words:
@@ -273,11 +280,40 @@ class Iptables:
                             found.add(f"pm{family}ip: {words[words.index('-d') + 1].split('/')[0]} . {key}")
                         else:
                             found.add(f"pm{family}: {key}")
-                    elif kind in (FORWARD, MASQUERADE):
-                        flag = "-d" if kind == FORWARD and "-d" in words else "-s"
-                        found.add(f"{kind}: {words[words.index(flag) + 1].split('/')[0]}")
+                    elif kind in (FORWARD, MASQUERADE) and "-s" in words:
+                        found.add(f"{kind}: {words[words.index('-s') + 1].split('/')[0]}")
         return found
 
-    def missing(self, owner: str, addresses: list[str]) -> list[str]:
-        have = {key.split(": ", 1)[1] for key in self.owned(owner, MASQUERADE)}
-        return [a for a in addresses if a.split("/")[0] not in have]
+    def missing(self, owner: str, kind: str, addresses: list[str]) -> list[str]:
+        have = {key.split(": ", 1)[1] for key in self.owned(owner, kind)}
+        gaps = [a for a in addresses if a.split("/")[0] not in have]
+        if kind == FORWARD and not self.variant:
+            gaps += foreign.missing(foreign.forward_chains()[1], owner, addresses)
+        return gaps
+
+
+def _tidy(saved: dict[str, Saved], doomed) -> dict[str, list[str]]:
+    """table -> the iptables-restore commands that delete the doomed rules, the isolation of every
+    network without an attachment left (with the drops against its bridges), and pynet's chains of
+    a table left without rules, with their jumps."""
+    ours = [line for table in saved.values() for line in table.rules if line.startswith("-A PYNET-")]
+    gone = {line for line in ours if doomed(*_tagged(line))}
+    left = [line for line in ours if line not in gone]
+    members = {network_of(_tagged(line)[1]) for line in left if _tagged(line)[0] in OWNER_KINDS}
+    for line in left:
+        kind, label = _tagged(line)
+        if kind == ISOLATED and label not in members:
+            bridge = line.split()[line.split().index("-i") + 1]
+            gone |= {other for other in left if _tagged(other)[0] in (ISOLATED, ISOLATION)
+                     and (f"-i {bridge} " in other or f"-o {bridge} " in other)}
+    commands = {}
+    for name, table in saved.items():
+        doomed_here = [f"-D{line[2:]}" for line in table.rules if line in gone]
+        chains = {chain for t, chain, _, _ in CHAINS if t == name} & table.chains
+        if chains and all(line in gone for line in table.rules if line.split()[1] in chains):
+            doomed_here += [f"-D{line[2:]}" for line in table.rules
+                            if line.split()[1] not in chains and line.split()[-1] in chains]
+            doomed_here += [f"-X {chain}" for chain in sorted(chains)]
+        if doomed_here:
+            commands[name] = doomed_here
+    return commands

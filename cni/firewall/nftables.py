@@ -7,9 +7,14 @@ owner tag (network/container id/ifname) as their comment.
     pm4/6        proto . host port -> container address . port            (any host address)
     pm4ip/6ip    host address . proto . host port -> container address . port
     hairpin4/6   container address . proto . port reached through a published port
-    fwd4/6       container addresses whose forwarded traffic is accepted (the firewall plugin)
     iso, iso_self  bridges of isolated networks: no forwarding between two of them
+    attached     one element per attachment of a network with elements of its own (nets, iso)
     (table bridge pynet) noicc  host veths of containers on `icc: false` networks: no IP between them
+
+Elements of a container carry its owner tag as their comment; those of a network (nets, iso) its
+label, and they go when no element of that network's owners is left, decided under the host lock
+in the same transaction as the removal that leaves none. A table left with no element goes too.
+The firewall plugin's accepts are not here: they must sit where the host drops (`foreign`).
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ import json
 
 from ..spec import CNIError
 from ..spec import errors
-from . import FORWARD, ICC, MASQUERADE, PORTS, libnft
+from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, libnft, network_label, network_of
+from .lock import host_lock
 
 TABLE = "inet pynet"
 SETS = {MASQUERADE: ("masq4", "masq6"), PORTS: ("pm4", "pm6", "pm4ip", "pm6ip", "hairpin4", "hairpin6"),
-        FORWARD: ("fwd4", "fwd6"), ICC: ("noicc",)}
+        ICC: ("noicc",)}
 BRIDGE_TABLE = "bridge pynet"
+ATTACHED = "attached"
 NETWORK_SETS = ("nets4", "nets6", "iso", "iso_self")  # elements owned by a network, not a container
-FORWARD_SETS = ("iso", "iso_self", "fwd4", "fwd6")  # what the forward chain is there for
+FORWARD_SETS = ("iso", "iso_self")  # what the forward chain is there for
+NAME_SETS = ("iso", "iso_self", "noicc", ATTACHED)  # keys are interface names (quoted)
 
 BASE = f"""
 add table {TABLE}
@@ -39,10 +47,9 @@ add map {TABLE} pm4ip {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr 
 add map {TABLE} pm6ip {{ type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }}
 add set {TABLE} hairpin4 {{ type ipv4_addr . inet_proto . inet_service; }}
 add set {TABLE} hairpin6 {{ type ipv6_addr . inet_proto . inet_service; }}
-add set {TABLE} fwd4 {{ type ipv4_addr; }}
-add set {TABLE} fwd6 {{ type ipv6_addr; }}
 add set {TABLE} iso {{ type ifname; }}
 add set {TABLE} iso_self {{ type ifname . ifname; }}
+add set {TABLE} {ATTACHED} {{ type ifname; }}
 add chain {TABLE} portmap
 add chain {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
 add chain {TABLE} output {{ type nat hook output priority -100; policy accept; }}
@@ -65,17 +72,12 @@ add rule {TABLE} postrouting ct status dnat ip6 daddr . meta l4proto . th dport 
 add rule {TABLE} postrouting ct status dnat ip6 daddr . meta l4proto . th dport @hairpin6 ip6 saddr @nets6 masquerade
 """
 
-# The forward chain is added only with the first isolated network or firewall-plugin element: with
-# br_netfilter's hook on, every bridged packet would go through it (~2 % of container throughput).
+# The forward chain is added only with the first isolated network: with br_netfilter's hook on,
+# every bridged packet would go through it (~2 % of container throughput).
 FORWARD_BASE = f"""
 add chain {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
 flush chain {TABLE} forward
 add rule {TABLE} forward iifname @iso oifname @iso iifname . oifname != @iso_self drop
-add rule {TABLE} forward ct state established,related accept
-add rule {TABLE} forward ip saddr @fwd4 accept
-add rule {TABLE} forward ip daddr @fwd4 accept
-add rule {TABLE} forward ip6 saddr @fwd6 accept
-add rule {TABLE} forward ip6 daddr @fwd6 accept
 """
 
 BRIDGE_BASE = f"""
@@ -118,6 +120,37 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "").replace('"', "") + '"'
 
 
+def _literal(name: str, key: str) -> str:
+    """An element key as nft syntax: interface names quoted (one may be called like a keyword)."""
+    return " . ".join(_quote(part) for part in key.split(" . ")) if name in NAME_SETS else key
+
+
+def _attachment(owner: str) -> str:
+    """The `attached` key of an owner: 15 characters of its digest (an ifname holds 15)."""
+    import base64
+    import hashlib
+
+    return base64.b32encode(hashlib.sha256(owner.encode()).digest()).decode()[:15].lower()
+
+
+def _tidy(table: str, present: dict[str, list[tuple[str, str]]], has_forward: bool, doomed) -> list[str]:
+    """The commands that delete the elements for which doomed(set, comment) is true, the elements
+    of every network none of whose owners has an element left, and the forward chain once nothing
+    needs it; or, when that leaves no element at all, the table itself."""
+    items = [(name, key, comment) for name, elements in present.items() for key, comment in elements]
+    gone = {(name, key) for name, key, comment in items if name not in NETWORK_SETS and doomed(name, comment)}
+    members = {network_of(comment) for name, key, comment in items
+               if name not in NETWORK_SETS and (name, key) not in gone}
+    gone |= {(name, key) for name, key, comment in items if name in NETWORK_SETS and comment not in members}
+    if len(gone) == len(items):
+        return [f"delete table {table}"]
+    lines = [f"delete element {table} {name} {{ {_literal(name, key)} }}" for name, key, _ in items
+             if (name, key) in gone]
+    if has_forward and all((name, key) in gone for name, key, _ in items if name in FORWARD_SETS):
+        lines.append(f"delete chain {table} forward")
+    return lines
+
+
 def _key(value) -> str:
     """An element key from `nft -j` as nft's own syntax ("tcp . 8080", "10.0.0.0/24")."""
     if isinstance(value, dict) and "concat" in value:
@@ -147,7 +180,8 @@ class Nftables:
         except CNIError:
             return None
 
-    def _elements(self, table: str = TABLE, listing: list[dict] | None = None) -> dict[str, list[tuple[str, str]]] | None:
+    def _elements(self, table: str = TABLE,
+                  listing: list[dict] | None = None) -> dict[str, list[tuple[str, str]]] | None:
         """set or map name -> [(key, comment)]; None if the table does not exist."""
         listing = self._listing(table) if listing is None else listing
         if listing is None:
@@ -166,11 +200,10 @@ class Nftables:
                 values.append((_key(key), inner.get("comment", "") if inner else ""))
         return found
 
-    def _apply(self, lines: list[str], table: str = TABLE, forward: bool = False) -> bool:
+    def _apply(self, lines: list[str], listing: list[dict] | None, table: str = TABLE, forward: bool = False) -> None:
         """Run `lines` in one transaction, with the table's base (sets, chains, rules) first unless
-        the table is there and intact (re-asserting the base costs ~10 ms), and the forward chain
-        too when `forward` asks for it or the table has it; True if the table existed."""
-        listing = self._listing(table)
+        the table (as `listing` shows it) is there and intact (re-asserting the base costs ~10 ms),
+        and the forward chain too when `forward` asks for it or the table has it."""
         base = BASE if table == TABLE else BRIDGE_BASE
         shape = _shape(listing) if listing is not None else None
         has_forward = table == TABLE and listing is not None and _has_forward(listing)
@@ -181,49 +214,52 @@ class Nftables:
         script = [*parts, *lines]
         if script:
             self._run("\n".join(script) + "\n")
-        return listing is not None
 
-    def _delete(self, doomed: list[tuple[str, str]], listing: list[dict] | None, table: str = TABLE) -> None:
-        """Delete the (set, key) elements `doomed` in one transaction, and the forward chain with
-        them when none of the elements it is there for would be left."""
-        lines = [f"delete element {table} {name} {{ {key} }}" for name, key in doomed]
-        if lines and table == TABLE and listing is not None and _has_forward(listing):
-            present = self._elements(table, listing) or {}
-            gone = set(doomed)
-            if all((name, key) in gone for name in FORWARD_SETS for key, _ in present.get(name, [])):
-                lines.append(f"delete chain {TABLE} forward")
-        if lines:
-            self._run("\n".join(lines) + "\n")
+    def _register(self, present: dict, owner: str) -> list[str]:
+        """The line that records `owner` as an attachment of its network ([] if it is recorded)."""
+        key = _attachment(owner)
+        if any(k == key for k, _ in present.get(ATTACHED, [])):
+            return []
+        return [f"add element {TABLE} {ATTACHED} {{ {_quote(key)} comment {_quote(owner)} }}"]
 
-    def _undo_elements(self, existed: bool, owner: str, kind: str, table: str = TABLE):
-        """The undo of adding `owner`'s elements of `kind`: the table itself if this created it."""
+    def _retract(self, doomed, tables=(TABLE,)) -> None:
+        """Under the host lock: delete the elements for which doomed(set, comment) is true, then
+        whatever that leaves without a reason to be (see _tidy)."""
+        with host_lock():
+            for table in tables:
+                listing = self._listing(table)
+                if listing is None:
+                    continue
+                present = self._elements(table, listing) or {}
+                lines = _tidy(table, present, table == TABLE and _has_forward(listing), doomed)
+                if lines:
+                    self._run("\n".join(lines) + "\n")
+
+    def _undo(self, owner: str, kind: str, registered: bool):
+        """The undo of one addition: `owner`'s elements of `kind` and, if the addition recorded the
+        attachment, its record."""
+        names = SETS.get(kind, ())
+
         def undo() -> None:
-            if not existed:
-                self._run(f"delete table {table}\n")
-            else:
-                self.remove(owner, kind)
+            self._retract(lambda name, comment: comment == owner and (name in names or registered and name == ATTACHED),
+                          (_table_of(kind),))
         return undo
 
     def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
-        """Masquerade traffic from `addresses` leaving for anywhere but pynet's `subnets`.
-
-        Returns a function that undoes exactly this (for the undo log): the whole table if this
-        created it, else the elements it added."""
-        present = self._elements() or {}
-        new_nets = [c for c in subnets if c not in {k for k, _ in present.get(f"nets{_family(c)}", [])}]
-        lines = [f"add element {TABLE} nets{_family(c)} {{ {c} comment {_quote(network)} }}" for c in new_nets]
-        lines += [f"add element {TABLE} masq{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
-                  for a in addresses]
-        existed = self._apply(lines)
-
-        def undo() -> None:
-            if not existed:
-                self._run(f"delete table {TABLE}\n")
-                return
-            self.remove(owner, MASQUERADE)
-            if new_nets:
-                self._run("".join(f"delete element {TABLE} nets{_family(c)} {{ {c} }}\n" for c in new_nets))
-        return undo
+        """Masquerade traffic from `addresses` leaving for anywhere but pynet's `subnets`; the
+        subnets are the network's elements (a `nets` element per subnet not there yet)."""
+        with host_lock():
+            listing = self._listing(TABLE)
+            present = self._elements(TABLE, listing) or {}
+            known = {k for name in ("nets4", "nets6") for k, _ in present.get(name, [])}
+            registered = self._register(present, owner)
+            label = _quote(network_label(network))
+            lines = registered + [f"add element {TABLE} nets{_family(c)} {{ {c} comment {label} }}"
+                                  for c in subnets if c not in known]
+            lines += [f"add element {TABLE} masq{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
+                      for a in addresses]
+            self._apply(lines, listing)
+        return self._undo(owner, MASQUERADE, bool(registered))
 
     def add_port_mappings(self, owner: str, mappings: list[dict]):
         """Publish ports: each mapping has protocol, host_ip ("" = any), host_port, address (the
@@ -243,85 +279,168 @@ class Nftables:
                 lines.append(f"add element {TABLE} hairpin{family} {{ {m['address']} . {m['protocol']} . "
                              f"{m['container_port']} comment {_quote(owner)} }}")
         try:
-            existed = self._apply(lines)
+            with host_lock():
+                self._apply(lines, self._listing(TABLE))
         except CNIError as e:
             if "File exists" in e.details:
                 taken = [f"{m['host_ip'] or '*'}:{m['host_port']}/{m['protocol']}" for m in mappings]
                 raise CNIError(errors.PORT_TAKEN, "host port already published",
                                f"one of {', '.join(taken)} is published by another container") from None
             raise
-        return self._undo_elements(existed, owner, PORTS)
+        return self._undo(owner, PORTS, False)
 
-    def allow_forwarding(self, owner: str, addresses: list[str]):
-        """Accept forwarded traffic from and to `addresses`; returns the undo of this change."""
-        lines = [f"add element {TABLE} fwd{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
-                 for a in addresses]
-        existed = self._apply(lines, forward=True)
-        return self._undo_elements(existed, owner, FORWARD)
-
-    def isolate_bridge(self, network: str, bridge: str, peers: tuple[str, ...] = ()):
+    def isolate_bridge(self, network: str, owner: str, bridge: str, peers: tuple[str, ...] = ()):
         """No forwarding between `bridge` (with its `peers`: links of the same network, such as an
-        overlay's VXLAN device) and other isolated bridges; returns the undo."""
-        present = self._elements() or {}
-        if bridge in {key for key, _ in present.get("iso", [])}:
-            return lambda: None
-        group = (bridge, *peers)
-        elements = [("iso", m) for m in group] + [("iso_self", f"{a} . {b}") for a in group for b in group]
-        existed = self._apply([f"add element {TABLE} {name} {{ {key} comment {_quote(network)} }}"
-                               for name, key in elements], forward=True)
-
-        def undo() -> None:
-            if not existed:
-                self._run(f"delete table {TABLE}\n")
-            else:
-                self._delete(elements, self._listing(TABLE))
-        return undo
-
-    def remove_isolation(self, bridge: str, peers: tuple[str, ...] = ()) -> None:
-        """Undo isolate_bridge once the bridge is gone (nothing if it was not isolated)."""
-        listing = self._listing(TABLE)
-        present = self._elements(TABLE, listing) or {}
-        group = (bridge, *peers)
-        doomed = [("iso", key) for key, _ in present.get("iso", []) if key in group]
-        doomed += [("iso_self", key) for key, _ in present.get("iso_self", []) if key.split(" . ")[0] in group]
-        self._delete(doomed, listing)
+        overlay's VXLAN device) and other isolated bridges while the network has attachments;
+        returns the undo."""
+        with host_lock():
+            listing = self._listing(TABLE)
+            present = self._elements(TABLE, listing) or {}
+            lines = registered = self._register(present, owner)
+            if bridge not in {key for key, _ in present.get("iso", [])}:
+                group = (bridge, *peers)
+                elements = [("iso", m) for m in group] + [("iso_self", f"{a} . {b}") for a in group for b in group]
+                lines = registered + [f"add element {TABLE} {name} {{ {_literal(name, key)} comment "
+                                      f"{_quote(network_label(network))} }}" for name, key in elements]
+            self._apply(lines, listing, forward=True)
+        return self._undo(owner, "", bool(registered))
 
     def deny_icc(self, owner: str, port: str):
         """No IP traffic between `port` and other such bridge ports (`icc: false`); returns the undo."""
-        existed = self._apply([f"add element {BRIDGE_TABLE} noicc {{ {port} comment {_quote(owner)} }}"],
-                              BRIDGE_TABLE)
-        return self._undo_elements(existed, owner, ICC, BRIDGE_TABLE)
+        with host_lock():
+            self._apply([f"add element {BRIDGE_TABLE} noicc {{ {_quote(port)} comment {_quote(owner)} }}"],
+                        self._listing(BRIDGE_TABLE), BRIDGE_TABLE)
+        return self._undo(owner, ICC, False)
+
+    # ---- the firewall plugin: where the host closes the forward path -------------------------------
+
+    def allow_forwarding(self, owner: str, addresses: list[str]):
+        """Accept `addresses`' traffic in every chain that closes the forward path now: iptables'
+        FORWARD through iptables (nft or legacy), any other firewall's nft chain directly."""
+        def undo() -> None:
+            self.remove(owner, FORWARD)
+        with host_lock():
+            chains, others = foreign.forward_chains()
+            try:
+                for variant, families in _closed_xtables(chains).items():
+                    _iptables(variant).accept_forwarding(owner, [a for a in addresses if _family(a) in families])
+                foreign.open_path(others, owner, addresses)
+            except CNIError:
+                undo()
+                raise
+        return undo
+
+    def _forward_state(self):
+        """(foreign chains, the iptables drivers whose PYNET-FORWARD exists here)."""
+        chains, others = foreign.forward_chains()
+        variants = ["-legacy"] if _legacy_tables() else []
+        if any(c["name"] == "PYNET-FORWARD" and c["family"] in ("ip", "ip6") for c in chains):
+            variants.append("-nft")
+        return others, [_iptables(v) for v in variants]
+
+    def _remove_forwarding(self, owner: str = "", prefix: str = "") -> None:
+        """Take the accepts of `owner` (or of every owner whose tag starts with `prefix`) out of other
+        firewalls' chains and PYNET-FORWARD."""
+        with host_lock():
+            others, xtables = self._forward_state()
+            for each in {owner} if owner else _forward_owners(others, xtables, prefix):
+                foreign.close_path(others, each)
+                for driver in xtables:
+                    driver.remove(each, FORWARD)
+
+    # ---- removal -----------------------------------------------------------------------------------
 
     def remove(self, owner: str, kind: str) -> None:
         """Remove `owner`'s elements of one kind (MASQUERADE, PORTS, ...); nothing if there are none."""
-        table = _table_of(kind)
-        listing = self._listing(table)
-        present = self._elements(table, listing) or {}
-        self._delete([(name, key) for name in SETS[kind] for key, comment in present.get(name, [])
-                      if comment == owner], listing, table)
+        if kind == FORWARD:
+            self._remove_forwarding(owner=owner)
+            return
+        names = SETS[kind]
+        self._retract(lambda name, comment: name in names and comment == owner, (_table_of(kind),))
 
-    def forget_network(self, network: str, bridge: str) -> None:
-        """Remove what a deleted network left (its subnets, its bridge's isolation); a table that
-        is then empty goes too, so the host is back as it was."""
-        for table in (TABLE, BRIDGE_TABLE):
-            listing = self._listing(table)
-            present = self._elements(table, listing)
-            if present is None:
-                continue
-            mine = [(name, key) for name in NETWORK_SETS for key, comment in present.get(name, [])
-                    if comment == network]
-            others = sum(len(items) for items in present.values()) - len(mine)
-            if not others:
-                self._run(f"delete table {table}\n")
-            else:
-                self._delete(mine, listing, table)
+    def release(self, network: str, owner: str) -> None:
+        """Everything `owner` has; the network's elements with its last attachment; a table with
+        nothing left."""
+        self._retract(lambda name, comment: comment == owner, (TABLE, BRIDGE_TABLE))
+        self.remove(owner, FORWARD)
+
+    def forget_network(self, network: str) -> None:
+        """Release every attachment of a deleted network that is left, and the network's elements."""
+        prefix = network_label(network) + "/"
+        self._retract(lambda name, comment: comment.startswith(prefix), (TABLE, BRIDGE_TABLE))
+        self._remove_forwarding(prefix=prefix)
+
+    def owners(self, network: str) -> set[str]:
+        prefix = network_label(network) + "/"
+        found = {comment for table in (TABLE, BRIDGE_TABLE) for elements in (self._elements(table) or {}).values()
+                 for _, comment in elements if comment.startswith(prefix)}
+        others, xtables = self._forward_state()
+        return found | _forward_owners(others, xtables, prefix)
+
+    # ---- CHECK -------------------------------------------------------------------------------------
 
     def owned(self, owner: str, kind: str) -> set[str]:
-        """`owner`'s elements of one kind, as "set: key"."""
+        """`owner`'s elements of one kind, as "set: key" (FORWARD: "forward: address" of its accepts)."""
+        if kind == FORWARD:
+            others, xtables = self._forward_state()
+            return foreign.owned(others, owner) | {key for driver in xtables for key in driver.owned(owner, FORWARD)}
         present = self._elements(_table_of(kind)) or {}
         return {f"{name}: {key}" for name in SETS[kind] for key, comment in present.get(name, []) if comment == owner}
 
-    def missing(self, owner: str, addresses: list[str]) -> list[str]:
-        """Which of `addresses` are not masqueraded for `owner`."""
-        have = {key.split(": ", 1)[1] for key in self.owned(owner, MASQUERADE)}
-        return [a for a in addresses if a.split("/")[0] not in have]
+    def missing(self, owner: str, kind: str, addresses: list[str]) -> list[str]:
+        """Which of `addresses` lack `owner`'s masquerade, or (FORWARD) an accept in a chain that
+        closes the forward path now."""
+        if kind != FORWARD:
+            have = {key.split(": ", 1)[1] for key in self.owned(owner, kind)}
+            return [a for a in addresses if a.split("/")[0] not in have]
+        chains, others = foreign.forward_chains()
+        gaps = foreign.missing(others, owner, addresses)
+        for variant, families in _closed_xtables(chains).items():
+            gaps += _iptables(variant).missing(owner, FORWARD, [a for a in addresses if _family(a) in families])
+        return gaps
+
+
+def _iptables(variant: str):
+    """pynet's iptables driver on one iptables backend: where iptables' FORWARD drops, the accepts go
+    through iptables itself (iptables cannot read native nft `ct` matches in its tables)."""
+    from .iptables import Iptables  # only on hosts where iptables closes the forward path
+
+    return Iptables(variant)
+
+
+def _legacy_tables() -> dict[str, str]:
+    """family -> legacy iptables tool, for the families whose legacy filter table exists here."""
+    found = {}
+    for family, names, tool in (("4", "ip_tables_names", "iptables-legacy"),
+                                ("6", "ip6_tables_names", "ip6tables-legacy")):
+        try:
+            with open(f"/proc/net/{names}") as f:
+                if "filter" in f.read().split():
+                    found[family] = tool
+        except OSError:
+            pass
+    return found
+
+
+def _closed_xtables(chains: list[dict]) -> dict[str, set[str]]:
+    """iptables variant ("-nft", "-legacy") -> the families whose iptables FORWARD closes the path."""
+    import subprocess
+
+    closed: dict[str, set[str]] = {}
+    for c in chains:
+        if foreign.is_xtables(c) and foreign.is_closed(c):
+            closed.setdefault("-nft", set()).add("6" if c["family"] == "ip6" else "4")
+    for family, tool in _legacy_tables().items():
+        try:
+            rules = subprocess.run([tool, "-w", "-S", "FORWARD"], capture_output=True, text=True, timeout=60).stdout
+        except OSError:
+            continue
+        lines = rules.splitlines()
+        if "-P FORWARD DROP" in lines or (lines and lines[-1] in ("-A FORWARD -j DROP", "-A FORWARD -j REJECT")):
+            closed.setdefault("-legacy", set()).add(family)
+    return closed
+
+
+def _forward_owners(others, xtables, prefix: str) -> set[str]:
+    """The owners with accepts in foreign chains or PYNET-FORWARD whose tag starts with `prefix`."""
+    return foreign.owners(others, prefix) | {owner for driver in xtables for owner in driver.tags(prefix, (FORWARD,))}

@@ -1,35 +1,42 @@
 """The driver for hosts whose firewall is managed elsewhere: pynet adds no rules."""
 
 
+def _nothing() -> None:
+    pass
+
+
 class NoFirewall:
     name = "none"
 
     def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
-        return lambda: None
+        return _nothing
 
     def add_port_mappings(self, owner: str, mappings: list[dict]):
-        return lambda: None
+        return _nothing
 
     def allow_forwarding(self, owner: str, addresses: list[str]):
-        return lambda: None
+        return _nothing
 
-    def isolate_bridge(self, network: str, bridge: str, peers: tuple[str, ...] = ()):
-        return lambda: None
-
-    def remove_isolation(self, bridge: str, peers: tuple[str, ...] = ()) -> None:
-        pass
+    def isolate_bridge(self, network: str, owner: str, bridge: str, peers: tuple[str, ...] = ()):
+        return _nothing
 
     def deny_icc(self, owner: str, port: str):
-        return lambda: None
+        return _nothing
 
     def remove(self, owner: str, kind: str) -> None:
         pass
 
-    def forget_network(self, network: str, bridge: str) -> None:
+    def release(self, network: str, owner: str) -> None:
+        pass
+
+    def owners(self, network: str) -> set[str]:
+        return set()
+
+    def forget_network(self, network: str) -> None:
         pass
 
     def owned(self, owner: str, kind: str) -> set[str]:
         return set()
 
-    def missing(self, owner: str, addresses: list[str]) -> list[str]:
+    def missing(self, owner: str, kind: str, addresses: list[str]) -> list[str]:
         return []

@@ -267,7 +267,7 @@ def remove(net: NetworkConfig) -> None:
         subprocess.run(["ip", "link", "delete", bridge, "type", "bridge"], capture_output=True)
     for plugin in net.plugins:
         if plugin.get("type") == "bridge":
-            firewall_driver(plugin.get("firewallBackend") or "").forget_network(net.name, bridge)
+            firewall_driver(plugin.get("firewallBackend") or "").forget_network(net.name)
         ipam = plugin.get("ipam") or {}
         if ipam.get("type") == "host-local":
             shutil.rmtree(os.path.join(ipam.get("dataDir") or HOST_LOCAL_DIR, net.name), ignore_errors=True)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.integration import busybox
+from tests.integration import busybox, firewall_host
 from tests.integration.clients import containers_conf
 from tests.netns import install_plugins
 
@@ -67,6 +67,7 @@ def address(podman, name: str) -> str:
 
 def test_two_busybox_containers_ping_and_publish_a_port(podman):
     run, network = podman["run"], podman["network"]
+    firewall_before = firewall_host.ruleset(podman["host"])
     run("run", "-d", "--name", "web", "--network", network, "-p", "8080:80", "localhost/pynet-busybox",
         "httpd", "-f", "-p", "80", "-h", "/www")
     run("run", "-d", "--name", "peer", "--network", network, "localhost/pynet-busybox", "sleep", "300")
@@ -95,3 +96,6 @@ def test_two_busybox_containers_ping_and_publish_a_port(podman):
     assert web not in ruleset and peer not in ruleset and "8080" not in ruleset
     left = os.listdir(f"/var/lib/cni/networks/{network}")
     assert sorted(left) == ["last_reserved_ip.0", "lock"], left
+    assert firewall_host.ruleset(host) == firewall_before  # the network's last container took its elements and table
+    run("network", "rm", network)
+    assert firewall_host.ruleset(host) == firewall_before

@@ -7,7 +7,7 @@ the undo log, so a failed ADD leaves the host and the container as they were.
 
 from __future__ import annotations
 
-from ...firewall import ICC, MASQUERADE, driver, owner_tag
+from ...firewall import MASQUERADE, driver, owner_tag
 from ...ipam import delegate
 from ...kernel.links import deleting_link, link_index, mac_of, netlink
 from ...kernel.undo import UndoLog
@@ -52,7 +52,7 @@ def add(request: Request) -> Result:
             gateway_on_bridge(host, bridge, conf.bridge, ipam.ips, undo, conf.force_address)
         firewall = driver(conf.firewall_backend)
         if conf.isolation:
-            undo.done("isolation", firewall.isolate_bridge(network, conf.bridge))
+            undo.done("isolation", firewall.isolate_bridge(network, owner, conf.bridge))
         if not conf.icc:
             undo.done("no icc", firewall.deny_icc(owner, host_name))
         if conf.ip_masq and ipam.ips:
@@ -75,10 +75,7 @@ def delete(request: Request) -> None:
     firewall = driver(conf.firewall_backend)
     # the veth goes (taking its host end with it) while the firewall state and the address go
     with deleting_link(request.netns, request.ifname):
-        if conf.ip_masq:
-            firewall.remove(owner, MASQUERADE)
-        if not conf.icc:
-            firewall.remove(owner, ICC)
+        firewall.release(request.config.name, owner)  # with the network's last attachment, its elements
         if request.config.ipam:  # after the firewall: a released address may be handed out at once
             delegate.call(request, "DEL")
 
@@ -88,7 +85,8 @@ def check(request: Request) -> None:
     problems, expected = attachment_problems(request, conf.bridge)
     if conf.ip_masq:
         owner = owner_tag(request.config.name, request.container_id, request.ifname)
-        problems += [f"no masquerade for {a}" for a in driver(conf.firewall_backend).missing(owner, expected)]
+        missing = driver(conf.firewall_backend).missing(owner, MASQUERADE, expected)
+        problems += [f"no masquerade for {a}" for a in missing]
     if problems:
         raise CNIError(errors.CHECK_FAILED, "the container's bridge attachment is not as ADD left it",
                        "; ".join(problems))

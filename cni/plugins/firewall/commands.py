@@ -1,9 +1,13 @@
-"""firewall ADD/DEL/CHECK: the container's addresses (from prevResult) become elements of pynet's
-forward-accept sets, so forwarding to and from the container is accepted by pynet's table.
+"""firewall ADD/DEL/CHECK: lets the container's traffic through a host whose forward path is closed.
 
-`backend` (the reference's key): "" or "nftables" use pynet's nftables driver, "none" adds nothing;
-"iptables" uses pynet's iptables driver; "firewalld" is not available (code 2). A rule that drops in another table is not
-overridden by an accept in pynet's: nftables evaluates every table's hooks.
+An accept in pynet's own table cannot override a drop in another table or chain, so the accepts
+for the container's addresses (from prevResult) go where the host drops: iptables' FORWARD (policy
+DROP, as Docker sets it) through iptables, another firewall's nft base chain at hook forward
+(policy drop, or a last rule that drops or rejects: firewalld) directly. DEL removes exactly those.
+
+`backend` (the reference's key): "" or "nftables" use pynet's nftables driver (acts only where the
+path is closed now), "iptables" pynet's iptables driver (always through iptables' FORWARD, as the
+reference does, and in closed nft chains), "none" adds nothing; "firewalld" is not available (code 2).
 """
 
 from __future__ import annotations
@@ -47,9 +51,7 @@ def delete(request: Request) -> None:
 
 
 def check(request: Request) -> None:
-    addresses = _addresses(request)
-    have = {key.split(": ", 1)[1] for key in _firewall(request).owned(_owner(request), FORWARD)}
-    missing = [a for a in addresses if a.split("/")[0] not in have]
-    if missing and request.config.get("backend") != "none":
+    missing = _firewall(request).missing(_owner(request), FORWARD, _addresses(request))
+    if missing:
         raise CNIError(errors.CHECK_FAILED, "forwarding is not accepted for the container",
                        "missing: " + ", ".join(missing))

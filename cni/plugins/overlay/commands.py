@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from ...firewall import MASQUERADE, driver, owner_tag
+from ...firewall import driver, owner_tag
 from ...ipam import delegate
 from ...kernel.links import (add_address, all_addresses, create_vxlan, delete_link, deleting_link, link_index, mac_of,
                              netlink, set_up)
@@ -94,10 +94,11 @@ def _add(request: Request, conf: OverlayConf) -> Result:
         routes = with_default_routes(ipam) if conf.is_default_gateway else ipam.routes
         configure(container, inside, ipam_request, ipam, routes)
         gateway_on_bridge(host, bridge, conf.bridge, ipam.ips, undo)
+        owner = owner_tag(conf.name, request.container_id, ifname)
         if conf.isolation:
-            undo.done("isolation", driver(conf.firewall_backend).isolate_bridge(conf.name, conf.bridge, (conf.device,)))
+            undo.done("isolation", driver(conf.firewall_backend).isolate_bridge(conf.name, owner, conf.bridge,
+                                                                                (conf.device,)))
         if conf.ip_masq:
-            owner = owner_tag(conf.name, request.container_id, ifname)
             undo.done("masquerade", driver(conf.firewall_backend).add_masquerade(
                 conf.name, owner, [ip.address for ip in ipam.ips], [str(conf.network)]))
         sync(host, conf.device, conf.network, wanted_entries(leases(store, conf), lease["subnet"]))
@@ -122,9 +123,7 @@ def delete(request: Request) -> None:
     with local.locked(conf.state_dir):
         state = local.read(conf.state_dir)
         with deleting_link(request.netns, request.ifname):  # the veth, taking its host end with it
-            if conf.ip_masq:
-                driver(conf.firewall_backend).remove(owner_tag(conf.name, request.container_id, request.ifname),
-                                                     MASQUERADE)
+            driver(conf.firewall_backend).release(conf.name, owner_tag(conf.name, request.container_id, request.ifname))
             delegate.call(_ipam_request(request, conf, state["subnet"] if state else str(conf.network)), "DEL")
         if state and local.containers(conf.ipam_dir, conf.name) == 0:
             leave(conf, state)
@@ -136,8 +135,7 @@ def leave(conf: OverlayConf, state: dict) -> None:
     with netlink() as host:
         delete_link(host, conf.device)
         delete_link(host, conf.bridge)
-    if conf.isolation:
-        driver(conf.firewall_backend).remove_isolation(conf.bridge, (conf.device,))
+    driver(conf.firewall_backend).forget_network(conf.name)
     try:
         release(open_store(conf.store), conf, state["subnet"])
     except CNIError as e:

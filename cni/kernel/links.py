@@ -246,6 +246,12 @@ def create_veth(container_ipr, ifname: str, host_name: str, host_netns_fd: int, 
     container_ipr.rtnl.add_veth(ifname, host_name, host_netns_fd, mtu, mac)
 
 
+def random_mac() -> str:
+    """A random locally administered unicast MAC (as the kernel picks for a new bridge)."""
+    first, *rest = os.urandom(6)
+    return ":".join(f"{b:02x}" for b in ((first & 0xFE) | 0x02, *rest))
+
+
 def host_netns_fd() -> int:
     """An fd of the namespace this thread is in (for moving links back to it)."""
     return open_netns("/proc/thread-self/ns/net")

@@ -60,6 +60,10 @@ def ip(kind: int, address: str) -> bytes:
     return attr(kind, socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address))
 
 
+def mac(kind: int, address: str) -> bytes:
+    return attr(kind, bytes.fromhex(address.replace(":", "")))
+
+
 def ifinfo(index: int = 0, flags: int = 0, change: int = 0, family: int = 0) -> bytes:
     return _IFINFO.pack(family, 0, index, flags, change)
 
@@ -156,19 +160,22 @@ class Rtnl:
             body += u32(IFLA_MTU, mtu)
         self.request(RTM_NEWLINK, NLM_F_ACK, body)
 
-    def add_link(self, name: str, kind: str, mtu: int = 0) -> None:
-        """A new link of a kind that needs no further attributes (e.g. "bridge")."""
+    def add_link(self, name: str, kind: str, mtu: int = 0, address: str = "") -> None:
+        """A new link of a kind that needs no further attributes (e.g. "bridge"); `address`: its MAC,
+        set by the user as far as the kernel is concerned (a bridge then never takes a port's)."""
         body = ifinfo() + text(IFLA_IFNAME, name) + (u32(IFLA_MTU, mtu) if mtu else b"")
+        if address:
+            body += mac(IFLA_ADDRESS, address)
         body += attr(IFLA_LINKINFO, text(IFLA_INFO_KIND, kind))
         self.request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
 
-    def add_veth(self, name: str, peer: str, peer_netns_fd: int, mtu: int = 0, mac: str = "") -> None:
+    def add_veth(self, name: str, peer: str, peer_netns_fd: int, mtu: int = 0, address: str = "") -> None:
         """A veth pair: `name` here, `peer` in the namespace of `peer_netns_fd`."""
         body = ifinfo() + text(IFLA_IFNAME, name)
         if mtu:
             body += u32(IFLA_MTU, mtu)
-        if mac:
-            body += attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
+        if address:
+            body += mac(IFLA_ADDRESS, address)
         peer_info = attr(VETH_INFO_PEER, ifinfo() + text(IFLA_IFNAME, peer) + u32(IFLA_NET_NS_FD, peer_netns_fd))
         body += attr(IFLA_LINKINFO, text(IFLA_INFO_KIND, "veth") + attr(IFLA_INFO_DATA, peer_info))
         self.request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..kernel.links import (IFF_PROMISC, add_address, all_addresses, create_veth, delete_link, host_netns_fd,
-                            link_index, set_up, summary, write_sysctl)
+                            link_index, random_mac, set_up, summary, write_sysctl)
 from ..kernel import rtnl
 from ..kernel.undo import UndoLog
 from ..spec import CNIError
@@ -16,10 +16,14 @@ VETH_PREFIX = "pnv"  # host ends of pynet veth pairs: pnv + 8 hex digits
 
 
 def ensure_bridge(ipr, name: str, undo: UndoLog, mtu: int = 0, promisc: bool = False) -> int:
-    """The bridge `name` (created, and undone, if missing), up; its index."""
+    """The bridge `name` (created, and undone, if missing), up; its index.
+
+    A new bridge gets its MAC explicitly: left to the kernel, a bridge takes the lowest MAC of its
+    ports, and when that container leaves, the gateway's MAC changes under every other container's
+    ARP cache (unreachable until their entries expire)."""
     index = link_index(ipr, name)
     if index is None:
-        ipr.rtnl.add_link(name, "bridge", mtu)
+        ipr.rtnl.add_link(name, "bridge", mtu, random_mac())
         index = link_index(ipr, name)
         undo.done(f"create bridge {name}", lambda: delete_link(ipr, name))
     elif (found := summary(ipr, index).kind) != "bridge":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -330,3 +331,38 @@ def test_check_notices_a_removed_route(lab):
     lab["c1"].run("ip", "route", "del", "default")
     checked = cni(lab, "CHECK", {**config, "prevResult": result})
     assert checked.returncode != 0 and "route to 0.0.0.0/0 missing" in checked.json["details"]
+
+
+def gateway_neighbour(ns) -> tuple[str, str]:
+    """(MAC, state) of the container's neighbour entry for the gateway 10.77.0.1."""
+    entry = ns.run("ip", "-j", "neigh", "show", "10.77.0.1", "dev", "eth0").stdout
+    found = json.loads(entry or "[]")
+    return (found[0].get("lladdr", ""), found[0].get("state", [""])[0]) if found else ("", "")
+
+
+def test_the_gateway_mac_stays_when_the_first_container_leaves(lab, make_netns):
+    """Left to the kernel, a bridge takes the lowest MAC of its ports: the first container's veth
+    (made the lowest here), then another's when that one leaves, while the other containers keep
+    the old gateway MAC in their ARP cache. The bridge's MAC must be its own from creation on."""
+    lab["c3"] = make_netns("d")
+    link_outside(lab["host"], make_netns("o"))
+    config = conf(lab)
+    first = cni(lab, "ADD", config, "c1")
+    assert first.ok, first.stdout
+    lab["host"].run("ip", "link", "set", first.json["interfaces"][1]["name"], "address", "02:00:00:00:00:01")
+    bridge_mac = lab["host"].links()[lab["bridge"]]["address"]
+    macs = []
+    for c in ("c2", "c3"):
+        assert cni(lab, "ADD", config, c).ok
+        macs.append(lab["host"].links()[lab["bridge"]]["address"])
+        assert ping(lab[c], "10.77.0.1")  # the gateway's MAC is in the container's ARP cache now
+    assert cni(lab, "DEL", config, "c1").ok
+    macs.append(lab["host"].links()[lab["bridge"]]["address"])
+    for c in ("c2", "c3"):  # at once, with the cached entry: no ARP round (-W1 leaves no time for one)
+        cached, state = gateway_neighbour(lab[c])
+        assert cached == bridge_mac and state in ("REACHABLE", "STALE", "DELAY"), (cached, state)
+        assert lab[c].run("ping", "-c1", "-W1", "10.77.0.1", check=False).returncode == 0, f"{c}: gateway"
+        assert lab[c].run("ping", "-c1", "-W1", "192.0.2.2", check=False).returncode == 0, f"{c}: uplink side"
+    assert macs == [bridge_mac] * 3
+    assert bridge_mac != "02:00:00:00:00:01" and int(bridge_mac[:2], 16) & 0x03 == 0x02  # its own, local unicast
+

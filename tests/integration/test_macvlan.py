@@ -22,8 +22,8 @@ def conf(lab, version="1.0.0", **extra) -> dict:
     return lan_conf(lab, "macvlan", extra.pop("mode", "bridge"), version, **extra)
 
 
-def cni(lab, command, config, container="c1", **kw):
-    return lan_cni(MACVLAN, lab, command, config, container, **kw)
+def cni(lab, command, config, container="c1", plugin=MACVLAN, **kw):
+    return lan_cni(plugin, lab, command, config, container, **kw)
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
@@ -121,3 +121,16 @@ def test_link_in_container(lab):
     assert added.ok, added.stdout
     assert lab["c1"].links()["eth0"]["link"] == "m0"
     assert ping(lab["c1"], "192.168.50.100")
+
+
+def test_status_asks_the_kernel_not_module_files(lab, tmp_path):
+    """macvlan built into the kernel (CONFIG_MACVLAN=y) has no module file to find: STATUS asks the
+    kernel. Run in-process, with /lib/modules and /sys/module emptied for the plugin."""
+    config = conf(lab, "1.1.0")
+    status = cni(lab, "STATUS", config)
+    assert status.ok, status.stdout
+    blind = tmp_path / "macvlan-without-module-files"
+    blind.write_text(f"#!/bin/sh\nmount -t tmpfs none /lib/modules && mount -t tmpfs none /sys/module && exec {MACVLAN}\n")
+    blind.chmod(0o755)
+    status = cni(lab, "STATUS", config, env={"PYNET_AGENT": "off"}, plugin=str(blind))
+    assert status.ok, status.stdout + status.stderr

@@ -9,14 +9,14 @@ import os
 
 
 from ...ipam import delegate
-from ...kernel.links import delete_link, kind as link_kind, link, link_index, netlink, netlink_errors
+from ...kernel.links import delete_link, kernel_knows, kind as link_kind, link, link_index, netlink, netlink_errors
 from ...kernel.netns import NetnsGone, open_netns
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ..ipconfig import configure, differences
 from .config import OTHER, Kind, LinkConf, parse
-from .support import kernel_has, no_support
+from .support import no_support
 
 
 def _default_route_interface(ipr, kind: Kind) -> str:
@@ -152,7 +152,7 @@ def check(request: Request, kind: Kind) -> None:
 
 def status(request: Request, kind: Kind) -> None:
     """Code 50 when the kernel cannot make this kind of link; else the IPAM plugin's STATUS."""
-    if not kernel_has(kind.name):
+    if not kernel_knows(kind.name):
         error = no_support(kind.name)
         raise CNIError(errors.NOT_AVAILABLE, error.msg, error.details)
     if request.config.ipam:

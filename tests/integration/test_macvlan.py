@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cni.spec import SUPPORTED
-from tests.netns import plugin_path, run_plugin
+from tests.netns import install_plugins, plugin_path, run_plugin
 from tests.netns.lan import lan_cni, lan_conf, lan_lab, ping
 
 pytestmark = pytest.mark.root
@@ -15,7 +15,8 @@ MACVLAN = plugin_path("macvlan")
 
 @pytest.fixture
 def lab(make_netns, tmp_path):
-    return lan_lab(make_netns, tmp_path)
+    """The LAN lab, with pynet's host-local first in CNI_PATH (IPAM runs what CNI_PATH holds)."""
+    return {**lan_lab(make_netns, tmp_path), "cni_path": install_plugins(tmp_path / "bin")}
 
 
 def conf(lab, version="1.0.0", **extra) -> dict:
@@ -23,7 +24,7 @@ def conf(lab, version="1.0.0", **extra) -> dict:
 
 
 def cni(lab, command, config, container="c1", plugin=MACVLAN, **kw):
-    return lan_cni(plugin, lab, command, config, container, **kw)
+    return lan_cni(plugin, lab, command, config, container, **{"cni_path": lab["cni_path"], **kw})
 
 
 @pytest.mark.parametrize("version", SUPPORTED)

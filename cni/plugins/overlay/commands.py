@@ -32,7 +32,8 @@ from .store import open_store
 
 def _ipam_request(request: Request, conf: OverlayConf, subnet: str) -> Request:
     """The request host-local sees: the lease's subnet, its first address as gateway, a route to the
-    whole overlay, and this host's own dataDir."""
+    whole overlay, and this host's own dataDir. pynet's own host-local serves it (own=True), whatever
+    CNI_PATH holds: the overlay's address plan is its own, not the user's ipam.type."""
     raw = json.loads(request.stdin)
     gateway = str(ipaddress.IPv4Network(subnet).network_address + 1)
     raw["ipam"] = {"type": "host-local", "dataDir": conf.ipam_dir,
@@ -90,8 +91,8 @@ def _add(request: Request, conf: OverlayConf) -> Result:
         write_sysctl("net.ipv4.ip_forward", "1")
         host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, mtu)
         ipam_request = _ipam_request(request, conf, lease["subnet"])
-        ipam = delegate.add(ipam_request)
-        undo.done("IPAM reservation", lambda: delegate.call(ipam_request, "DEL"))
+        ipam = delegate.add(ipam_request, own=True)
+        undo.done("IPAM reservation", lambda: delegate.call(ipam_request, "DEL", own=True))
         routes = with_default_routes(ipam) if conf.is_default_gateway else ipam.routes
         configure(container, inside, ipam_request, ipam, routes)
         gateway_on_bridge(host, bridge, conf.bridge, ipam.ips, undo)
@@ -125,7 +126,8 @@ def delete(request: Request) -> None:
             if conf.ip_masq:
                 driver(conf.firewall_backend).remove(owner_tag(conf.name, request.container_id, request.ifname),
                                                      MASQUERADE)
-            delegate.call(_ipam_request(request, conf, state["subnet"] if state else str(conf.network)), "DEL")
+            delegate.call(_ipam_request(request, conf, state["subnet"] if state else str(conf.network)), "DEL",
+                          own=True)
         if state and local.containers(conf.ipam_dir, conf.name) == 0:
             leave(conf, state)
 
@@ -165,7 +167,7 @@ def check(request: Request) -> None:
         problems += missing(host, conf.device, conf.network, wanted_entries(current, state["subnet"]))
     if problems:
         raise CNIError(errors.CHECK_FAILED, "the overlay attachment is not as ADD left it", "; ".join(problems))
-    delegate.call(_ipam_request(request, conf, state["subnet"]), "CHECK")
+    delegate.call(_ipam_request(request, conf, state["subnet"]), "CHECK", own=True)
 
 
 def gc(request: Request) -> None:
@@ -176,7 +178,7 @@ def gc(request: Request) -> None:
         state = local.read(conf.state_dir)
         if state is None:
             return
-        delegate.call(_ipam_request(request, conf, state["subnet"]), "GC")
+        delegate.call(_ipam_request(request, conf, state["subnet"]), "GC", own=True)
         if local.containers(conf.ipam_dir, conf.name) == 0:
             leave(conf, state)
 

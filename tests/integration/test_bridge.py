@@ -366,3 +366,38 @@ def test_the_gateway_mac_stays_when_the_first_container_leaves(lab, make_netns):
     assert macs == [bridge_mac] * 3
     assert bridge_mac != "02:00:00:00:00:01" and int(bridge_mac[:2], 16) & 0x03 == 0x02  # its own, local unicast
 
+
+def reservations(lab) -> list[str]:
+    return sorted(f for f in os.listdir(os.path.join(lab["data"], "net1")) if f.startswith("10."))
+
+
+def test_del_runs_every_step_when_the_firewall_refuses(lab):
+    """A failing masquerade removal does not keep the address reserved or the veth in place: every
+    DEL step runs, and the error names what failed."""
+    from tests.integration.held_table import table_held_by_another_process
+
+    config = conf(lab)
+    assert cni(lab, "ADD", config).ok
+    with table_held_by_another_process(lab["host"]):
+        deleted = cni(lab, "DEL", config)
+        assert deleted.returncode == 1 and deleted.json["code"] == 101, deleted.stdout
+        assert "nftables transaction failed" in deleted.json["msg"]
+        assert "Operation not permitted" in deleted.json["details"]
+        assert "10.77.0.2" in lab["host"].run("nft", "list", "set", "inet", "pynet", "masq4").stdout  # refused
+    assert reservations(lab) == []
+    assert "eth0" not in lab["c1"].links() and not [n for n in lab["host"].links() if n.startswith("pnv")]
+    assert cni(lab, "DEL", config).ok  # and once the firewall lets it, DEL is done
+
+
+def test_del_with_a_missing_ipam_plugin_removes_everything_else(lab, tmp_path):
+    """Code 7 for the IPAM plugin that is not there (its reservation stays: only it can release it),
+    but the veth and the masquerade go."""
+    config = conf(lab)
+    assert cni(lab, "ADD", config).ok
+    (tmp_path / "empty").mkdir()
+    deleted = cni({**lab, "cni_path": str(tmp_path / "empty")}, "DEL", config)
+    assert deleted.returncode == 1 and deleted.json["code"] == 7 and "host-local" in deleted.json["msg"]
+    assert "eth0" not in lab["c1"].links() and not [n for n in lab["host"].links() if n.startswith("pnv")]
+    assert "10.77.0.2" not in ruleset(lab["host"])
+    assert reservations(lab) == ["10.77.0.2"]
+    assert cni(lab, "DEL", config).ok and reservations(lab) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from cni.spec import SUPPORTED
@@ -135,3 +137,19 @@ def test_status_asks_the_kernel_not_module_files(lab, tmp_path):
     blind.chmod(0o755)
     status = cni(lab, "STATUS", config, env={"PYNET_AGENT": "off"}, plugin=str(blind))
     assert status.ok, status.stdout + status.stderr
+
+
+def reservations(lab) -> list[str]:
+    return sorted(f for f in os.listdir(os.path.join(lab["data"], "lannet")) if f.startswith("192."))
+
+
+def test_del_with_a_missing_ipam_plugin_still_removes_the_link(lab, tmp_path):
+    config = conf(lab)
+    assert cni(lab, "ADD", config).ok
+    (tmp_path / "empty").mkdir()
+    deleted = cni(lab, "DEL", config, cni_path=str(tmp_path / "empty"))
+    assert deleted.returncode == 1 and deleted.json["code"] == 7 and "host-local" in deleted.json["msg"]
+    assert "eth0" not in lab["c1"].links()
+    assert "192.168.50.2" not in lab["c1"].run("ip", "-4", "addr").stdout
+    assert reservations(lab) == ["192.168.50.2"]  # only the IPAM plugin can release it
+    assert cni(lab, "DEL", config).ok and reservations(lab) == []

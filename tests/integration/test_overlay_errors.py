@@ -212,3 +212,25 @@ def test_pynet_overlay_status_and_leave(store, underlay, make_netns):
     assert len(leases_in(store, underlay)) == 1
     gone = pynet(h2, "overlay", "status", "--network", "ov1")
     assert gone.returncode == 1 and "has not joined overlay 'ov1'" in gone.stderr
+
+
+def reserved(host) -> list[str]:
+    directory = os.path.join(host.state_dir, "overlay", "ov1", "ipam", "ov1")
+    return sorted(f for f in os.listdir(directory) if f.startswith("10.")) if os.path.isdir(directory) else []
+
+
+def test_del_runs_every_step_when_the_firewall_refuses(underlay, make_netns, tmp_path):
+    from tests.integration.held_table import table_held_by_another_process
+
+    config = overlay_conf({"type": "file", "path": str(tmp_path / "s.json")}, ipMasq=True)
+    host = underlay.add_host()
+    keep, gone = attach(host, make_netns, config), attach(host, make_netns, config)
+    (c_keep, _), (c_gone, _) = host.containers.values()
+    with table_held_by_another_process(host.ns):
+        deleted = cni(host, c_gone, "DEL", config)
+        error = error_of(deleted)
+        assert error["code"] == 101 and "nftables transaction failed" in error["msg"], error
+        assert "Operation not permitted" in error["details"]
+    assert reserved(host) == [keep["ips"][0]["address"].split("/")[0]]
+    assert "eth0" not in c_gone.links() and len([n for n in host.ns.links() if n.startswith("pnv")]) == 1
+    assert gone["ips"][0]["address"] != keep["ips"][0]["address"]

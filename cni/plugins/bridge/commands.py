@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from ...firewall import ICC, MASQUERADE, driver, owner_tag
 from ...ipam import delegate
-from ...kernel.links import deleting_link, link_index, mac_of, netlink
+from ...kernel.links import link_index, mac_of, netlink
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
+from ..detaching import detach
 from ..ipconfig import configure, subnet, with_default_routes
 from . import vlan
 from .config import parse
@@ -69,16 +70,9 @@ def add(request: Request) -> Result:
 
 def delete(request: Request) -> None:
     conf = parse(request)
-    owner = owner_tag(request.config.name, request.container_id, request.ifname)
-    firewall = driver(conf.firewall_backend)
-    # the veth goes (taking its host end with it) while the firewall state and the address go
-    with deleting_link(request.netns, request.ifname):
-        if conf.ip_masq:
-            firewall.remove(owner, MASQUERADE)
-        if not conf.icc:
-            firewall.remove(owner, ICC)
-        if request.config.ipam:  # after the firewall: a released address may be handed out at once
-            delegate.call(request, "DEL")
+    kinds = ([MASQUERADE] if conf.ip_masq else []) + ([] if conf.icc else [ICC])
+    release = (lambda: delegate.call(request, "DEL")) if request.config.ipam else None
+    detach(request, driver(conf.firewall_backend), kinds, release)
 
 
 def check(request: Request) -> None:

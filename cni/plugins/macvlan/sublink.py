@@ -11,7 +11,7 @@ import os
 from ...ipam import delegate
 from ...kernel.links import delete_link, kernel_knows, kind as link_kind, link, link_index, netlink, netlink_errors
 from ...kernel.netns import NetnsGone, open_netns
-from ...kernel.undo import UndoLog
+from ...kernel.undo import EveryStep, UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ..ipconfig import configure, differences
@@ -111,15 +111,22 @@ def add(request: Request, kind: Kind) -> Result:
 
 
 def delete(request: Request, kind: Kind) -> None:
+    """The link goes (its addresses with it), then the address reservation: each step runs even if
+    the other fails (a missing IPAM plugin leaves no link behind)."""
     parse(request, kind)
-    if request.config.ipam:
-        delegate.call(request, "DEL")
-    if request.netns:
-        try:
-            with netlink(request.netns) as container:
-                delete_link(container, request.ifname)
-        except NetnsGone:
-            pass
+    with EveryStep() as steps:
+        if request.netns:
+            steps.run(f"deleting {request.ifname}", _delete_link, request)
+        if request.config.ipam:
+            steps.run("releasing the address (IPAM DEL)", delegate.call, request, "DEL")
+
+
+def _delete_link(request: Request) -> None:
+    try:
+        with netlink(request.netns) as container:
+            delete_link(container, request.ifname)
+    except NetnsGone:
+        pass
 
 
 def check(request: Request, kind: Kind) -> None:

@@ -14,14 +14,15 @@ import json
 
 from ...firewall import MASQUERADE, driver, owner_tag
 from ...ipam import delegate
-from ...kernel.links import (add_address, all_addresses, create_vxlan, delete_link, deleting_link, link_index, mac_of,
-                             netlink, set_up)
+from ...kernel.links import (add_address, all_addresses, create_vxlan, delete_link, link_index, mac_of, netlink,
+                             set_up)
 from ...kernel.links import write_sysctl
-from ...kernel.undo import UndoLog
+from ...kernel.undo import EveryStep, UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ...spec.request import request_for
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
+from ..detaching import detach
 from ..ipconfig import configure, with_default_routes
 from . import local
 from .cluster import leases, network_key, register, release, take_lease, vtep_ip
@@ -120,16 +121,13 @@ def _add(request: Request, conf: OverlayConf) -> Result:
 
 def delete(request: Request) -> None:
     conf = parse(request)
-    with local.locked(conf.state_dir):
+    with local.locked(conf.state_dir), EveryStep() as steps:
         state = local.read(conf.state_dir)
-        with deleting_link(request.netns, request.ifname):  # the veth, taking its host end with it
-            if conf.ip_masq:
-                driver(conf.firewall_backend).remove(owner_tag(conf.name, request.container_id, request.ifname),
-                                                     MASQUERADE)
-            delegate.call(_ipam_request(request, conf, state["subnet"] if state else str(conf.network)), "DEL",
-                          own=True)
+        ipam_request = _ipam_request(request, conf, state["subnet"] if state else str(conf.network))
+        steps.run("detaching the container", detach, request, driver(conf.firewall_backend),
+                  [MASQUERADE] if conf.ip_masq else [], lambda: delegate.call(ipam_request, "DEL", own=True))
         if state and local.containers(conf.ipam_dir, conf.name) == 0:
-            leave(conf, state)
+            steps.run("leaving the overlay", leave, conf, state)
 
 
 def leave(conf: OverlayConf, state: dict) -> None:

@@ -56,6 +56,18 @@ def call(request: Request, command: str, own: bool = False) -> Result | None:
     return parse_result(document, f"{plugin_type} result", request.config.cni_version)[1]
 
 
+def holders(request: Request) -> set[tuple[str, str]]:
+    """(container id, ifname) of each reservation ipam.type holds for the network, where its store
+    can be read: host-local's files (pynet's and the reference's are the same); else none known."""
+    ipam = request.config.ipam or {}
+    data_dir = ipam.get("dataDir") or ""
+    if ipam.get("type") != "host-local" or not isinstance(data_dir, str):
+        return set()
+    from .store import Store
+
+    return {(cid, ifname) for cid, ifname in Store(data_dir, request.config.name).reservations().values() if ifname}
+
+
 def _runs_here(executable: str, plugin_type: str) -> bool:
     """Is `executable` pynet's own host-local or static (then it runs in-process, unless
     PYNET_IPAM_EXEC=1 asks for a process)?"""

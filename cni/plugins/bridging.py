@@ -43,9 +43,10 @@ def veth_name(ipr) -> str:
 
 
 def attach_veth(container, host, ifname: str, bridge: int, undo: UndoLog, mtu: int = 0, mac: str = "",
-                hairpin: bool = False) -> tuple[str, int, int]:
-    """A veth pair: `ifname` in the container, the host end on `bridge` and up.
-    Returns (host end name, host end index, container end index)."""
+                hairpin: bool = False, owner: str = "") -> tuple[str, int, int]:
+    """A veth pair: `ifname` in the container, the host end on `bridge` and up, with the attachment's
+    `owner` tag as its alias (how GC finds an attachment's veth). Returns (host end name, host end
+    index, container end index)."""
     host_name = veth_name(host)
     home = host_netns_fd()
     try:
@@ -54,7 +55,7 @@ def attach_veth(container, host, ifname: str, bridge: int, undo: UndoLog, mtu: i
         os.close(home)
     undo.done(f"veth {host_name}", lambda: delete_link(host, host_name))
     host_end = link_index(host, host_name)
-    host.rtnl.set_link(host_end, up=True, master=bridge, mtu=mtu)
+    host.rtnl.set_link(host_end, up=True, master=bridge, mtu=mtu, alias=owner)
     if hairpin:
         host.rtnl.set_hairpin(host_end)
     return host_name, host_end, link_index(container, ifname)

@@ -401,3 +401,33 @@ def test_del_with_a_missing_ipam_plugin_removes_everything_else(lab, tmp_path):
     assert "10.77.0.2" not in ruleset(lab["host"])
     assert reservations(lab) == ["10.77.0.2"]
     assert cni(lab, "DEL", config).ok and reservations(lab) == []
+
+
+def test_gc_removes_every_resource_of_an_attachment_not_in_the_valid_list(lab, make_netns):
+    """Three containers; c2 is forgotten by its runtime (its namespace lives on), c3's namespace is
+    gone (its veth with it). GC with only c1 valid: c2's host veth (found by its owner-tag alias),
+    and c2's and c3's masquerade elements and reservations go; c1 keeps everything."""
+    lab["c3"] = make_netns("d")
+    config = conf(lab, "1.1.0")
+    added = {c: cni(lab, "ADD", config, c) for c in ("c1", "c2", "c3")}
+    assert all(run.ok for run in added.values()), [run.stdout for run in added.values()]
+    veth = {c: run.json["interfaces"][1]["name"] for c, run in added.items()}
+    aliases = {name: link.get("ifalias") for name, link in lab["host"].links().items() if name.startswith("pnv")}
+    assert aliases == {veth[c]: f"net1/id-{c}/eth0" for c in added}
+    lab["c3"].delete()
+
+    def gc(valid):
+        return run_plugin(BRIDGE, "GC", {**config, "cni.dev/valid-attachments": valid}, container_id="", ifname="",
+                          cni_path=lab["cni_path"], host=lab["host"].name)
+
+    collected = gc([{"containerID": "id-c1", "ifname": "eth0"}])
+    assert collected.ok and collected.stdout == "", collected.stdout
+    assert [n for n in lab["host"].links() if n.startswith("pnv")] == [veth["c1"]]
+    assert "eth0" not in lab["c2"].links()
+    masquerade = lab["host"].run("nft", "list", "set", "inet", "pynet", "masq4").stdout
+    assert "10.77.0.2" in masquerade and "10.77.0.3" not in masquerade and "10.77.0.4" not in masquerade
+    assert reservations(lab) == ["10.77.0.2"]
+    assert ping(lab["c1"], "10.77.0.1")
+    assert gc([]).ok  # nothing valid: nothing of the network's attachments is left
+    assert not [n for n in lab["host"].links() if n.startswith("pnv")] and reservations(lab) == []
+    assert "10.77.0.2" not in ruleset(lab["host"])

@@ -153,3 +153,17 @@ def test_del_with_a_missing_ipam_plugin_still_removes_the_link(lab, tmp_path):
     assert "192.168.50.2" not in lab["c1"].run("ip", "-4", "addr").stdout
     assert reservations(lab) == ["192.168.50.2"]  # only the IPAM plugin can release it
     assert cni(lab, "DEL", config).ok and reservations(lab) == []
+
+
+def test_gc_frees_the_reservations_of_stale_attachments(lab):
+    """GC is passed on to the IPAM plugin (the spec's delegation): what is not valid is freed. The
+    link of a stale attachment lives in its container's namespace, gone with it."""
+    config = conf(lab, "1.1.0")
+    assert cni(lab, "ADD", config, "c1").ok and cni(lab, "ADD", config, "c2").ok
+    lab["c2"].delete()
+    valid = [{"containerID": "id-c1", "ifname": "eth0"}]
+    collected = run_plugin(MACVLAN, "GC", {**config, "cni.dev/valid-attachments": valid}, container_id="",
+                           ifname="", cni_path=lab["cni_path"], host=lab["host"].name)
+    assert collected.ok and collected.stdout == "", collected.stdout
+    assert reservations(lab) == ["192.168.50.2"]
+    assert ping(lab["c1"], "192.168.50.100")

@@ -234,3 +234,25 @@ def test_del_runs_every_step_when_the_firewall_refuses(underlay, make_netns, tmp
     assert reserved(host) == [keep["ips"][0]["address"].split("/")[0]]
     assert "eth0" not in c_gone.links() and len([n for n in host.ns.links() if n.startswith("pnv")]) == 1
     assert gone["ips"][0]["address"] != keep["ips"][0]["address"]
+
+
+def test_gc_removes_every_resource_of_an_attachment_not_in_the_valid_list(underlay, make_netns, tmp_path):
+    """keep stays; forgotten (its namespace alive) loses its host veth; gone (its namespace deleted)
+    leaves a reservation and masquerade elements: GC removes both attachments' every resource."""
+    config = overlay_conf({"type": "file", "path": str(tmp_path / "s.json")}, ipMasq=True)
+    host = underlay.add_host()
+    results = [attach(host, make_netns, config) for _ in range(3)]
+    (keep, _), (forgotten, _), (gone, _) = host.containers.values()
+    addresses = [r["ips"][0]["address"].split("/")[0] for r in results]
+    gone.delete()
+    valid = [{"containerID": keep.name, "ifname": "eth0"}]
+    # (GC needs a CNI_PATH; the overlay's address plan is its own: pynet's host-local serves it)
+    collected = cni(host, keep, "GC", {**config, "cni.dev/valid-attachments": valid}, cni_path=str(tmp_path))
+    assert collected.ok, collected.stdout
+    assert reserved(host) == [addresses[0]]
+    assert "eth0" not in forgotten.links() and len([n for n in host.ns.links() if n.startswith("pnv")]) == 1
+    masquerade = host.ns.run("nft", "list", "set", "inet", "pynet", "masq4").stdout
+    assert addresses[0] in masquerade and addresses[1] not in masquerade and addresses[2] not in masquerade
+    assert cni(host, keep, "GC", {**config, "cni.dev/valid-attachments": []}, cni_path=str(tmp_path)).ok  # leaves
+    assert not {"pnx4242", "pno4242"} & set(host.ns.links()) and addresses[0] not in host.ns.run("nft", "list",
+                                                                                                  "ruleset").stdout

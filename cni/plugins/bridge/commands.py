@@ -14,7 +14,7 @@ from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
-from ..detaching import detach
+from ..detaching import collect_garbage, detach
 from ..ipconfig import configure, subnet, with_default_routes
 from . import vlan
 from .config import parse
@@ -34,7 +34,7 @@ def add(request: Request) -> Result:
         if conf.vlan_filtering:
             vlan.require_filtering(host, bridge, conf, created=not existed)
         host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, conf.mtu, conf.mac,
-                                                  conf.hairpin)
+                                                  conf.hairpin, owner)
         if conf.vlan_filtering:
             vlan.configure_port(host, host_end, conf.vlan, conf.vlan_trunk, conf.preserve_default_vlan)
 
@@ -73,6 +73,13 @@ def delete(request: Request) -> None:
     kinds = ([MASQUERADE] if conf.ip_masq else []) + ([] if conf.icc else [ICC])
     release = (lambda: delegate.call(request, "DEL")) if request.config.ipam else None
     detach(request, driver(conf.firewall_backend), kinds, release)
+
+
+def gc(request: Request) -> None:
+    """Every resource of an attachment not in cni.dev/valid-attachments goes: its host veth, its
+    masquerade and icc state, its address (the IPAM plugin's GC)."""
+    conf = parse(request)
+    collect_garbage(request, conf.bridge, driver(conf.firewall_backend), (MASQUERADE, ICC))
 
 
 def check(request: Request) -> None:

@@ -129,6 +129,14 @@ def _delete_link(request: Request) -> None:
         pass
 
 
+def gc(request: Request, kind: Kind) -> None:
+    """The link of a stale attachment lives in its container's namespace (gone with it, as the spec
+    lets GC assume): what is left on the host is its reservation, which the IPAM plugin's GC frees."""
+    parse(request, kind)
+    if request.config.ipam:
+        delegate.call(request, "GC")
+
+
 def check(request: Request, kind: Kind) -> None:
     conf = parse(request, kind)
     prev = request.prev_result()

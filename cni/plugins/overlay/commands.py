@@ -22,7 +22,7 @@ from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ...spec.request import request_for
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
-from ..detaching import detach
+from ..detaching import collect_garbage, detach
 from ..ipconfig import configure, with_default_routes
 from . import local
 from .cluster import leases, network_key, register, release, take_lease, vtep_ip
@@ -90,7 +90,8 @@ def _add(request: Request, conf: OverlayConf) -> Result:
         _ensure_device(host, conf, underlay, mtu, lease, undo)
         bridge = ensure_bridge(host, conf.bridge, undo, mtu)
         write_sysctl("net.ipv4.ip_forward", "1")
-        host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, mtu)
+        owner = owner_tag(conf.name, request.container_id, ifname)
+        host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, mtu, owner=owner)
         ipam_request = _ipam_request(request, conf, lease["subnet"])
         ipam = delegate.add(ipam_request, own=True)
         undo.done("IPAM reservation", lambda: delegate.call(ipam_request, "DEL", own=True))
@@ -100,7 +101,6 @@ def _add(request: Request, conf: OverlayConf) -> Result:
         if conf.isolation:
             undo.done("isolation", driver(conf.firewall_backend).isolate_bridge(conf.name, conf.bridge, (conf.device,)))
         if conf.ip_masq:
-            owner = owner_tag(conf.name, request.container_id, ifname)
             undo.done("masquerade", driver(conf.firewall_backend).add_masquerade(
                 conf.name, owner, [ip.address for ip in ipam.ips], [str(conf.network)]))
         sync(host, conf.device, conf.network, wanted_entries(leases(store, conf), lease["subnet"]))
@@ -169,16 +169,18 @@ def check(request: Request) -> None:
 
 
 def gc(request: Request) -> None:
-    """host-local's GC on this host's lease (addresses of attachments not in the valid list are freed);
-    with no container left, the host leaves the overlay as after its last DEL."""
+    """Every resource of an attachment not in cni.dev/valid-attachments goes (its host veth, its
+    masquerade state, its address on this host's lease); with no container left, the host leaves
+    the overlay as after its last DEL."""
     conf = parse(request)
-    with local.locked(conf.state_dir):
+    with local.locked(conf.state_dir), EveryStep() as steps:
         state = local.read(conf.state_dir)
         if state is None:
             return
-        delegate.call(_ipam_request(request, conf, state["subnet"]), "GC", own=True)
+        steps.run("collecting the attachments", collect_garbage, request, conf.bridge, driver(conf.firewall_backend),
+                  (MASQUERADE,), _ipam_request(request, conf, state["subnet"]), True)
         if local.containers(conf.ipam_dir, conf.name) == 0:
-            leave(conf, state)
+            steps.run("leaving the overlay", leave, conf, state)
 
 
 def status(request: Request) -> None:

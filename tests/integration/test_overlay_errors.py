@@ -14,19 +14,24 @@ from tests.integration.overlay_lab import (agents, attach, cni, overlay_conf, ro
 pytestmark = pytest.mark.root
 
 
-def leases_in(store: dict, underlay) -> list[str]:
-    """The lease keys the store holds (read from the test, as the hosts see it)."""
+def records_in(store: dict, underlay, kind: str = "leases") -> list[str]:
+    """The keys of one kind ("leases", "networks") the store holds (read from the test, as the hosts
+    see it)."""
     if store["type"] == "file":
         try:
             with open(store["path"]) as f:
-                return [k for k in json.load(f)["records"] if "/leases/" in k]
+                return [k for k in json.load(f)["records"] if f"/{kind}/" in k]
         except FileNotFoundError:
             return []
     from cni.kernel.netns import entered
     from cni.plugins.overlay.etcd import EtcdStore
 
     with entered(underlay.ns.path):
-        return [k for k in EtcdStore(store["endpoints"]).list("/pynet/overlay/leases/")]
+        return [k for k in EtcdStore(store["endpoints"]).list(f"/pynet/overlay/{kind}/")]
+
+
+def leases_in(store: dict, underlay) -> list[str]:
+    return records_in(store, underlay)
 
 
 def error_of(run) -> dict:
@@ -113,6 +118,25 @@ def test_every_failed_add_step_rolls_back(store, underlay, make_netns):
         pytest.fail("ADD never succeeded")
     assert step > 5  # lease, device, bridge, veth, IPAM, gateway at least
     assert len(leases_in(store, underlay)) == 2
+
+
+def test_a_failed_first_add_leaves_no_network_record(store, underlay, make_netns):
+    """The first ADD of an overlay registers the network in the store; when that ADD fails, at any
+    step, the store is as before: no lease, no network record."""
+    config = overlay_conf(store)
+    host, container = underlay.add_host(), make_netns("c")
+    before = host.ns.snapshot()
+    for step in range(1, 30):
+        run = cni(host, container, "ADD", config, env={"PYNET_FAIL_AT": str(step), "PYNET_AGENT": "off"})
+        if run.ok:
+            break
+        assert "injected fault" in error_of(run)["msg"]
+        assert records_in(store, underlay, "networks") == [], f"step {step} left the network record"
+        assert records_in(store, underlay) == [], f"step {step} left a lease"
+        assert host.ns.snapshot() == before, f"step {step} left something"
+    else:
+        pytest.fail("ADD never succeeded")
+    assert step > 6 and records_in(store, underlay, "networks") == ["/pynet/overlay/networks/ov1"]
 
 
 def test_check_then_del_twice_and_the_last_container_leaves(store, underlay, make_netns, agents):

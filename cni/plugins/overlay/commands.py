@@ -82,7 +82,9 @@ def _add(request: Request, conf: OverlayConf) -> Result:
                            f"{conf.underlay} has MTU {underlay_mtu}: VXLAN adds {VXLAN_OVERHEAD} bytes, so the "
                            f"overlay's mtu can be at most {underlay_mtu - VXLAN_OVERHEAD} (or leave mtu out)")
         store = open_store(conf.store)
-        register(store, conf)
+        unregister = register(store, conf)
+        if unregister is not None:
+            undo.done(f"registration of {conf.name}", unregister)
         before = local.read(conf.state_dir)
         lease, new = take_lease(store, conf, underlay, before["subnet"] if before else "")
         if new:

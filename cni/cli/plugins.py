@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 
+from ..launcher import launcher
 from ..plugins import PLUGINS, load
 from .output import emit
-
-# -S: no site-packages at start (saves ~3 ms per call); the plugin adds them only if it runs
-# in-process (cni.skel), not when it hands the request to the agent. cni.agent.client imports
-# the plugin's module only when it runs the request itself (saves ~2.5 ms per call).
-LAUNCHER = """#!{python} -IS
-# pynet {name} plugin, installed by `pynet plugins install`
-import sys
-sys.path.insert(0, {root!r})
-from cni.agent.client import main
-sys.exit(main({name!r}, {module!r}))
-"""
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def file_name(name: str, names: str) -> str:
@@ -95,7 +83,7 @@ def runtime_path() -> list[str]:
 
 
 def _launcher(name: str) -> str:
-    return LAUNCHER.format(python=sys.executable, name=name, module=PLUGINS[name], root=ROOT)
+    return launcher(name, PLUGINS[name])
 
 
 def _current_launcher(path: str, name: str) -> bool:

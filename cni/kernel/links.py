@@ -87,6 +87,34 @@ def link_index(ipr, name: str) -> int | None:
         return None
 
 
+_known_kinds: set[str] = set()  # a kind the kernel knows stays known (a module is not unloaded under a link)
+
+
+def kernel_knows(kind: str) -> bool:
+    """Can this kernel make links of `kind`, a kind made on a lower link (macvlan, ipvlan)? Built in,
+    loaded, or loadable on demand: asked by trying, not by looking for module files. The request to
+    make one without a lower link is refused as invalid if the kernel knows the kind (after loading
+    its module if need be), as not supported if it does not; nothing is made either way. A known kind
+    is remembered; an unknown one is asked again next time (a module may be installed meanwhile)."""
+    import errno
+
+    if kind in _known_kinds:
+        return True
+    probe, name = rtnl.Rtnl(), "pnk" + os.urandom(4).hex()
+    try:
+        probe.add_link(name, kind)
+    except rtnl.NetlinkError as e:
+        known = e.code != errno.EOPNOTSUPP  # EINVAL (no lower link) means known; EPERM tells nothing
+    else:  # a kind that needs no lower link after all: made, so known
+        probe.delete_link(probe.get_link(name=name).index)
+        known = True
+    finally:
+        probe.close()
+    if known:
+        _known_kinds.add(kind)
+    return known
+
+
 def link(ipr, index: int):
     """The link's full pyroute2 message (see `summary` for the common fields, faster)."""
     return ipr.get_links(index)[0]
@@ -244,6 +272,12 @@ def create_veth(container_ipr, ifname: str, host_name: str, host_netns_fd: int, 
                 mac: str = "") -> None:
     """A veth pair: `ifname` in the container's namespace, `host_name` in the host's."""
     container_ipr.rtnl.add_veth(ifname, host_name, host_netns_fd, mtu, mac)
+
+
+def random_mac() -> str:
+    """A random locally administered unicast MAC (as the kernel picks for a new bridge)."""
+    first, *rest = os.urandom(6)
+    return ":".join(f"{b:02x}" for b in ((first & 0xFE) | 0x02, *rest))
 
 
 def host_netns_fd() -> int:

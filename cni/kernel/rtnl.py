@@ -19,7 +19,8 @@ RTM_NEWROUTE = 24
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTMGRP_LINK = 0x1
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 5, 10, 18, 28
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = \
+    1, 3, 4, 5, 10, 18, 20, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_DATA = 1, 2, 5
 VETH_INFO_PEER = 1
 IFLA_BRPORT_MODE = 4
@@ -60,6 +61,10 @@ def ip(kind: int, address: str) -> bytes:
     return attr(kind, socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address))
 
 
+def mac(kind: int, address: str) -> bytes:
+    return attr(kind, bytes.fromhex(address.replace(":", "")))
+
+
 def ifinfo(index: int = 0, flags: int = 0, change: int = 0, family: int = 0) -> bytes:
     return _IFINFO.pack(family, 0, index, flags, change)
 
@@ -90,7 +95,7 @@ def messages(data: bytes):
 class Link:
     """What a link's RTM_NEWLINK says that pynet's hot path needs."""
 
-    __slots__ = ("index", "flags", "name", "mac", "master", "peer", "kind")
+    __slots__ = ("index", "flags", "name", "mac", "master", "peer", "kind", "alias")
 
     def __init__(self, body: bytes) -> None:
         _, _, self.index, self.flags, _ = _IFINFO.unpack_from(body)
@@ -101,6 +106,7 @@ class Link:
         self.peer = struct.unpack("=I", found[IFLA_LINK])[0] if IFLA_LINK in found else None
         info = attributes(found.get(IFLA_LINKINFO, b""))
         self.kind = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode()
+        self.alias = found.get(IFLA_IFALIAS, b"").rstrip(b"\0").decode(errors="replace")
 
 
 class Rtnl:
@@ -146,29 +152,39 @@ class Rtnl:
         body = ifinfo(index) + (text(IFLA_IFNAME, name) if name else b"")
         return Link(self.request(RTM_GETLINK, NLM_F_ACK, body)[0])
 
-    def set_link(self, index: int, up: bool | None = None, master: int | None = None, mtu: int = 0) -> None:
-        """One RTM_NEWLINK changing the link's master, MTU and up/down state (only those given)."""
+    def links(self, master: int) -> list[Link]:
+        """The links whose master is link `master` (the kernel filters the dump)."""
+        return [Link(body) for body in self.request(RTM_GETLINK, NLM_F_DUMP, ifinfo() + u32(IFLA_MASTER, master))]
+
+    def set_link(self, index: int, up: bool | None = None, master: int | None = None, mtu: int = 0,
+                 alias: str = "") -> None:
+        """One RTM_NEWLINK changing the link's master, MTU, alias and up/down state (only those given)."""
         flags, change = (0, 0) if up is None else (IFF_UP if up else 0, IFF_UP)
         body = ifinfo(index, flags, change)
         if master is not None:
             body += u32(IFLA_MASTER, master)
         if mtu:
             body += u32(IFLA_MTU, mtu)
+        if alias:
+            body += text(IFLA_IFALIAS, alias)
         self.request(RTM_NEWLINK, NLM_F_ACK, body)
 
-    def add_link(self, name: str, kind: str, mtu: int = 0) -> None:
-        """A new link of a kind that needs no further attributes (e.g. "bridge")."""
+    def add_link(self, name: str, kind: str, mtu: int = 0, address: str = "") -> None:
+        """A new link of a kind that needs no further attributes (e.g. "bridge"); `address`: its MAC,
+        set by the user as far as the kernel is concerned (a bridge then never takes a port's)."""
         body = ifinfo() + text(IFLA_IFNAME, name) + (u32(IFLA_MTU, mtu) if mtu else b"")
+        if address:
+            body += mac(IFLA_ADDRESS, address)
         body += attr(IFLA_LINKINFO, text(IFLA_INFO_KIND, kind))
         self.request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
 
-    def add_veth(self, name: str, peer: str, peer_netns_fd: int, mtu: int = 0, mac: str = "") -> None:
+    def add_veth(self, name: str, peer: str, peer_netns_fd: int, mtu: int = 0, address: str = "") -> None:
         """A veth pair: `name` here, `peer` in the namespace of `peer_netns_fd`."""
         body = ifinfo() + text(IFLA_IFNAME, name)
         if mtu:
             body += u32(IFLA_MTU, mtu)
-        if mac:
-            body += attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
+        if address:
+            body += mac(IFLA_ADDRESS, address)
         peer_info = attr(VETH_INFO_PEER, ifinfo() + text(IFLA_IFNAME, peer) + u32(IFLA_NET_NS_FD, peer_netns_fd))
         body += attr(IFLA_LINKINFO, text(IFLA_INFO_KIND, "veth") + attr(IFLA_INFO_DATA, peer_info))
         self.request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)

@@ -1,10 +1,13 @@
 """The undo log: every change an ADD makes is recorded, so a failed ADD is undone in reverse order.
+Its counterpart for DEL and GC, `EveryStep`: every step runs, whatever failed before it.
 
 PYNET_FAIL_AT=N (tests only) makes the N-th recorded step fail right after it is done, to prove
 that every prefix of an ADD rolls back cleanly.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 from ..context import getenv
 from ..spec import CNIError
@@ -54,3 +57,55 @@ class UndoLog:
 
             logger().error("rollback left behind: %s", "; ".join(failed))
         return False
+
+
+class EveryStep:
+    """Run every step of a DEL or GC even when an earlier one fails; at the end of the with-block,
+    the failures are raised together: the failure itself if there was one, else one CNI error
+    naming each step that failed (with the first failure's code).
+
+        with EveryStep() as steps, steps.guard("deleting the veth"), deleting_link(...):
+            steps.run("removing the masquerade", firewall.remove, owner, MASQUERADE)
+            steps.run("releasing the address", delegate.call, request, "DEL")
+    """
+
+    def __init__(self) -> None:
+        self.failures: list[tuple[str, Exception]] = []
+
+    @contextmanager
+    def guard(self, what: str):
+        """A step: a failure inside is recorded, and the with-block goes on after it."""
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001 - reported at the end, with the others
+            self.failures.append((what, e))
+
+    def run(self, what: str, step, *args) -> None:
+        with self.guard(what):
+            step(*args)
+
+    def __enter__(self) -> "EveryStep":
+        return self
+
+    def __exit__(self, kind, error, trace) -> bool:
+        if isinstance(error, Exception):
+            self.failures.append(("the rest", error))
+        elif error is not None:
+            return False  # KeyboardInterrupt, SystemExit: not a failed step
+        if len(self.failures) == 1:
+            raise self.failures[0][1]
+        if self.failures:
+            raise _together(self.failures) from self.failures[0][1]
+        return False
+
+
+def _together(failures: list[tuple[str, Exception]]) -> CNIError:
+    from ..log import logger
+
+    code = next((e.code for _, e in failures if isinstance(e, CNIError)), errors.INTERNAL)
+    for what, e in failures:
+        if not isinstance(e, CNIError):
+            logger().error("%s failed", what, exc_info=e)
+    parts = [f"{what}: {e.msg if isinstance(e, CNIError) else f'{type(e).__name__}: {e}'}" for what, e in failures]
+    details = [f"{what}: {e.details}" for what, e in failures if isinstance(e, CNIError) and e.details]
+    return CNIError(code, f"{len(failures)} steps failed (every step ran): " + "; ".join(parts), "; ".join(details))

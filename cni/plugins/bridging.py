@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..kernel.links import (IFF_PROMISC, add_address, all_addresses, create_veth, delete_link, host_netns_fd,
-                            link_index, set_up, summary, write_sysctl)
+                            link_index, random_mac, set_up, summary, write_sysctl)
 from ..kernel import rtnl
 from ..kernel.undo import UndoLog
 from ..spec import CNIError
@@ -16,11 +16,15 @@ VETH_PREFIX = "pnv"  # host ends of pynet veth pairs: pnv + 8 hex digits
 
 
 def ensure_bridge(ipr, name: str, undo: UndoLog, mtu: int = 0, promisc: bool = False) -> int:
-    """The bridge `name` (created, and undone, if missing), up; its index."""
+    """The bridge `name` (created, and undone, if missing), up; its index.
+
+    A new bridge gets its MAC explicitly: left to the kernel, a bridge takes the lowest MAC of its
+    ports, and when that container leaves, the gateway's MAC changes under every other container's
+    ARP cache (unreachable until their entries expire)."""
     index = link_index(ipr, name)
     flags = None  # of a bridge that was there before
     if index is None:
-        ipr.rtnl.add_link(name, "bridge", mtu)
+        ipr.rtnl.add_link(name, "bridge", mtu, random_mac())
         index = link_index(ipr, name)
         undo.done(f"create bridge {name}", lambda: delete_link(ipr, name))
     elif (found := summary(ipr, index)).kind != "bridge":
@@ -44,9 +48,10 @@ def veth_name(ipr) -> str:
 
 
 def attach_veth(container, host, ifname: str, bridge: int, undo: UndoLog, mtu: int = 0, mac: str = "",
-                hairpin: bool = False) -> tuple[str, int, int]:
-    """A veth pair: `ifname` in the container, the host end on `bridge` and up.
-    Returns (host end name, host end index, container end index)."""
+                hairpin: bool = False, owner: str = "") -> tuple[str, int, int]:
+    """A veth pair: `ifname` in the container, the host end on `bridge` and up, with the attachment's
+    `owner` tag as its alias (how GC finds an attachment's veth). Returns (host end name, host end
+    index, container end index)."""
     host_name = veth_name(host)
     home = host_netns_fd()
     try:
@@ -55,7 +60,7 @@ def attach_veth(container, host, ifname: str, bridge: int, undo: UndoLog, mtu: i
         os.close(home)
     undo.done(f"veth {host_name}", lambda: delete_link(host, host_name))
     host_end = link_index(host, host_name)
-    host.rtnl.set_link(host_end, up=True, master=bridge, mtu=mtu)
+    host.rtnl.set_link(host_end, up=True, master=bridge, mtu=mtu, alias=owner)
     if hairpin:
         host.rtnl.set_hairpin(host_end)
     return host_name, host_end, link_index(container, ifname)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -351,3 +352,103 @@ def test_check_notices_a_removed_route(lab):
     lab["c1"].run("ip", "route", "del", "default")
     checked = cni(lab, "CHECK", {**config, "prevResult": result})
     assert checked.returncode != 0 and "route to 0.0.0.0/0 missing" in checked.json["details"]
+
+
+def gateway_neighbour(ns) -> tuple[str, str]:
+    """(MAC, state) of the container's neighbour entry for the gateway 10.77.0.1."""
+    entry = ns.run("ip", "-j", "neigh", "show", "10.77.0.1", "dev", "eth0").stdout
+    found = json.loads(entry or "[]")
+    return (found[0].get("lladdr", ""), found[0].get("state", [""])[0]) if found else ("", "")
+
+
+def test_the_gateway_mac_stays_when_the_first_container_leaves(lab, make_netns):
+    """Left to the kernel, a bridge takes the lowest MAC of its ports: the first container's veth
+    (made the lowest here), then another's when that one leaves, while the other containers keep
+    the old gateway MAC in their ARP cache. The bridge's MAC must be its own from creation on."""
+    lab["c3"] = make_netns("d")
+    link_outside(lab["host"], make_netns("o"))
+    config = conf(lab)
+    first = cni(lab, "ADD", config, "c1")
+    assert first.ok, first.stdout
+    lab["host"].run("ip", "link", "set", first.json["interfaces"][1]["name"], "address", "02:00:00:00:00:01")
+    bridge_mac = lab["host"].links()[lab["bridge"]]["address"]
+    macs = []
+    for c in ("c2", "c3"):
+        assert cni(lab, "ADD", config, c).ok
+        macs.append(lab["host"].links()[lab["bridge"]]["address"])
+        assert ping(lab[c], "10.77.0.1")  # the gateway's MAC is in the container's ARP cache now
+    assert cni(lab, "DEL", config, "c1").ok
+    macs.append(lab["host"].links()[lab["bridge"]]["address"])
+    for c in ("c2", "c3"):  # at once, with the cached entry: no ARP round (-W1 leaves no time for one)
+        cached, state = gateway_neighbour(lab[c])
+        assert cached == bridge_mac and state in ("REACHABLE", "STALE", "DELAY"), (cached, state)
+        assert lab[c].run("ping", "-c1", "-W1", "10.77.0.1", check=False).returncode == 0, f"{c}: gateway"
+        assert lab[c].run("ping", "-c1", "-W1", "192.0.2.2", check=False).returncode == 0, f"{c}: uplink side"
+    assert macs == [bridge_mac] * 3
+    assert bridge_mac != "02:00:00:00:00:01" and int(bridge_mac[:2], 16) & 0x03 == 0x02  # its own, local unicast
+
+
+def reservations(lab) -> list[str]:
+    return sorted(f for f in os.listdir(os.path.join(lab["data"], "net1")) if f.startswith("10."))
+
+
+def test_del_runs_every_step_when_the_firewall_refuses(lab):
+    """A failing masquerade removal does not keep the address reserved or the veth in place: every
+    DEL step runs, and the error names what failed."""
+    from tests.integration.held_table import table_held_by_another_process
+
+    config = conf(lab)
+    assert cni(lab, "ADD", config).ok
+    with table_held_by_another_process(lab["host"]):
+        deleted = cni(lab, "DEL", config)
+        assert deleted.returncode == 1 and deleted.json["code"] == 101, deleted.stdout
+        assert "nftables transaction failed" in deleted.json["msg"]
+        assert "Operation not permitted" in deleted.json["details"]
+        assert "10.77.0.2" in lab["host"].run("nft", "list", "set", "inet", "pynet", "masq4").stdout  # refused
+    assert reservations(lab) == []
+    assert "eth0" not in lab["c1"].links() and not [n for n in lab["host"].links() if n.startswith("pnv")]
+    assert cni(lab, "DEL", config).ok  # and once the firewall lets it, DEL is done
+
+
+def test_del_with_a_missing_ipam_plugin_removes_everything_else(lab, tmp_path):
+    """Code 7 for the IPAM plugin that is not there (its reservation stays: only it can release it),
+    but the veth and the masquerade go."""
+    config = conf(lab)
+    assert cni(lab, "ADD", config).ok
+    (tmp_path / "empty").mkdir()
+    deleted = cni({**lab, "cni_path": str(tmp_path / "empty")}, "DEL", config)
+    assert deleted.returncode == 1 and deleted.json["code"] == 7 and "host-local" in deleted.json["msg"]
+    assert "eth0" not in lab["c1"].links() and not [n for n in lab["host"].links() if n.startswith("pnv")]
+    assert "10.77.0.2" not in ruleset(lab["host"])
+    assert reservations(lab) == ["10.77.0.2"]
+    assert cni(lab, "DEL", config).ok and reservations(lab) == []
+
+
+def test_gc_removes_every_resource_of_an_attachment_not_in_the_valid_list(lab, make_netns):
+    """Three containers; c2 is forgotten by its runtime (its namespace lives on), c3's namespace is
+    gone (its veth with it). GC with only c1 valid: c2's host veth (found by its owner-tag alias),
+    and c2's and c3's masquerade elements and reservations go; c1 keeps everything."""
+    lab["c3"] = make_netns("d")
+    config = conf(lab, "1.1.0")
+    added = {c: cni(lab, "ADD", config, c) for c in ("c1", "c2", "c3")}
+    assert all(run.ok for run in added.values()), [run.stdout for run in added.values()]
+    veth = {c: run.json["interfaces"][1]["name"] for c, run in added.items()}
+    aliases = {name: link.get("ifalias") for name, link in lab["host"].links().items() if name.startswith("pnv")}
+    assert aliases == {veth[c]: f"net1/id-{c}/eth0" for c in added}
+    lab["c3"].delete()
+
+    def gc(valid):
+        return run_plugin(BRIDGE, "GC", {**config, "cni.dev/valid-attachments": valid}, container_id="", ifname="",
+                          cni_path=lab["cni_path"], host=lab["host"].name)
+
+    collected = gc([{"containerID": "id-c1", "ifname": "eth0"}])
+    assert collected.ok and collected.stdout == "", collected.stdout
+    assert [n for n in lab["host"].links() if n.startswith("pnv")] == [veth["c1"]]
+    assert "eth0" not in lab["c2"].links()
+    masquerade = lab["host"].run("nft", "list", "set", "inet", "pynet", "masq4").stdout
+    assert "10.77.0.2" in masquerade and "10.77.0.3" not in masquerade and "10.77.0.4" not in masquerade
+    assert reservations(lab) == ["10.77.0.2"]
+    assert ping(lab["c1"], "10.77.0.1")
+    assert gc([]).ok  # nothing valid: nothing of the network's attachments is left
+    assert not [n for n in lab["host"].links() if n.startswith("pnv")] and reservations(lab) == []
+    assert "10.77.0.2" not in ruleset(lab["host"])

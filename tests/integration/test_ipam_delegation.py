@@ -81,3 +81,42 @@ def test_failed_add_is_followed_by_del(tmp_path):
         delegate.add(request(tmp_path, str(tmp_path), "c9", ipam_type="failing-ipam"))
     assert failed.value.code == 11 and failed.value.msg == "failing-ipam: busy"
     assert log.read_text().split("\n")[:2] == ["ADD c9", "DEL c9"]
+
+
+def mode(path) -> int:
+    return os.stat(path).st_mode & 0o777
+
+
+def test_cni_path_decides_which_host_local_runs(pynet_bin, tmp_path, monkeypatch):
+    """What CNI_PATH resolves `host-local` to runs, for ADD and DEL: the Go reference's when it comes
+    first. Its files show it ran: the reference creates a reservation 0644 and its lock 0750, pynet's
+    host-local both 0600."""
+    if not os.path.exists("/usr/lib/cni/host-local"):
+        pytest.skip("Go reference plugins not installed")
+    monkeypatch.delenv("PYNET_IPAM_EXEC", raising=False)
+    cni_path, store = f"/usr/lib/cni:{pynet_bin}", tmp_path / "dnet"
+    assert [ip.address for ip in delegate.add(request(tmp_path, cni_path, "c1")).ips] == ["10.40.0.2/29"]
+    assert (store / "10.40.0.2").read_bytes() == b"c1\r\neth0"
+    assert mode(store / "10.40.0.2") == 0o644 and mode(store / "lock") == 0o750
+    (store / "lock").unlink()  # the next caller creates it again: whoever that is shows in its mode
+    delegate.call(request(tmp_path, cni_path, "c1", "DEL"), "DEL")
+    assert not (store / "10.40.0.2").exists() and mode(store / "lock") == 0o750
+    # pynet's own first: in-process (no process at all), its own files
+    (store / "lock").unlink()
+    monkeypatch.setattr(delegate, "execute", lambda *a, **k: pytest.fail("pynet's own host-local was executed"))
+    assert [ip.address for ip in delegate.add(request(tmp_path, f"{pynet_bin}:/usr/lib/cni", "c2")).ips] == \
+        ["10.40.0.3/29"]
+    assert mode(store / "10.40.0.3") == 0o600 and mode(store / "lock") == 0o600
+
+
+def test_another_executable_called_host_local_is_executed(pynet_bin, tmp_path, monkeypatch):
+    """A wrapper (a distribution's, a patched one) named host-local is run, not replaced by pynet's."""
+    monkeypatch.delenv("PYNET_IPAM_EXEC", raising=False)
+    log, wrapper = tmp_path / "calls", tmp_path / "bin" / "host-local"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f"#!/bin/sh\necho \"$CNI_COMMAND\" >> {log}\nexec {pynet_bin}/host-local\n")
+    wrapper.chmod(0o755)
+    cni_path = f"{wrapper.parent}:{pynet_bin}"
+    delegate.add(request(tmp_path, cni_path, "c1"))
+    delegate.call(request(tmp_path, cni_path, "c1", "DEL"), "DEL")
+    assert log.read_text().split() == ["ADD", "DEL"]

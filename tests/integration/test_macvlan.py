@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from cni.spec import SUPPORTED
-from tests.netns import plugin_path, run_plugin
+from tests.netns import install_plugins, plugin_path, run_plugin
 from tests.netns.lan import lan_cni, lan_conf, lan_lab, ping
 
 pytestmark = pytest.mark.root
@@ -15,15 +17,16 @@ MACVLAN = plugin_path("macvlan")
 
 @pytest.fixture
 def lab(make_netns, tmp_path):
-    return lan_lab(make_netns, tmp_path)
+    """The LAN lab, with pynet's host-local first in CNI_PATH (IPAM runs what CNI_PATH holds)."""
+    return {**lan_lab(make_netns, tmp_path), "cni_path": install_plugins(tmp_path / "bin")}
 
 
 def conf(lab, version="1.0.0", **extra) -> dict:
     return lan_conf(lab, "macvlan", extra.pop("mode", "bridge"), version, **extra)
 
 
-def cni(lab, command, config, container="c1", **kw):
-    return lan_cni(MACVLAN, lab, command, config, container, **kw)
+def cni(lab, command, config, container="c1", plugin=MACVLAN, **kw):
+    return lan_cni(plugin, lab, command, config, container, **{"cni_path": lab["cni_path"], **kw})
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
@@ -120,4 +123,47 @@ def test_link_in_container(lab):
     added = cni(lab, "ADD", conf(lab, linkInContainer=True))
     assert added.ok, added.stdout
     assert lab["c1"].links()["eth0"]["link"] == "m0"
+    assert ping(lab["c1"], "192.168.50.100")
+
+
+def test_status_asks_the_kernel_not_module_files(lab, tmp_path):
+    """macvlan built into the kernel (CONFIG_MACVLAN=y) has no module file to find: STATUS asks the
+    kernel. Run in-process, with /lib/modules and /sys/module emptied for the plugin."""
+    config = conf(lab, "1.1.0")
+    status = cni(lab, "STATUS", config)
+    assert status.ok, status.stdout
+    blind = tmp_path / "macvlan-without-module-files"
+    blind.write_text(f"#!/bin/sh\nmount -t tmpfs none /lib/modules && mount -t tmpfs none /sys/module && exec {MACVLAN}\n")
+    blind.chmod(0o755)
+    status = cni(lab, "STATUS", config, env={"PYNET_AGENT": "off"}, plugin=str(blind))
+    assert status.ok, status.stdout + status.stderr
+
+
+def reservations(lab) -> list[str]:
+    return sorted(f for f in os.listdir(os.path.join(lab["data"], "lannet")) if f.startswith("192."))
+
+
+def test_del_with_a_missing_ipam_plugin_still_removes_the_link(lab, tmp_path):
+    config = conf(lab)
+    assert cni(lab, "ADD", config).ok
+    (tmp_path / "empty").mkdir()
+    deleted = cni(lab, "DEL", config, cni_path=str(tmp_path / "empty"))
+    assert deleted.returncode == 1 and deleted.json["code"] == 7 and "host-local" in deleted.json["msg"]
+    assert "eth0" not in lab["c1"].links()
+    assert "192.168.50.2" not in lab["c1"].run("ip", "-4", "addr").stdout
+    assert reservations(lab) == ["192.168.50.2"]  # only the IPAM plugin can release it
+    assert cni(lab, "DEL", config).ok and reservations(lab) == []
+
+
+def test_gc_frees_the_reservations_of_stale_attachments(lab):
+    """GC is passed on to the IPAM plugin (the spec's delegation): what is not valid is freed. The
+    link of a stale attachment lives in its container's namespace, gone with it."""
+    config = conf(lab, "1.1.0")
+    assert cni(lab, "ADD", config, "c1").ok and cni(lab, "ADD", config, "c2").ok
+    lab["c2"].delete()
+    valid = [{"containerID": "id-c1", "ifname": "eth0"}]
+    collected = run_plugin(MACVLAN, "GC", {**config, "cni.dev/valid-attachments": valid}, container_id="",
+                           ifname="", cni_path=lab["cni_path"], host=lab["host"].name)
+    assert collected.ok and collected.stdout == "", collected.stdout
+    assert reservations(lab) == ["192.168.50.2"]
     assert ping(lab["c1"], "192.168.50.100")

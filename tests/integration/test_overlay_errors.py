@@ -14,19 +14,24 @@ from tests.integration.overlay_lab import (agents, attach, cni, overlay_conf, ro
 pytestmark = pytest.mark.root
 
 
-def leases_in(store: dict, underlay) -> list[str]:
-    """The lease keys the store holds (read from the test, as the hosts see it)."""
+def records_in(store: dict, underlay, kind: str = "leases") -> list[str]:
+    """The keys of one kind ("leases", "networks") the store holds (read from the test, as the hosts
+    see it)."""
     if store["type"] == "file":
         try:
             with open(store["path"]) as f:
-                return [k for k in json.load(f)["records"] if "/leases/" in k]
+                return [k for k in json.load(f)["records"] if f"/{kind}/" in k]
         except FileNotFoundError:
             return []
     from cni.kernel.netns import entered
     from cni.plugins.overlay.etcd import EtcdStore
 
     with entered(underlay.ns.path):
-        return [k for k in EtcdStore(store["endpoints"]).list("/pynet/overlay/leases/")]
+        return [k for k in EtcdStore(store["endpoints"]).list(f"/pynet/overlay/{kind}/")]
+
+
+def leases_in(store: dict, underlay) -> list[str]:
+    return records_in(store, underlay)
 
 
 def error_of(run) -> dict:
@@ -113,6 +118,25 @@ def test_every_failed_add_step_rolls_back(store, underlay, make_netns):
         pytest.fail("ADD never succeeded")
     assert step > 5  # lease, device, bridge, veth, IPAM, gateway at least
     assert len(leases_in(store, underlay)) == 2
+
+
+def test_a_failed_first_add_leaves_no_network_record(store, underlay, make_netns):
+    """The first ADD of an overlay registers the network in the store; when that ADD fails, at any
+    step, the store is as before: no lease, no network record."""
+    config = overlay_conf(store)
+    host, container = underlay.add_host(), make_netns("c")
+    before = host.ns.snapshot()
+    for step in range(1, 30):
+        run = cni(host, container, "ADD", config, env={"PYNET_FAIL_AT": str(step), "PYNET_AGENT": "off"})
+        if run.ok:
+            break
+        assert "injected fault" in error_of(run)["msg"]
+        assert records_in(store, underlay, "networks") == [], f"step {step} left the network record"
+        assert records_in(store, underlay) == [], f"step {step} left a lease"
+        assert host.ns.snapshot() == before, f"step {step} left something"
+    else:
+        pytest.fail("ADD never succeeded")
+    assert step > 6 and records_in(store, underlay, "networks") == ["/pynet/overlay/networks/ov1"]
 
 
 def test_check_then_del_twice_and_the_last_container_leaves(store, underlay, make_netns, agents):
@@ -212,3 +236,47 @@ def test_pynet_overlay_status_and_leave(store, underlay, make_netns):
     assert len(leases_in(store, underlay)) == 1
     gone = pynet(h2, "overlay", "status", "--network", "ov1")
     assert gone.returncode == 1 and "has not joined overlay 'ov1'" in gone.stderr
+
+
+def reserved(host) -> list[str]:
+    directory = os.path.join(host.state_dir, "overlay", "ov1", "ipam", "ov1")
+    return sorted(f for f in os.listdir(directory) if f.startswith("10.")) if os.path.isdir(directory) else []
+
+
+def test_del_runs_every_step_when_the_firewall_refuses(underlay, make_netns, tmp_path):
+    from tests.integration.held_table import table_held_by_another_process
+
+    config = overlay_conf({"type": "file", "path": str(tmp_path / "s.json")}, ipMasq=True)
+    host = underlay.add_host()
+    keep, gone = attach(host, make_netns, config), attach(host, make_netns, config)
+    (c_keep, _), (c_gone, _) = host.containers.values()
+    with table_held_by_another_process(host.ns):
+        deleted = cni(host, c_gone, "DEL", config)
+        error = error_of(deleted)
+        assert error["code"] == 101 and "nftables transaction failed" in error["msg"], error
+        assert "Operation not permitted" in error["details"]
+    assert reserved(host) == [keep["ips"][0]["address"].split("/")[0]]
+    assert "eth0" not in c_gone.links() and len([n for n in host.ns.links() if n.startswith("pnv")]) == 1
+    assert gone["ips"][0]["address"] != keep["ips"][0]["address"]
+
+
+def test_gc_removes_every_resource_of_an_attachment_not_in_the_valid_list(underlay, make_netns, tmp_path):
+    """keep stays; forgotten (its namespace alive) loses its host veth; gone (its namespace deleted)
+    leaves a reservation and masquerade elements: GC removes both attachments' every resource."""
+    config = overlay_conf({"type": "file", "path": str(tmp_path / "s.json")}, ipMasq=True)
+    host = underlay.add_host()
+    results = [attach(host, make_netns, config) for _ in range(3)]
+    (keep, _), (forgotten, _), (gone, _) = host.containers.values()
+    addresses = [r["ips"][0]["address"].split("/")[0] for r in results]
+    gone.delete()
+    valid = [{"containerID": keep.name, "ifname": "eth0"}]
+    # (GC needs a CNI_PATH; the overlay's address plan is its own: pynet's host-local serves it)
+    collected = cni(host, keep, "GC", {**config, "cni.dev/valid-attachments": valid}, cni_path=str(tmp_path))
+    assert collected.ok, collected.stdout
+    assert reserved(host) == [addresses[0]]
+    assert "eth0" not in forgotten.links() and len([n for n in host.ns.links() if n.startswith("pnv")]) == 1
+    masquerade = host.ns.run("nft", "list", "set", "inet", "pynet", "masq4").stdout
+    assert addresses[0] in masquerade and addresses[1] not in masquerade and addresses[2] not in masquerade
+    assert cni(host, keep, "GC", {**config, "cni.dev/valid-attachments": []}, cni_path=str(tmp_path)).ok  # leaves
+    assert not {"pnx4242", "pno4242"} & set(host.ns.links()) and addresses[0] not in host.ns.run("nft", "list",
+                                                                                                  "ruleset").stdout

@@ -72,6 +72,23 @@ def test_registration_refuses_overlap_and_vni_reuse(tmp_path):
         register(store, conf(tmp_path, port=8472))
 
 
+def test_registration_returns_its_undo(tmp_path):
+    """A failed first ADD takes back the record it wrote; a record that was there stays."""
+    store, c = FileStore(str(tmp_path / "s.json")), conf(tmp_path)
+    undo = register(store, c)
+    assert register(store, c) is None  # already registered: nothing to undo
+    undo()
+    assert store.list("/pynet/overlay/networks/") == {}
+    register(store, c)
+    changed = register(store, conf(tmp_path, port=8472))  # no lease held: the settings may change
+    changed()
+    assert store.list("/pynet/overlay/networks/")["/pynet/overlay/networks/ov1"]["port"] == 4789
+    undo = register(store, conf(tmp_path, name="ov2", vni=7, network="10.9.0.0/16"))
+    take_lease(store, conf(tmp_path, name="ov2", vni=7, network="10.9.0.0/16"), "192.0.2.1")
+    undo()  # a host joined with the record meanwhile: it stays
+    assert "/pynet/overlay/networks/ov2" in store.list("/pynet/overlay/networks/")
+
+
 def test_file_store_create_is_compare_and_set(tmp_path):
     store = FileStore(str(tmp_path / "s.json"))
     assert store.create("/k", {"v": 1}, ttl=None) and not store.create("/k", {"v": 2})

@@ -49,6 +49,8 @@ Z16 = "00" * 16  # an empty ifinfomsg
 PYROUTE2 = {
     "get eth0": Z16 + "09000300" "6574683000000000",
     "bridge": Z16 + "0b000300" "706e636170300000" "08000400" "78050000" "10001200" "0b000100" "6272696467650000",
+    "bridge with mac": Z16 + "0b000300" "706e636170300000" "08000400" "78050000" "0a000100" "021122334455" "0000"
+                       "10001200" "0b000100" "6272696467650000",
     "up 2": "00000000" "02000000" "01000000" "01000000",
     "veth": Z16 + "09000300" "6574683000000000" "08000400" "78050000" "40001200" "09000100" "7665746800000000"
             "30000200" "2c000100" + Z16 + "10000300" "706e763961626566616465" "00" "08001c00" "0c000000",
@@ -82,6 +84,14 @@ def test_requests_match_pyroute2():
     create = rtnl.NLM_F_REQUEST | rtnl.NLM_F_ACK | rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL
     assert kinds == [(16, create), (16, 5), (16, create), (16, 5), (20, create), (20, create), (24, create),
                      (24, create)]
+
+
+def test_bridge_with_its_own_mac_matches_pyroute2():
+    """`ip link add ... address` as pyroute2 sends it: IFLA_ADDRESS after IFLA_MTU, in the create
+    request itself (so the kernel marks the address as set and the bridge never follows a port's)."""
+    c = client(ack(1))
+    c.add_link("pncap0", "bridge", 1400, address="02:11:22:33:44:55")
+    assert hexed(c) == [PYROUTE2["bridge with mac"]]
 
 
 def link_answer(seq, index, name, mac, kind="", master=None, peer=None, flags=0x1043):

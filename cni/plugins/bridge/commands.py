@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from ...firewall import MASQUERADE, driver, owner_tag
 from ...ipam import delegate
-from ...kernel.links import deleting_link, link_index, mac_of, netlink
+from ...kernel.links import link_index, mac_of, netlink
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ..bridging import attach_veth, attachment_problems, enable_forwarding, ensure_bridge, gateway_on_bridge
+from ..detaching import collect_garbage, detach
 from ..ipconfig import configure, subnet, with_default_routes
 from . import vlan
 from .config import parse
@@ -33,7 +34,7 @@ def add(request: Request) -> Result:
         if conf.vlan_filtering:
             vlan.require_filtering(host, bridge, conf, created=not existed)
         host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, conf.mtu, conf.mac,
-                                                  conf.hairpin)
+                                                  conf.hairpin, owner)
         if conf.vlan_filtering:
             vlan.configure_port(host, host_end, conf.vlan, conf.vlan_trunk, conf.preserve_default_vlan)
 
@@ -71,13 +72,15 @@ def add(request: Request) -> Result:
 
 def delete(request: Request) -> None:
     conf = parse(request)
-    owner = owner_tag(request.config.name, request.container_id, request.ifname)
-    firewall = driver(conf.firewall_backend)
-    # the veth goes (taking its host end with it) while the firewall state and the address go
-    with deleting_link(request.netns, request.ifname):
-        firewall.release(request.config.name, owner)  # with the network's last attachment, its elements
-        if request.config.ipam:  # after the firewall: a released address may be handed out at once
-            delegate.call(request, "DEL")
+    release = (lambda: delegate.call(request, "DEL")) if request.config.ipam else None
+    detach(request, driver(conf.firewall_backend), release)
+
+
+def gc(request: Request) -> None:
+    """Every resource of an attachment not in cni.dev/valid-attachments goes: its host veth, its
+    masquerade and icc state, its address (the IPAM plugin's GC)."""
+    conf = parse(request)
+    collect_garbage(request, conf.bridge, driver(conf.firewall_backend))
 
 
 def check(request: Request) -> None:

@@ -1,4 +1,4 @@
-"""ipvlan ADD/DEL/CHECK/STATUS: the code shared with macvlan (sublink.py) for the ipvlan kind."""
+"""ipvlan ADD/DEL/CHECK/STATUS/GC: the code shared with macvlan (sublink.py) for the ipvlan kind."""
 
 from __future__ import annotations
 
@@ -11,3 +11,4 @@ add = partial(sublink.add, kind=IPVLAN)
 delete = partial(sublink.delete, kind=IPVLAN)
 check = partial(sublink.check, kind=IPVLAN)
 status = partial(sublink.status, kind=IPVLAN)
+gc = partial(sublink.gc, kind=IPVLAN)

@@ -9,14 +9,14 @@ import os
 
 
 from ...ipam import delegate
-from ...kernel.links import delete_link, kind as link_kind, link, link_index, netlink, netlink_errors
+from ...kernel.links import delete_link, kernel_knows, kind as link_kind, link, link_index, netlink, netlink_errors
 from ...kernel.netns import NetnsGone, open_netns
-from ...kernel.undo import UndoLog
+from ...kernel.undo import EveryStep, UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ..ipconfig import configure, differences
 from .config import OTHER, Kind, LinkConf, parse
-from .support import kernel_has, no_support
+from .support import no_support
 
 
 def _default_route_interface(ipr, kind: Kind) -> str:
@@ -111,15 +111,30 @@ def add(request: Request, kind: Kind) -> Result:
 
 
 def delete(request: Request, kind: Kind) -> None:
+    """The link goes (its addresses with it), then the address reservation: each step runs even if
+    the other fails (a missing IPAM plugin leaves no link behind)."""
+    parse(request, kind)
+    with EveryStep() as steps:
+        if request.netns:
+            steps.run(f"deleting {request.ifname}", _delete_link, request)
+        if request.config.ipam:
+            steps.run("releasing the address (IPAM DEL)", delegate.call, request, "DEL")
+
+
+def _delete_link(request: Request) -> None:
+    try:
+        with netlink(request.netns) as container:
+            delete_link(container, request.ifname)
+    except NetnsGone:
+        pass
+
+
+def gc(request: Request, kind: Kind) -> None:
+    """The link of a stale attachment lives in its container's namespace (gone with it, as the spec
+    lets GC assume): what is left on the host is its reservation, which the IPAM plugin's GC frees."""
     parse(request, kind)
     if request.config.ipam:
-        delegate.call(request, "DEL")
-    if request.netns:
-        try:
-            with netlink(request.netns) as container:
-                delete_link(container, request.ifname)
-        except NetnsGone:
-            pass
+        delegate.call(request, "GC")
 
 
 def check(request: Request, kind: Kind) -> None:
@@ -152,7 +167,7 @@ def check(request: Request, kind: Kind) -> None:
 
 def status(request: Request, kind: Kind) -> None:
     """Code 50 when the kernel cannot make this kind of link; else the IPAM plugin's STATUS."""
-    if not kernel_has(kind.name):
+    if not kernel_knows(kind.name):
         error = no_support(kind.name)
         raise CNIError(errors.NOT_AVAILABLE, error.msg, error.details)
     if request.config.ipam:

@@ -1,4 +1,5 @@
-"""Whether the running kernel can make a link kind at all (macvlan, ipvlan). No netlink."""
+"""What a kernel without a link kind (macvlan, ipvlan) gets told. Whether it has it:
+cni.kernel.links.kernel_knows (asked by trying)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,6 @@ import os
 
 from ...spec import CNIError
 from ...spec import errors
-
-
-def kernel_has(module: str) -> bool:
-    """True if `module` is loaded or built in, or can be loaded from /lib/modules of this kernel."""
-    if os.path.isdir(f"/sys/module/{module}"):
-        return True
-    moddir = f"/lib/modules/{os.uname().release}"
-    for index in ("modules.builtin", "modules.dep"):
-        try:
-            with open(os.path.join(moddir, index)) as f:
-                if any(os.path.basename(line.split(":")[0]).split(".ko")[0] == module for line in f):
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def no_support(kind: str) -> CNIError:

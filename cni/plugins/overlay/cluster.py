@@ -39,8 +39,9 @@ def vtep_ip(subnet: str) -> str:
     return str(ipaddress.IPv4Network(subnet).network_address)
 
 
-def register(store, conf) -> None:
-    """Record the network, refusing one that overlaps another overlay's or reuses its VNI."""
+def register(store, conf):
+    """Record the network, refusing one that overlaps another overlay's or reuses its VNI. Returns
+    the undo of what it wrote (for a failed ADD), or None if the store held the record already."""
     mine = {"network": str(conf.network), "vni": conf.vni, "subnetLen": conf.subnet_len, "port": conf.port}
     for _ in range(3):
         registered = store.list(f"{conf.store.prefix}/networks/")
@@ -56,18 +57,29 @@ def register(store, conf) -> None:
                 raise invalid_config("vni taken", f"vni {conf.vni} is overlay {name!r}'s; choose another vni")
         current = registered.get(network_key(conf))
         if current == mine:
-            return
+            return None
         if current is None:
             if store.create(network_key(conf), mine):
-                return
+                return lambda: _unregister(store, conf, None)
             continue  # another host registered it meanwhile: compare again
         if leases(store, conf):
             raise invalid_config(f"overlay {conf.name!r} is registered with other settings",
                                  f"the store has {current}, this configuration says {mine}; hosts still hold "
                                  "leases, so change it only after every host has left")
         store.put(network_key(conf), mine)
-        return
+        return lambda: _unregister(store, conf, current)
     raise CNIError(errors.TRY_AGAIN_LATER, "the overlay's registration keeps changing", "try again")
+
+
+def _unregister(store, conf, previous: dict | None) -> None:
+    """Undo a registration: the record as it was (none, or `previous`), unless a host holds a lease
+    of the network meanwhile (it joined with the record as written)."""
+    if leases(store, conf):
+        return
+    if previous is None:
+        store.delete(network_key(conf))
+    else:
+        store.put(network_key(conf), previous)
 
 
 def leases(store, conf) -> dict[str, dict]:

@@ -14,14 +14,15 @@ import json
 
 from ...firewall import driver, owner_tag
 from ...ipam import delegate
-from ...kernel.links import (add_address, all_addresses, create_vxlan, delete_link, deleting_link, link_index, mac_of,
-                             netlink, set_up)
+from ...kernel.links import (add_address, all_addresses, create_vxlan, delete_link, link_index, mac_of, netlink,
+                             set_up)
 from ...kernel.links import write_sysctl
-from ...kernel.undo import UndoLog
+from ...kernel.undo import EveryStep, UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ...spec.request import request_for
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
+from ..detaching import collect_garbage, detach
 from ..ipconfig import configure, with_default_routes
 from . import local
 from .cluster import leases, network_key, register, release, take_lease, vtep_ip
@@ -32,7 +33,8 @@ from .store import open_store
 
 def _ipam_request(request: Request, conf: OverlayConf, subnet: str) -> Request:
     """The request host-local sees: the lease's subnet, its first address as gateway, a route to the
-    whole overlay, and this host's own dataDir."""
+    whole overlay, and this host's own dataDir. pynet's own host-local serves it (own=True), whatever
+    CNI_PATH holds: the overlay's address plan is its own, not the user's ipam.type."""
     raw = json.loads(request.stdin)
     gateway = str(ipaddress.IPv4Network(subnet).network_address + 1)
     raw["ipam"] = {"type": "host-local", "dataDir": conf.ipam_dir,
@@ -80,17 +82,20 @@ def _add(request: Request, conf: OverlayConf) -> Result:
                            f"{conf.underlay} has MTU {underlay_mtu}: VXLAN adds {VXLAN_OVERHEAD} bytes, so the "
                            f"overlay's mtu can be at most {underlay_mtu - VXLAN_OVERHEAD} (or leave mtu out)")
         store = open_store(conf.store)
-        register(store, conf)
+        unregister = register(store, conf)
+        if unregister is not None:
+            undo.done(f"registration of {conf.name}", unregister)
         before = local.read(conf.state_dir)
         lease, new = take_lease(store, conf, underlay, before["subnet"] if before else "")
         if new:
             undo.done(f"lease {lease['subnet']}", lambda: release(store, conf, lease["subnet"]))
         _ensure_device(host, conf, underlay, mtu, lease, undo)
         bridge = ensure_bridge(host, conf.bridge, undo, mtu)
-        host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, mtu)
+        owner = owner_tag(conf.name, request.container_id, ifname)
+        host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, mtu, owner=owner)
         ipam_request = _ipam_request(request, conf, lease["subnet"])
-        ipam = delegate.add(ipam_request)
-        undo.done("IPAM reservation", lambda: delegate.call(ipam_request, "DEL"))
+        ipam = delegate.add(ipam_request, own=True)
+        undo.done("IPAM reservation", lambda: delegate.call(ipam_request, "DEL", own=True))
         routes = with_default_routes(ipam) if conf.is_default_gateway else ipam.routes
         configure(container, inside, ipam_request, ipam, routes)
         gateway_on_bridge(host, bridge, conf.bridge, ipam.ips, undo)
@@ -120,13 +125,13 @@ def _add(request: Request, conf: OverlayConf) -> Result:
 
 def delete(request: Request) -> None:
     conf = parse(request)
-    with local.locked(conf.state_dir):
+    with local.locked(conf.state_dir), EveryStep() as steps:
         state = local.read(conf.state_dir)
-        with deleting_link(request.netns, request.ifname):  # the veth, taking its host end with it
-            driver(conf.firewall_backend).release(conf.name, owner_tag(conf.name, request.container_id, request.ifname))
-            delegate.call(_ipam_request(request, conf, state["subnet"] if state else str(conf.network)), "DEL")
+        ipam_request = _ipam_request(request, conf, state["subnet"] if state else str(conf.network))
+        steps.run("detaching the container", detach, request, driver(conf.firewall_backend),
+                  lambda: delegate.call(ipam_request, "DEL", own=True))
         if state and local.containers(conf.ipam_dir, conf.name) == 0:
-            leave(conf, state)
+            steps.run("leaving the overlay", leave, conf, state)
 
 
 def leave(conf: OverlayConf, state: dict) -> None:
@@ -163,20 +168,22 @@ def check(request: Request) -> None:
         problems += missing(host, conf.device, conf.network, wanted_entries(current, state["subnet"]))
     if problems:
         raise CNIError(errors.CHECK_FAILED, "the overlay attachment is not as ADD left it", "; ".join(problems))
-    delegate.call(_ipam_request(request, conf, state["subnet"]), "CHECK")
+    delegate.call(_ipam_request(request, conf, state["subnet"]), "CHECK", own=True)
 
 
 def gc(request: Request) -> None:
-    """host-local's GC on this host's lease (addresses of attachments not in the valid list are freed);
-    with no container left, the host leaves the overlay as after its last DEL."""
+    """Every resource of an attachment not in cni.dev/valid-attachments goes (its host veth, its
+    masquerade state, its address on this host's lease); with no container left, the host leaves
+    the overlay as after its last DEL."""
     conf = parse(request)
-    with local.locked(conf.state_dir):
+    with local.locked(conf.state_dir), EveryStep() as steps:
         state = local.read(conf.state_dir)
         if state is None:
             return
-        delegate.call(_ipam_request(request, conf, state["subnet"]), "GC")
+        steps.run("collecting the attachments", collect_garbage, request, conf.bridge, driver(conf.firewall_backend),
+                  _ipam_request(request, conf, state["subnet"]), True)
         if local.containers(conf.ipam_dir, conf.name) == 0:
-            leave(conf, state)
+            steps.run("leaving the overlay", leave, conf, state)
 
 
 def status(request: Request) -> None:

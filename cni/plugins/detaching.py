@@ -1,0 +1,67 @@
+"""What DEL and GC of the veth plugins (bridge, overlay) share: an attachment is its veth pair, its
+firewall state (tagged with its owner tag) and its IPAM reservation. Every step runs whatever
+failed before it; the failures are reported together at the end (cni.kernel.undo.EveryStep)."""
+
+from __future__ import annotations
+
+from ..firewall import owner_tag
+from ..ipam import delegate
+from ..kernel.links import delete_link, deleting_link, link_index, netlink
+from ..kernel.undo import EveryStep
+from .bridging import VETH_PREFIX
+
+
+def detach(request, firewall, release=None) -> None:
+    """DEL: the container's veth goes (its host end with it) while the attachment's firewall state
+    (with the network's last attachment, the network's own) and then its address (`release()`, if
+    given) go."""
+    network = request.config.name
+    owner = owner_tag(network, request.container_id, request.ifname)
+    with EveryStep() as steps, steps.guard(f"deleting {request.ifname}"), \
+            deleting_link(request.netns, request.ifname):
+        steps.run("removing the firewall state", firewall.release, network, owner)
+        if release is not None:  # after the firewall: a released address may be handed out at once
+            steps.run("releasing the address (IPAM DEL)", release)
+
+
+def collect_garbage(request, bridge: str, firewall, ipam_request=None, own_ipam: bool = False) -> None:
+    """GC (CNI 1.1.0): every attachment of the network that is not in cni.dev/valid-attachments loses
+    its host veth, its firewall state and its IPAM reservation (the IPAM plugin's own GC).
+    Attachments are found by their host veths on `bridge` (alias: the owner tag, set at ADD), by the
+    firewall's state and by the IPAM plugin's reservations (their container may be gone, and its
+    veth with it)."""
+    network = request.config.name
+    valid = {owner_tag(network, a.container_id, a.ifname) for a in request.config.valid_attachments}
+    ipam_request = ipam_request or request
+    with EveryStep() as steps:
+        veths: dict[str, str] = {}
+        with steps.guard(f"listing the ports of {bridge}"):
+            veths = {tag: name for tag, name in _tagged_ports(bridge).items() if _of_network(tag, network)}
+        stale = set(veths) - valid
+        with steps.guard("listing the firewall state"):
+            stale |= firewall.owners(network) - valid
+        if ipam_request.config.ipam:
+            with steps.guard("listing the IPAM reservations"):
+                stale |= {owner_tag(network, cid, ifname) for cid, ifname in delegate.holders(ipam_request)} - valid
+        for owner in sorted(stale):
+            if owner in veths:
+                with steps.guard(f"deleting {veths[owner]}"), netlink() as host:
+                    delete_link(host, veths[owner])
+            steps.run(f"removing the firewall state of {owner}", firewall.release, network, owner)
+        if ipam_request.config.ipam:  # the IPAM plugin frees what is not valid (spec: GC is passed on)
+            steps.run("IPAM GC", delegate.call, ipam_request, "GC", own_ipam)
+
+
+def _tagged_ports(bridge: str) -> dict[str, str]:
+    """The pynet veths on `bridge` that carry an owner tag: {tag: veth name}."""
+    with netlink() as host:
+        index = link_index(host, bridge)
+        ports = host.rtnl.links(master=index) if index is not None else []
+    return {port.alias: port.name for port in ports if port.name.startswith(VETH_PREFIX) and port.alias}
+
+
+def _of_network(tag: str, network: str) -> bool:
+    """Is `tag` an owner tag of `network` (cni.firewall.owner_tag: the network first, cut to 40
+    characters in a tag that had to be shortened)?"""
+    first = tag.split("/", 1)[0]
+    return first == network or (len(network) > 40 and first == network[:40])

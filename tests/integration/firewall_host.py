@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 
-from tests.netns.namespaces import _configuration
+from tests.netns.state import configuration
 
 SAVES = ("iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save")
 
@@ -17,7 +17,7 @@ def ruleset(ns) -> str:
     iptables' built-in chains that are empty and accept (iptables-nft leaves them once used, a legacy
     host always has them) are left out."""
     saves = [_configured(ns.run(tool, check=False).stdout) for tool in SAVES if shutil.which(tool)]
-    return _configuration(ns.run("nft", "list", "ruleset").stdout) + "".join(saves)
+    return configuration(ns.run("nft", "list", "ruleset").stdout) + "".join(saves)
 
 
 def _configured(save: str) -> str:

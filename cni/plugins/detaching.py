@@ -4,7 +4,7 @@ failed before it; the failures are reported together at the end (cni.kernel.undo
 
 from __future__ import annotations
 
-from ..firewall import owner_tag
+from ..firewall import network_label, network_of, owner_tag
 from ..ipam import delegate
 from ..kernel.links import delete_link, deleting_link, link_index, netlink
 from ..kernel.undo import EveryStep
@@ -61,7 +61,5 @@ def _tagged_ports(bridge: str) -> dict[str, str]:
 
 
 def _of_network(tag: str, network: str) -> bool:
-    """Is `tag` an owner tag of `network` (cni.firewall.owner_tag: the network first, cut to 40
-    characters in a tag that had to be shortened)?"""
-    first = tag.split("/", 1)[0]
-    return first == network or (len(network) > 40 and first == network[:40])
+    """Is `tag` an owner tag of `network` (cni.firewall.owner_tag: the network's label first)?"""
+    return network_of(tag) == network_label(network)

@@ -16,7 +16,7 @@ from cni.runtime import CNIConfig, NetworkConfig, RuntimeConf
 from tests.integration.firewall_host import close_forwarding, ruleset
 from tests.integration.overlay_lab import address_of as overlay_address, attach, overlay_conf, underlay  # noqa: F401
 from tests.integration.overlay_lab import cni as overlay_cni
-from tests.netns import install_plugins, plugin_path, wait_until
+from tests.netns import install_plugins, plugin_path, run_plugin, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -184,3 +184,22 @@ def test_an_overlays_last_attachment_takes_its_firewall_state_with_it(backend, u
                      cni_path=install_plugins(tmp_path / "bin"))
     assert gc.ok, gc.stdout
     assert ruleset(host.ns) == before
+
+
+def test_gc_finds_the_attachments_of_a_network_with_a_long_name(lab):
+    """Owner tags carry a network's label (its name, or for one over 40 characters a prefix and a
+    digest): GC recognises the attachment's veth by it, and nothing of the network is left."""
+    name = "a-network-whose-name-is-longer-than-forty-characters"
+    config = {"cniVersion": "1.1.0", "name": name, "type": "bridge", "bridge": lab["bridge"], "ipMasq": True,
+              "isolation": True, "ipam": {"type": "host-local", "dataDir": lab["data"],
+                                          "ranges": [[{"subnet": "10.96.0.0/24"}]]}}
+    before = ruleset(lab["host"])
+    added = run_plugin(plugin_path("bridge"), "ADD", config, netns=lab["c1"].path, container_id="id-c1",
+                       cni_path=lab["cni_path"], host=lab["host"].name)
+    assert added.ok, added.stdout
+    veth = added.json["interfaces"][1]["name"]
+    collected = run_plugin(plugin_path("bridge"), "GC", {**config, "cni.dev/valid-attachments": []}, container_id="",
+                           ifname="", cni_path=lab["cni_path"], host=lab["host"].name)
+    assert collected.ok, collected.stdout
+    assert veth not in lab["host"].links() and "eth0" not in lab["c1"].links()
+    assert ruleset(lab["host"]) == before

@@ -36,7 +36,8 @@ def collect_garbage(request, bridge: str, firewall, ipam_request=None, own_ipam:
     with EveryStep() as steps:
         veths: dict[str, str] = {}
         with steps.guard(f"listing the ports of {bridge}"):
-            veths = {tag: name for tag, name in _tagged_ports(bridge).items() if _of_network(tag, network)}
+            label = network_label(network)
+            veths = {tag: name for tag, name in _tagged_ports(bridge).items() if network_of(tag) == label}
         stale = set(veths) - valid
         with steps.guard("listing the firewall state"):
             stale |= firewall.owners(network) - valid
@@ -59,7 +60,3 @@ def _tagged_ports(bridge: str) -> dict[str, str]:
         ports = host.rtnl.links(master=index) if index is not None else []
     return {port.alias: port.name for port in ports if port.name.startswith(VETH_PREFIX) and port.alias}
 
-
-def _of_network(tag: str, network: str) -> bool:
-    """Is `tag` an owner tag of `network` (cni.firewall.owner_tag: the network's label first)?"""
-    return network_of(tag) == network_label(network)

@@ -388,8 +388,8 @@ def test_the_gateway_mac_stays_when_the_first_container_leaves(lab, make_netns):
     assert bridge_mac != "02:00:00:00:00:01" and int(bridge_mac[:2], 16) & 0x03 == 0x02  # its own, local unicast
 
 
-def reservations(lab) -> list[str]:
-    return sorted(f for f in os.listdir(os.path.join(lab["data"], "net1")) if f.startswith("10."))
+def reservations(lab, network: str = "net1") -> list[str]:
+    return sorted(f for f in os.listdir(os.path.join(lab["data"], network)) if f.startswith("10."))
 
 
 def test_del_runs_every_step_when_the_firewall_refuses(lab):
@@ -424,17 +424,21 @@ def test_del_with_a_missing_ipam_plugin_removes_everything_else(lab, tmp_path):
     assert cni(lab, "DEL", config).ok and reservations(lab) == []
 
 
-def test_gc_removes_every_resource_of_an_attachment_not_in_the_valid_list(lab, make_netns):
+@pytest.mark.parametrize("network", ["net1", "net1-" + "x" * 60], ids=["short name", "long name"])
+def test_gc_removes_every_resource_of_an_attachment_not_in_the_valid_list(network, lab, make_netns):
     """Three containers; c2 is forgotten by its runtime (its namespace lives on), c3's namespace is
     gone (its veth with it). GC with only c1 valid: c2's host veth (found by its owner-tag alias),
-    and c2's and c3's masquerade elements and reservations go; c1 keeps everything."""
+    and c2's and c3's masquerade elements and reservations go; c1 keeps everything. (A long network
+    name appears shortened in owner tags.)"""
+    from cni.firewall import owner_tag
+
     lab["c3"] = make_netns("d")
-    config = conf(lab, "1.1.0")
+    config = conf(lab, "1.1.0", name=network)
     added = {c: cni(lab, "ADD", config, c) for c in ("c1", "c2", "c3")}
     assert all(run.ok for run in added.values()), [run.stdout for run in added.values()]
     veth = {c: run.json["interfaces"][1]["name"] for c, run in added.items()}
     aliases = {name: link.get("ifalias") for name, link in lab["host"].links().items() if name.startswith("pnv")}
-    assert aliases == {veth[c]: f"net1/id-{c}/eth0" for c in added}
+    assert aliases == {veth[c]: owner_tag(network, f"id-{c}", "eth0") for c in added}
     lab["c3"].delete()
 
     def gc(valid):
@@ -447,8 +451,8 @@ def test_gc_removes_every_resource_of_an_attachment_not_in_the_valid_list(lab, m
     assert "eth0" not in lab["c2"].links()
     masquerade = lab["host"].run("nft", "list", "set", "inet", "pynet", "masq4").stdout
     assert "10.77.0.2" in masquerade and "10.77.0.3" not in masquerade and "10.77.0.4" not in masquerade
-    assert reservations(lab) == ["10.77.0.2"]
+    assert reservations(lab, network) == ["10.77.0.2"]
     assert ping(lab["c1"], "10.77.0.1")
     assert gc([]).ok  # nothing valid: nothing of the network's attachments is left
-    assert not [n for n in lab["host"].links() if n.startswith("pnv")] and reservations(lab) == []
+    assert not [n for n in lab["host"].links() if n.startswith("pnv")] and reservations(lab, network) == []
     assert "10.77.0.2" not in ruleset(lab["host"])

@@ -209,3 +209,16 @@ def test_store_down_keeps_entries_and_traffic(underlay, make_netns, agents):
         assert all(proc.poll() is None for proc in agents.procs.values())  # still running, retrying
     finally:
         etcd.stop()
+
+
+def test_the_bridge_keeps_its_own_mac(underlay, make_netns, tmp_path):
+    """The overlay's bridge is made by the bridge plugin's helper: its MAC is its own, it does not
+    follow the lowest MAC of its ports (the gateway MAC in the containers' ARP caches)."""
+    config = overlay_conf({"type": "file", "path": str(tmp_path / "s.json")})
+    host = underlay.add_host()
+    first = attach(host, make_netns, config)
+    bridge_mac = host.ns.links()["pno4242"]["address"]
+    assert first["interfaces"][0] == {"name": "pno4242", "mac": bridge_mac}
+    host.ns.run("ip", "link", "set", first["interfaces"][1]["name"], "address", "02:00:00:00:00:01")
+    attach(host, make_netns, config)
+    assert host.ns.links()["pno4242"]["address"] == bridge_mac

@@ -135,13 +135,17 @@ def _attachment(owner: str) -> str:
 
 def _tidy(table: str, present: dict[str, list[tuple[str, str]]], has_forward: bool, doomed) -> list[str]:
     """The commands that delete the elements for which doomed(set, comment) is true, the elements
-    of every network none of whose owners has an element left, and the forward chain once nothing
-    needs it; or, when that leaves no element at all, the table itself."""
+    of every network none of whose owners has an element left (a subnet of a network: once none of
+    its masqueraded addresses is left in it), and the forward chain once nothing needs it; or, when
+    that leaves no element at all, the table itself."""
     items = [(name, key, comment) for name, elements in present.items() for key, comment in elements]
     gone = {(name, key) for name, key, comment in items if name not in NETWORK_SETS and doomed(name, comment)}
-    members = {network_of(comment) for name, key, comment in items
-               if name not in NETWORK_SETS and (name, key) not in gone}
-    gone |= {(name, key) for name, key, comment in items if name in NETWORK_SETS and comment not in members}
+    left = [(name, key, network_of(comment)) for name, key, comment in items
+            if name not in NETWORK_SETS and (name, key) not in gone]
+    members = {network for _, _, network in left}
+    masqueraded = [(network, key) for name, key, network in left if name.startswith("masq")]
+    gone |= {(name, key) for name, key, comment in items if name in NETWORK_SETS and comment not in members
+             or name.startswith("nets") and not _holds(key, comment, masqueraded)}
     if len(gone) == len(items):
         return [f"delete table {table}"]
     lines = [f"delete element {table} {name} {{ {_literal(name, key)} }}" for name, key, _ in items
@@ -149,6 +153,14 @@ def _tidy(table: str, present: dict[str, list[tuple[str, str]]], has_forward: bo
     if has_forward and all((name, key) in gone for name, key, _ in items if name in FORWARD_SETS):
         lines.append(f"delete chain {table} forward")
     return lines
+
+
+def _holds(subnet: str, network: str, masqueraded: list[tuple[str, str]]) -> bool:
+    """Does a masqueraded address of `network` lie in `subnet`?"""
+    import ipaddress  # only when something is removed
+
+    cidr = ipaddress.ip_network(subnet, strict=False)
+    return any(owner == network and ipaddress.ip_address(address) in cidr for owner, address in masqueraded)
 
 
 def _key(value) -> str:

@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 
 from tests.integration.busybox import TAG, image_archive
 from tests.netns import install_plugins, wait_until
@@ -168,16 +169,20 @@ class Containerd(Client):
         self.namespace = f"pnt{token}"  # containerd's namespace, also the parent of its containers' cgroups
         home = tmp_path / "containerd"
         home.mkdir()
+        # sockets in a short directory of their own: a path under an xdist worker's tmp_path is
+        # longer than a unix socket address may be
+        self.sockets = tempfile.mkdtemp(prefix=f"pnt{token}-")
+        socket = f"{self.sockets}/containerd.sock"
         (home / "config.toml").write_text(
             f'version = 2\nroot = "{home}/root"\nstate = "{home}/state"\n'
             f'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"]\n'
-            f'[grpc]\naddress = "{home}/containerd.sock"\n[ttrpc]\naddress = "{home}/containerd.sock.ttrpc"\n')
-        self.env.update(CONTAINERD_ADDRESS=f"{home}/containerd.sock", CONTAINERD_NAMESPACE=self.namespace,
+            f'[grpc]\naddress = "{socket}"\n[ttrpc]\naddress = "{socket}.ttrpc"\n')
+        self.env.update(CONTAINERD_ADDRESS=socket, CONTAINERD_NAMESPACE=self.namespace,
                         CONTAINERD_SNAPSHOTTER="native")
         self.log = open(home / "containerd.log", "w")
         self.daemon = subprocess.Popen(self.mounts.command("containerd", "--config", str(home / "config.toml")),
                                        stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(lambda: os.path.exists(f"{home}/containerd.sock") or self.daemon.poll() is not None,
+        wait_until(lambda: os.path.exists(socket) or self.daemon.poll() is not None,
                    "containerd to listen")
         assert self.daemon.poll() is None, (home / "containerd.log").read_text()[-2000:]
         self.run("ctr", "image", "import", self.image)
@@ -195,6 +200,7 @@ class Containerd(Client):
         self.daemon.send_signal(signal.SIGTERM)
         self.daemon.wait(timeout=30)
         self.log.close()
+        shutil.rmtree(self.sockets, ignore_errors=True)
         super().close()
         for controller in os.listdir("/sys/fs/cgroup"):  # the namespace's parent cgroup, left by runc
             with contextlib.suppress(OSError):

@@ -15,39 +15,18 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 
-from benchlab import PATH, PREFIX, BenchError, Lab, p90, sh
+from benchlab import PREFIX, BenchError, Impl, Lab, call, p90, sh
 
 HERE = os.path.dirname(sys.executable)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WARMUP = 3
 TARGETS = {"bridge ADD": 1.0, "bridge DEL": 0.5, "chain ADD": 1.0, "concurrent ADD": 1.0}
-
-
-class Impl:
-    def __init__(self, name: str, cni_path: str, env: dict | None = None) -> None:
-        self.name, self.cni_path, self.env = name, cni_path, env or {}
-        self.data = ""
-        self.host = ""
-
-
-def call(impl: Impl, plugin: str, command: str, config: dict, container: str, cid: str) -> tuple[float, dict | None]:
-    """One plugin call as a runtime makes it, in the implementation's host: (ms, JSON output)."""
-    env = {"PATH": PATH, "CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": f"/run/netns/{container}",
-           "CNI_IFNAME": "eth0", "CNI_PATH": impl.cni_path, **impl.env}
-    start = time.perf_counter()
-    done = subprocess.run(["ip", "netns", "exec", impl.host, os.path.join(impl.cni_path, plugin)],
-                          input=json.dumps(config).encode(), capture_output=True, env=env, timeout=300)
-    elapsed = (time.perf_counter() - start) * 1000
-    if done.returncode != 0:
-        raise BenchError(f"{impl.name} {plugin} {command} failed: {done.stdout.decode(errors='replace')[-600:]}")
-    return elapsed, (json.loads(done.stdout) if done.stdout.strip() else None)
 
 
 def bridge_conf(impl: Impl, name: str = "benchnet") -> dict:

@@ -252,7 +252,7 @@ class Iptables:
         raise CNIError(errors.UNSUPPORTED_FIELD, "icc: false needs the nftables firewall driver",
                        "set \"firewallBackend\": \"nftables\" (iptables cannot filter bridged traffic here)")
 
-    def remove(self, owner: str, kind: str) -> None:
+    def remove(self, owner: str, kind: str, expected=None) -> None:
         if kind == ICC:
             return
         with self._locked():

@@ -10,15 +10,20 @@ owner tag (network/container id/ifname) as their comment.
     fwd4/6       container addresses whose forwarded traffic is accepted (the firewall plugin)
     iso, iso_self  bridges of isolated networks: no forwarding between two of them
     (table bridge pynet) noicc  host veths of containers on `icc: false` networks: no IP between them
+
+A container's ADD and DEL never list a set that grows with the containers: the table's shape and
+single elements are looked up by key (cni.firewall.nfnl), so their cost is the same with 10
+containers on the host or 1,000.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from ..spec import CNIError
 from ..spec import errors
-from . import FORWARD, ICC, MASQUERADE, PORTS, libnft
+from . import FORWARD, ICC, MASQUERADE, PORTS, libnft, nfnl
 
 TABLE = "inet pynet"
 SETS = {MASQUERADE: ("masq4", "masq6"), PORTS: ("pm4", "pm6", "pm4ip", "pm6ip", "hairpin4", "hairpin6"),
@@ -87,12 +92,6 @@ add rule {BRIDGE_TABLE} forward iifname @noicc oifname @noicc ether type {{ ip, 
 """
 
 
-def _shape(listing: list[dict]) -> tuple[int, int, int]:
-    """How many sets/maps, chains and rules a table listing has."""
-    kinds = [next(iter(item)) for item in listing]
-    return kinds.count("set") + kinds.count("map"), kinds.count("chain"), kinds.count("rule")
-
-
 def _base_shape(base: str) -> tuple[int, int, int]:
     words = [line.split()[1] for line in base.splitlines() if line.startswith("add ")]
     return words.count("set") + words.count("map"), words.count("chain"), words.count("rule")
@@ -102,8 +101,9 @@ _BASE_SHAPE = {TABLE: _base_shape(BASE), BRIDGE_TABLE: _base_shape(BRIDGE_BASE)}
 _FORWARD_SHAPE = _base_shape(BASE + FORWARD_BASE)
 
 
-def _has_forward(listing: list[dict]) -> bool:
-    return any(item.get("chain", {}).get("name") == "forward" for item in listing)
+# set or map name -> ("set" or "map", the types of its key), as the bases declare them
+_DECLARED = {name: (what, tuple(t.strip() for t in key.split(" . "))) for what, name, key in
+             re.findall(r"add (set|map) \S+ \S+ (\w+) \{ type ([^:;]+)", BASE + BRIDGE_BASE)}
 
 
 def _table_of(kind: str) -> str:
@@ -127,6 +127,52 @@ def _key(value) -> str:
     return str(value)
 
 
+def _elements_of(listing: list[dict]) -> dict[str, list[tuple[str, str]]]:
+    """set or map name -> [(key, comment)] of the sets in a `nft -j` listing."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for item in listing:
+        entry = item.get("set") or item.get("map")
+        if not entry:
+            continue
+        values = found.setdefault(entry["name"], [])
+        for element in entry.get("elem", []):
+            if isinstance(element, list):  # a map element: [key, value]
+                element = element[0]
+            inner = element.get("elem") if isinstance(element, dict) and "elem" in element else None
+            key = inner["val"] if inner else element
+            values.append((_key(key), inner.get("comment", "") if inner else ""))
+    return found
+
+
+def _masquerade_elements(addresses: list[str]) -> list[tuple[str, str]]:
+    return [(f"masq{_family(a)}", a.split("/")[0]) for a in addresses]
+
+
+def _forward_elements(addresses: list[str]) -> list[tuple[str, str]]:
+    return [(f"fwd{_family(a)}", a.split("/")[0]) for a in addresses]
+
+
+def _port_elements(mappings: list[dict]) -> list[tuple[str, str, str]]:
+    """(set or map, key, map value or "") of each published port and its hairpin element."""
+    found = []
+    for m in mappings:
+        family = _family(m["address"])
+        key = f"{m['protocol']} . {m['host_port']}"
+        target = f"{m['address']} . {m['container_port']}"
+        if m["host_ip"]:
+            found.append((f"pm{family}ip", f"{m['host_ip']} . {key}", target))
+        else:
+            found.append((f"pm{family}", key, target))
+        if m["snat"]:
+            found.append((f"hairpin{family}", f"{m['address']} . {m['protocol']} . {m['container_port']}", ""))
+    return found
+
+
+_EXPECTED = {MASQUERADE: _masquerade_elements, FORWARD: _forward_elements,
+             PORTS: lambda mappings: [(name, key) for name, key, _ in _port_elements(mappings)],
+             ICC: lambda ports: [("noicc", port) for port in ports]}
+
+
 class Nftables:
     name = "nftables"
 
@@ -148,60 +194,79 @@ class Nftables:
             return None
 
     def _elements(self, table: str = TABLE, listing: list[dict] | None = None) -> dict[str, list[tuple[str, str]]] | None:
-        """set or map name -> [(key, comment)]; None if the table does not exist."""
+        """set or map name -> [(key, comment)] of the whole table; None if the table does not exist."""
         listing = self._listing(table) if listing is None else listing
-        if listing is None:
-            return None
+        return None if listing is None else _elements_of(listing)
+
+    def _set_elements(self, table: str, names) -> dict[str, list[tuple[str, str]]]:
+        """The elements of the sets `names` only, as _elements gives them (a missing set: none)."""
         found: dict[str, list[tuple[str, str]]] = {}
-        for item in listing:
-            entry = item.get("set") or item.get("map")
-            if not entry:
-                continue
-            values = found.setdefault(entry["name"], [])
-            for element in entry.get("elem", []):
-                if isinstance(element, list):  # a map element: [key, value]
-                    element = element[0]
-                inner = element.get("elem") if isinstance(element, dict) and "elem" in element else None
-                key = inner["val"] if inner else element
-                values.append((_key(key), inner.get("comment", "") if inner else ""))
+        for name in names:
+            status, out, _ = libnft.run(f"list {_DECLARED[name][0]} {table} {name}", json_output=True)
+            if status == 0:
+                found.update(_elements_of(json.loads(out or "{}").get("nftables", [])))
         return found
+
+    def _comment(self, table: str, name: str, key: str) -> str | None:
+        """The comment of element `key` of set `name` (None if it is not there, or is not a key of
+        that set): one kernel request."""
+        try:
+            return nfnl.comment(table, name, nfnl.encode_key(_DECLARED[name][1], key))
+        except ValueError:
+            return None
+        except OSError as e:
+            raise CNIError(errors.KERNEL, "cannot read pynet's nftables sets", f"{table} {name}: {e.strerror}") from None
+
+    def _shape(self, table: str) -> nfnl.Shape | None:
+        try:
+            return nfnl.shape(table)
+        except OSError as e:
+            raise CNIError(errors.KERNEL, "cannot read pynet's nftables table", f"{table}: {e.strerror}") from None
 
     def _apply(self, lines: list[str], table: str = TABLE, forward: bool = False) -> bool:
         """Run `lines` in one transaction, with the table's base (sets, chains, rules) first unless
         the table is there and intact (re-asserting the base costs ~10 ms), and the forward chain
         too when `forward` asks for it or the table has it; True if the table existed."""
-        listing = self._listing(table)
+        shape = self._shape(table)
         base = BASE if table == TABLE else BRIDGE_BASE
-        shape = _shape(listing) if listing is not None else None
-        has_forward = table == TABLE and listing is not None and _has_forward(listing)
-        intact = shape == (_FORWARD_SHAPE if has_forward else _BASE_SHAPE[table])
+        has_forward = table == TABLE and shape is not None and "forward" in shape.chains
+        intact = shape is not None and shape.counts == (_FORWARD_SHAPE if has_forward else _BASE_SHAPE[table])
         parts = [] if intact else [base]
         if table == TABLE and (forward or has_forward) and not (intact and has_forward):
             parts.append(FORWARD_BASE)
         script = [*parts, *lines]
         if script:
             self._run("\n".join(script) + "\n")
-        return listing is not None
+        return shape is not None
 
-    def _delete(self, doomed: list[tuple[str, str]], listing: list[dict] | None, table: str = TABLE) -> None:
+    def _delete(self, doomed: list[tuple[str, str]], table: str = TABLE) -> None:
         """Delete the (set, key) elements `doomed` in one transaction, and the forward chain with
-        them when none of the elements it is there for would be left."""
+        them when they leave none of the elements it is there for."""
         lines = [f"delete element {table} {name} {{ {key} }}" for name, key in doomed]
-        if lines and table == TABLE and listing is not None and _has_forward(listing):
-            present = self._elements(table, listing) or {}
-            gone = set(doomed)
-            if all((name, key) in gone for name in FORWARD_SETS for key, _ in present.get(name, [])):
-                lines.append(f"delete chain {TABLE} forward")
+        if table == TABLE and any(name in FORWARD_SETS for name, _ in doomed) and not self._forward_kept(doomed):
+            lines.append(f"delete chain {TABLE} forward")
         if lines:
             self._run("\n".join(lines) + "\n")
 
-    def _undo_elements(self, existed: bool, owner: str, kind: str, table: str = TABLE):
+    def _forward_kept(self, doomed: list[tuple[str, str]]) -> bool:
+        """Is there no forward chain, or would it still have work once `doomed` is gone?"""
+        shape = self._shape(TABLE)
+        if shape is None or "forward" not in shape.chains:
+            return True
+        try:
+            return any(nfnl.has_other_elements(TABLE, name, {nfnl.encode_key(_DECLARED[name][1], key)
+                                                             for set_name, key in doomed if set_name == name})
+                       for name in FORWARD_SETS)
+        except (ValueError, OSError):
+            return True  # cannot tell: the chain stays (it costs a little, removing it could cost much)
+
+    def _undo_elements(self, existed: bool, owner: str, kind: str, expected, table: str = TABLE):
         """The undo of adding `owner`'s elements of `kind`: the table itself if this created it."""
         def undo() -> None:
             if not existed:
                 self._run(f"delete table {table}\n")
             else:
-                self.remove(owner, kind)
+                self.remove(owner, kind, expected)
         return undo
 
     def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
@@ -209,18 +274,18 @@ class Nftables:
 
         Returns a function that undoes exactly this (for the undo log): the whole table if this
         created it, else the elements it added."""
-        present = self._elements() or {}
-        new_nets = [c for c in subnets if c not in {k for k, _ in present.get(f"nets{_family(c)}", [])}]
+        nets = self._set_elements(TABLE, sorted({f"nets{_family(c)}" for c in subnets}))  # one per network
+        new_nets = [c for c in subnets if c not in {k for k, _ in nets.get(f"nets{_family(c)}", [])}]
         lines = [f"add element {TABLE} nets{_family(c)} {{ {c} comment {_quote(network)} }}" for c in new_nets]
-        lines += [f"add element {TABLE} masq{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
-                  for a in addresses]
+        lines += [f"add element {TABLE} {name} {{ {key} comment {_quote(owner)} }}"
+                  for name, key in _masquerade_elements(addresses)]
         existed = self._apply(lines)
 
         def undo() -> None:
             if not existed:
                 self._run(f"delete table {TABLE}\n")
                 return
-            self.remove(owner, MASQUERADE)
+            self.remove(owner, MASQUERADE, addresses)
             if new_nets:
                 self._run("".join(f"delete element {TABLE} nets{_family(c)} {{ {c} }}\n" for c in new_nets))
         return undo
@@ -230,18 +295,11 @@ class Nftables:
         container's), container_port, snat. A host port that is already published fails the whole
         change (code 106) and changes nothing. Returns the undo of this change."""
         lines = []
-        for m in mappings:
-            family = _family(m["address"])
-            target = f"{m['address']} . {m['container_port']}"
-            key = f"{m['protocol']} . {m['host_port']}"
-            if m["host_ip"]:
-                lines.append(f"create element {TABLE} pm{family}ip {{ {m['host_ip']} . {key} "
-                             f"comment {_quote(owner)} : {target} }}")
+        for name, key, target in _port_elements(mappings):
+            if target:  # a map: the host port, taken by one container only
+                lines.append(f"create element {TABLE} {name} {{ {key} comment {_quote(owner)} : {target} }}")
             else:
-                lines.append(f"create element {TABLE} pm{family} {{ {key} comment {_quote(owner)} : {target} }}")
-            if m["snat"]:
-                lines.append(f"add element {TABLE} hairpin{family} {{ {m['address']} . {m['protocol']} . "
-                             f"{m['container_port']} comment {_quote(owner)} }}")
+                lines.append(f"add element {TABLE} {name} {{ {key} comment {_quote(owner)} }}")
         try:
             existed = self._apply(lines)
         except CNIError as e:
@@ -250,20 +308,19 @@ class Nftables:
                 raise CNIError(errors.PORT_TAKEN, "host port already published",
                                f"one of {', '.join(taken)} is published by another container") from None
             raise
-        return self._undo_elements(existed, owner, PORTS)
+        return self._undo_elements(existed, owner, PORTS, mappings)
 
     def allow_forwarding(self, owner: str, addresses: list[str]):
         """Accept forwarded traffic from and to `addresses`; returns the undo of this change."""
-        lines = [f"add element {TABLE} fwd{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
-                 for a in addresses]
+        lines = [f"add element {TABLE} {name} {{ {key} comment {_quote(owner)} }}"
+                 for name, key in _forward_elements(addresses)]
         existed = self._apply(lines, forward=True)
-        return self._undo_elements(existed, owner, FORWARD)
+        return self._undo_elements(existed, owner, FORWARD, addresses)
 
     def isolate_bridge(self, network: str, bridge: str, peers: tuple[str, ...] = ()):
         """No forwarding between `bridge` (with its `peers`: links of the same network, such as an
         overlay's VXLAN device) and other isolated bridges; returns the undo."""
-        present = self._elements() or {}
-        if bridge in {key for key, _ in present.get("iso", [])}:
+        if self._comment(TABLE, "iso", bridge) is not None:
             return lambda: None
         group = (bridge, *peers)
         elements = [("iso", m) for m in group] + [("iso_self", f"{a} . {b}") for a in group for b in group]
@@ -274,38 +331,44 @@ class Nftables:
             if not existed:
                 self._run(f"delete table {TABLE}\n")
             else:
-                self._delete(elements, self._listing(TABLE))
+                self._delete(elements)
         return undo
 
     def remove_isolation(self, bridge: str, peers: tuple[str, ...] = ()) -> None:
         """Undo isolate_bridge once the bridge is gone (nothing if it was not isolated)."""
-        listing = self._listing(TABLE)
-        present = self._elements(TABLE, listing) or {}
+        present = self._set_elements(TABLE, ("iso", "iso_self"))  # a few per isolated network
         group = (bridge, *peers)
         doomed = [("iso", key) for key, _ in present.get("iso", []) if key in group]
         doomed += [("iso_self", key) for key, _ in present.get("iso_self", []) if key.split(" . ")[0] in group]
-        self._delete(doomed, listing)
+        self._delete(doomed)
 
     def deny_icc(self, owner: str, port: str):
         """No IP traffic between `port` and other such bridge ports (`icc: false`); returns the undo."""
         existed = self._apply([f"add element {BRIDGE_TABLE} noicc {{ {port} comment {_quote(owner)} }}"],
                               BRIDGE_TABLE)
-        return self._undo_elements(existed, owner, ICC, BRIDGE_TABLE)
+        return self._undo_elements(existed, owner, ICC, [port], BRIDGE_TABLE)
 
-    def remove(self, owner: str, kind: str) -> None:
-        """Remove `owner`'s elements of one kind (MASQUERADE, PORTS, ...); nothing if there are none."""
+    def remove(self, owner: str, kind: str, expected=None) -> None:
+        """Remove `owner`'s elements of one kind (MASQUERADE, PORTS, ...); nothing if there are none.
+
+        `expected` is what the ADD was given, if the caller knows it (the addresses for MASQUERADE
+        and FORWARD, the mappings for PORTS, the host ports for ICC): those elements are looked up
+        by key, and the kind's sets are listed only when one of them is not the owner's."""
         table = _table_of(kind)
-        listing = self._listing(table)
-        present = self._elements(table, listing) or {}
+        if expected:
+            candidates = list(dict.fromkeys(_EXPECTED[kind](expected)))
+            if all(self._comment(table, name, key) == owner for name, key in candidates):
+                self._delete(candidates, table)
+                return
+        present = self._set_elements(table, SETS[kind])
         self._delete([(name, key) for name in SETS[kind] for key, comment in present.get(name, [])
-                      if comment == owner], listing, table)
+                      if comment == owner], table)
 
     def forget_network(self, network: str, bridge: str) -> None:
         """Remove what a deleted network left (its subnets, its bridge's isolation); a table that
         is then empty goes too, so the host is back as it was."""
         for table in (TABLE, BRIDGE_TABLE):
-            listing = self._listing(table)
-            present = self._elements(table, listing)
+            present = self._elements(table)
             if present is None:
                 continue
             mine = [(name, key) for name in NETWORK_SETS for key, comment in present.get(name, [])
@@ -314,14 +377,14 @@ class Nftables:
             if not others:
                 self._run(f"delete table {table}\n")
             else:
-                self._delete(mine, listing, table)
+                self._delete(mine, table)
 
     def owned(self, owner: str, kind: str) -> set[str]:
         """`owner`'s elements of one kind, as "set: key"."""
-        present = self._elements(_table_of(kind)) or {}
+        present = self._set_elements(_table_of(kind), SETS[kind])
         return {f"{name}: {key}" for name in SETS[kind] for key, comment in present.get(name, []) if comment == owner}
 
     def missing(self, owner: str, addresses: list[str]) -> list[str]:
         """Which of `addresses` are not masqueraded for `owner`."""
-        have = {key.split(": ", 1)[1] for key in self.owned(owner, MASQUERADE)}
-        return [a for a in addresses if a.split("/")[0] not in have]
+        return [a for a, (name, key) in zip(addresses, _masquerade_elements(addresses))
+                if self._comment(TABLE, name, key) != owner]

@@ -22,7 +22,7 @@ class NoFirewall:
     def deny_icc(self, owner: str, port: str):
         return lambda: None
 
-    def remove(self, owner: str, kind: str) -> None:
+    def remove(self, owner: str, kind: str, expected=None) -> None:
         pass
 
     def forget_network(self, network: str, bridge: str) -> None:

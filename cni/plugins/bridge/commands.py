@@ -74,7 +74,7 @@ def delete(request: Request) -> None:
     # the veth goes (taking its host end with it) while the firewall state and the address go
     with deleting_link(request.netns, request.ifname):
         if conf.ip_masq:
-            firewall.remove(owner, MASQUERADE)
+            firewall.remove(owner, MASQUERADE, request.prev_addresses())
         if not conf.icc:
             firewall.remove(owner, ICC)
         if request.config.ipam:  # after the firewall: a released address may be handed out at once

@@ -43,7 +43,7 @@ def add(request: Request) -> Result:
 
 
 def delete(request: Request) -> None:
-    _firewall(request).remove(_owner(request), FORWARD)
+    _firewall(request).remove(_owner(request), FORWARD, request.prev_addresses())
 
 
 def check(request: Request) -> None:

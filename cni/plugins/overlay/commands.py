@@ -124,7 +124,7 @@ def delete(request: Request) -> None:
         with deleting_link(request.netns, request.ifname):  # the veth, taking its host end with it
             if conf.ip_masq:
                 driver(conf.firewall_backend).remove(owner_tag(conf.name, request.container_id, request.ifname),
-                                                     MASQUERADE)
+                                                     MASQUERADE, request.prev_addresses())
             delegate.call(_ipam_request(request, conf, state["subnet"] if state else str(conf.network)), "DEL")
         if state and local.containers(conf.ipam_dir, conf.name) == 0:
             leave(conf, state)

@@ -4,6 +4,7 @@ addresses (its ADD, its DEL, GC) reads the files again. No root needed: files in
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 import pytest
@@ -109,4 +110,23 @@ def test_gc_reads_every_file(tmp_path):
               "cni.dev/valid-attachments": [{"containerID": "c0", "ifname": "eth0"}]}
     gc(request_for(Invocation(command="GC", path=("/x",)), json.dumps(config).encode()))
     assert sorted(os.listdir(s.directory)) == ["10.1.0.2", "last_reserved_ip.0", "lock"]
+    store_module._SEEN.pop(s.directory, None)
+
+
+def test_the_last_reserved_hint_is_rewritten_in_place(tmp_path):
+    """Renaming a new file over it made ext4 write the data to disk on every ADD (3-5 ms)."""
+    s = Store(str(tmp_path), "net1")
+    path = os.path.join(s.directory, "last_reserved_ip.0")
+    with s.locked():
+        assert s.reserve("10.1.0.100", "c1", "eth0", 0)
+        inode = os.stat(path).st_ino
+        assert s.reserve("10.1.0.99", "c2", "eth0", 0)
+        assert os.stat(path).st_ino == inode and s.last_reserved(0) == ipaddress.ip_address("10.1.0.99")
+        target = tmp_path / "elsewhere"
+        target.write_text("keep")
+        os.unlink(path)
+        os.symlink(target, path)  # never written through
+        assert s.reserve("10.1.0.98", "c3", "eth0", 0)
+        assert target.read_text() == "keep" and not os.path.islink(path)
+        assert s.last_reserved(0) == ipaddress.ip_address("10.1.0.98")
     store_module._SEEN.pop(s.directory, None)

@@ -13,7 +13,7 @@ types of the set's key ("ipv4_addr", "inet_proto . inet_service", ...).
 
 from __future__ import annotations
 
-import socket
+import _socket  # not `socket`: its selectors import costs a cold plugin start a millisecond
 import struct
 
 from ..kernel import rtnl
@@ -59,9 +59,9 @@ def _nested(kind: int, payload: bytes) -> bytes:
 def _field(kind: str, text: str) -> bytes:
     """One part of a key, padded to 4 bytes as nf_tables lays out concatenations."""
     if kind == "ipv4_addr":
-        value = socket.inet_pton(socket.AF_INET, text)
+        value = _socket.inet_pton(_socket.AF_INET, text)
     elif kind == "ipv6_addr":
-        value = socket.inet_pton(socket.AF_INET6, text)
+        value = _socket.inet_pton(_socket.AF_INET6, text)
     elif kind == "inet_proto":
         value = bytes([PROTOCOLS.get(text) or int(text)])
     elif kind == "inet_service":

@@ -10,7 +10,7 @@ the containers on the host. Everything else goes to pyroute2 (see cni.kernel.lin
 from __future__ import annotations
 
 import os
-import socket
+import _socket  # not `socket`: its selectors import costs a cold plugin start a millisecond
 import struct
 
 NETLINK_ROUTE = 0
@@ -59,7 +59,7 @@ def u32(kind: int, value: int) -> bytes:
 
 
 def ip(kind: int, address: str) -> bytes:
-    return attr(kind, socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address))
+    return attr(kind, _socket.inet_pton(_socket.AF_INET6 if ":" in address else _socket.AF_INET, address))
 
 
 def ifinfo(index: int = 0, flags: int = 0, change: int = 0, family: int = 0) -> bytes:
@@ -109,7 +109,7 @@ class NetlinkSocket:
     """A netlink socket of one protocol, in the namespace it was opened in; one request at a time."""
 
     def __init__(self, protocol: int, groups: int = 0) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, protocol)
+        self.sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, protocol)
         self.sock.bind((0, groups))  # groups: the notifications it listens to (RTMGRP_*)
         self.seq = 0
 
@@ -203,9 +203,9 @@ class Rtnl(NetlinkSocket):
     # addresses and routes
 
     def add_address(self, index: int, address: str, prefix: int, flags: int = 0) -> None:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        family = _socket.AF_INET6 if ":" in address else _socket.AF_INET
         body = _IFADDR.pack(family, prefix, 0, 0, index) + ip(IFA_ADDRESS, address)
-        if family == socket.AF_INET:
+        if family == _socket.AF_INET:
             body += ip(IFA_LOCAL, address)
         if flags:
             body += u32(IFA_FLAGS, flags)
@@ -218,14 +218,14 @@ class Rtnl(NetlinkSocket):
             afamily, prefix, _, _, aindex = _IFADDR.unpack_from(body)
             value = attributes(body, _IFADDR.size).get(IFA_ADDRESS)
             if aindex == index and afamily == family and value:
-                found.append(f"{socket.inet_ntop(family, value)}/{prefix}")
+                found.append(f"{_socket.inet_ntop(family, value)}/{prefix}")
         return found
 
     def add_route(self, index: int, dst: str, gateway: str = "") -> None:
         """A main-table route to `dst` (CIDR) through the link, via `gateway` if given."""
         address, _, length = dst.partition("/")
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        length = int(length) if length else (128 if family == socket.AF_INET6 else 32)
+        family = _socket.AF_INET6 if ":" in address else _socket.AF_INET
+        length = int(length) if length else (128 if family == _socket.AF_INET6 else 32)
         body = _RTMSG.pack(family, length, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, 0, RTN_UNICAST, 0)
         if length:
             body += ip(RTA_DST, address)

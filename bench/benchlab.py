@@ -9,11 +9,14 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
 from cni.kernel.netns import kill_all_in
 
+BIN = os.path.dirname(sys.executable)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = f"pnbench-{os.getpid()}"
 PATH = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -30,6 +33,29 @@ def sh(*argv: str, ns: str | None = None, check: bool = True, timeout: float = 1
         raise BenchError(f"{' '.join(argv)[:200]} failed ({done.returncode}): "
                          f"{done.stdout.decode(errors='replace')[-500:]} {done.stderr.decode(errors='replace')[-500:]}")
     return done
+
+
+def plugin_arguments(parser) -> None:
+    """--pynet-dir (where `pynet` is) and --reference-dir (the Go plugins)."""
+    parser.add_argument("--pynet-dir", default=BIN if os.path.exists(os.path.join(BIN, "pynet"))
+                        else os.path.join(REPO, ".venv", "bin"))
+    parser.add_argument("--reference-dir", default=os.environ.get("PYNET_REFERENCE_DIR", "/usr/lib/cni"))
+
+
+def require(args, script: str, plugins: tuple[str, ...]) -> None:
+    """Exit with a message unless this runs as root and the reference has `plugins`."""
+    if os.geteuid() != 0:
+        sys.exit(f"{script} needs root: it creates network namespaces")
+    missing = [p for p in plugins if not os.path.exists(os.path.join(args.reference_dir, p))]
+    if missing:
+        sys.exit(f"reference plugins {missing} not found in {args.reference_dir} (containernetworking-plugins)")
+
+
+def install_pynet(lab: "Lab", pynet_dir: str) -> str:
+    """pynet's plugins under the reference names, as a runtime's CNI_PATH holds them: the directory."""
+    cni_path = os.path.join(lab.tmp, "bin")
+    sh(os.path.join(pynet_dir, "pynet"), "plugins", "install", "--dir", cni_path, "--names", "reference")
+    return cni_path
 
 
 class Impl:
@@ -126,6 +152,22 @@ class Lab:
         found = {os.path.basename(path) for path in glob.glob(f"/run/netns/{PREFIX}-*")}
         self.drop(*sorted(set(self.namespaces) | found))
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def in_lab(script: str, body) -> int:
+    """Run body(lab) with a Lab that is always closed afterwards: 0, or 1 (and why) if something
+    needed for a figure failed to run."""
+    started = time.perf_counter()
+    lab = Lab()
+    try:
+        body(lab)
+        print(f"\ntotal time {time.perf_counter() - started:.0f} s, load {os.getloadavg()[0]:.1f}")
+        return 0
+    except (BenchError, subprocess.TimeoutExpired) as error:
+        print(f"\n{script}: {error}", file=sys.stderr)
+        return 1
+    finally:
+        lab.close()
 
 
 def p90(values: list[float]) -> float:

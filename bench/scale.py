@@ -26,14 +26,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 
-from benchlab import PREFIX, BenchError, Impl, Lab, call, sh
+from benchlab import PREFIX, Impl, Lab, call, in_lab, install_pynet, plugin_arguments, require
 
-HERE = os.path.dirname(sys.executable)
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BRIDGE = "pnbr0"
 FIRST_PORT = 20000
 PROBE_PORT = 19999
@@ -143,9 +140,7 @@ def main() -> int:
     parser.add_argument("--max", type=int, default=0, help="stop at this many containers")
     parser.add_argument("--probes", type=int, default=10, help="ADD+DEL rounds per count and host")
     parser.add_argument("--quick", action="store_true", help="--max 100 --probes 5 (for CI)")
-    parser.add_argument("--pynet-dir", default=HERE if os.path.exists(os.path.join(HERE, "pynet"))
-                        else os.path.join(REPO, ".venv", "bin"))
-    parser.add_argument("--reference-dir", default=os.environ.get("PYNET_REFERENCE_DIR", "/usr/lib/cni"))
+    plugin_arguments(parser)
     args = parser.parse_args()
     if args.quick:
         args.max, args.probes = args.max or 100, 5
@@ -154,49 +149,38 @@ def main() -> int:
         counts = sorted({c for c in counts if c < args.max} | {args.max})
     if not counts or counts[0] < 1 or counts[-1] > 1020 or args.probes < 1:
         parser.error("counts must be 1..1020 (a Linux bridge takes 1023 ports) and --probes at least 1")
-    if os.geteuid() != 0:
-        sys.exit("bench/scale.py needs root: it creates network namespaces")
-    missing = [p for p in ("bridge", "host-local", "portmap") if not os.path.exists(os.path.join(args.reference_dir, p))]
-    if missing:
-        sys.exit(f"reference plugins {missing} not found in {args.reference_dir} (containernetworking-plugins)")
-    started = time.perf_counter()
-    lab = Lab()
-    try:
-        cni_path = os.path.join(lab.tmp, "bin")
-        sh(os.path.join(args.pynet_dir, "pynet"), "plugins", "install", "--dir", cni_path, "--names", "reference")
-        hosts = {}
-        for label in ("pynet", "pynet-small", "ref", "ref-small"):
-            impl = (Impl(label, cni_path, {"PYNET_AGENT": "auto", "PYNET_RUN_DIR": os.path.join(lab.tmp, "run")})
-                    if label.startswith("pynet") else Impl(label, args.reference_dir))
-            impl.label, impl.host = label, lab.netns(f"{label}-h")
-            impl.data, impl.probe = os.path.join(lab.tmp, f"ipam-{label}"), lab.netns(f"{label}-probe")
-            hosts[label] = impl
-        kernel_probe = lab.netns("kernel-probe")
-        print(f"bench/scale.py: pynet {cni_path} (agent) vs reference {args.reference_dir}; bridge + portmap; "
-              f"counts {counts}, {args.probes} probes each; namespaces {PREFIX}-*; {os.cpu_count()} CPUs, "
-              f"kernel {os.uname().release}, load {os.getloadavg()[0]:.1f}", flush=True)
-        everyone = list(hosts.values())
-        fill(lab, everyone, 0, counts[0])  # the small hosts stay at the smallest count
-        probe(everyone, 0, WARMUP, {})  # starts pynet's agents; not counted
-        times: dict = {}
-        kernel: dict = {}
-        memory: dict = {}
-        have = counts[0]
-        for count in counts:
-            fill(lab, [hosts["pynet"], hosts["ref"]], have, count)
-            have = count
-            probe(everyone, count, args.probes, times)
-            kernel[count] = kernel_veth(hosts["pynet"].host, kernel_probe, args.probes)
-            memory[count] = agent_memory(hosts["pynet"].host)
-            line(counts, count, times, kernel, memory)
-        report(counts, times, kernel, memory)
-        print(f"\ntotal time {time.perf_counter() - started:.0f} s, load {os.getloadavg()[0]:.1f}")
-        return 0
-    except (BenchError, subprocess.TimeoutExpired) as error:
-        print(f"\nbench/scale.py: {error}", file=sys.stderr)
-        return 1
-    finally:
-        lab.close()
+    require(args, "bench/scale.py", ("bridge", "host-local", "portmap"))
+    return in_lab("bench/scale.py", lambda lab: measure(lab, args, counts))
+
+
+def measure(lab: Lab, args, counts: list[int]) -> None:
+    cni_path = install_pynet(lab, args.pynet_dir)
+    hosts = {}
+    for label in ("pynet", "pynet-small", "ref", "ref-small"):
+        impl = (Impl(label, cni_path, {"PYNET_AGENT": "auto", "PYNET_RUN_DIR": os.path.join(lab.tmp, "run")})
+                if label.startswith("pynet") else Impl(label, args.reference_dir))
+        impl.label, impl.host = label, lab.netns(f"{label}-h")
+        impl.data, impl.probe = os.path.join(lab.tmp, f"ipam-{label}"), lab.netns(f"{label}-probe")
+        hosts[label] = impl
+    kernel_probe = lab.netns("kernel-probe")
+    print(f"bench/scale.py: pynet {cni_path} (agent) vs reference {args.reference_dir}; bridge + portmap; "
+          f"counts {counts}, {args.probes} probes each; namespaces {PREFIX}-*; {os.cpu_count()} CPUs, "
+          f"kernel {os.uname().release}, load {os.getloadavg()[0]:.1f}", flush=True)
+    everyone = list(hosts.values())
+    fill(lab, everyone, 0, counts[0])  # the small hosts stay at the smallest count
+    probe(everyone, 0, WARMUP, {})  # starts pynet's agents; not counted
+    times: dict = {}
+    kernel: dict = {}
+    memory: dict = {}
+    have = counts[0]
+    for count in counts:
+        fill(lab, [hosts["pynet"], hosts["ref"]], have, count)
+        have = count
+        probe(everyone, count, args.probes, times)
+        kernel[count] = kernel_veth(hosts["pynet"].host, kernel_probe, args.probes)
+        memory[count] = agent_memory(hosts["pynet"].host)
+        line(counts, count, times, kernel, memory)
+    report(counts, times, kernel, memory)
 
 
 def med(times: dict, label: str, what: str, count: int) -> float:

@@ -10,6 +10,7 @@ import os
 import pytest
 
 from cni.ipam import store as store_module
+from cni.ipam import watch
 from cni.ipam.store import Store
 
 
@@ -39,8 +40,11 @@ def believe(store: Store, address: str, owner: tuple[str, str]) -> None:
     store_module._SEEN[store.directory][address] = (identity, owner)
 
 
-@pytest.fixture
-def store(tmp_path):
+@pytest.fixture(params=["inotify", "listing"])
+def store(request, tmp_path, monkeypatch):
+    """200 reservations; what changed is known from inotify, or (without it) from listing the files."""
+    if request.param == "listing":
+        monkeypatch.setattr(watch, "changes", lambda path: None)
     s = Store(str(tmp_path), "net1")
     with s.locked():
         for n in range(200):
@@ -113,15 +117,18 @@ def test_gc_reads_every_file(tmp_path):
     store_module._SEEN.pop(s.directory, None)
 
 
-def test_the_last_reserved_hint_is_rewritten_in_place(tmp_path):
+def test_the_last_reserved_hint_is_never_renamed_over(tmp_path, monkeypatch):
     """Renaming a new file over it made ext4 write the data to disk on every ADD (3-5 ms)."""
     s = Store(str(tmp_path), "net1")
     path = os.path.join(s.directory, "last_reserved_ip.0")
+    renames = []
+    rename = os.rename
+    monkeypatch.setattr(os, "replace", lambda *a, **kw: pytest.fail("renamed over the hint"))
+    monkeypatch.setattr(os, "rename", lambda src, dst: (renames.append(os.path.exists(dst)), rename(src, dst)))
     with s.locked():
         assert s.reserve("10.1.0.100", "c1", "eth0", 0)
-        inode = os.stat(path).st_ino
         assert s.reserve("10.1.0.99", "c2", "eth0", 0)
-        assert os.stat(path).st_ino == inode and s.last_reserved(0) == ipaddress.ip_address("10.1.0.99")
+        assert s.last_reserved(0) == ipaddress.ip_address("10.1.0.99")
         target = tmp_path / "elsewhere"
         target.write_text("keep")
         os.unlink(path)
@@ -129,4 +136,22 @@ def test_the_last_reserved_hint_is_rewritten_in_place(tmp_path):
         assert s.reserve("10.1.0.98", "c3", "eth0", 0)
         assert target.read_text() == "keep" and not os.path.islink(path)
         assert s.last_reserved(0) == ipaddress.ip_address("10.1.0.98")
+    assert renames == [False, False, False]
     store_module._SEEN.pop(s.directory, None)
+
+
+def test_the_watcher_names_what_changed_and_starts_over_when_it_cannot_know(tmp_path):
+    directory = tmp_path / "d"
+    directory.mkdir()
+    watcher = watch.Watcher()
+    assert watcher.changes(str(directory)) is None  # the first look: everything
+    (directory / "a").write_text("x")
+    os.rename(directory / "a", directory / "b")
+    assert watcher.changes(str(directory)) == {"a", "b"}
+    assert watcher.changes(str(directory)) == set()
+    os.unlink(directory / "b")
+    directory.rmdir()
+    directory.mkdir()  # another directory under the same name: its watch is a new one
+    assert watcher.changes(str(directory)) is None
+    (directory / "c").write_text("x")
+    assert watcher.changes(str(directory)) == {"c"}

@@ -1,13 +1,16 @@
-"""VERSION and protocol-error latency of pynet-loopback and the Go reference, side by side in one run.
+"""VERSION and protocol-error latency of pynet's loopback and the Go reference, side by side in one run.
 
     .venv/bin/python bench/protocol_latency.py [--runs 30]
 
 Measures the wall time of spawning the plugin (stdin piped, output captured) for VERSION and for five protocol
 errors (unknown CNI_COMMAND, non-JSON stdin, unsupported cniVersion, invalid CNI_CONTAINERID, missing CNI_IFNAME).
-The runs of pynet and the reference alternate (which goes first flips each round), after a few warm-up rounds
-that are not counted. Every run's output is checked: exit 0 and a VERSION answer for VERSION, a non-zero exit and
-a JSON error object with the expected code for the errors. The exit status is non-zero if any check failed or a
-pynet median is not under the 60 ms target, so the script can be used in CI.
+pynet's plugin is the executable a runtime runs: the launcher `pynet plugins install` writes (installed into a
+temporary directory unless --pynet names one). Beside them, the floor of any Python plugin: an interpreter
+started as the launcher starts it (`-I -S`) that does nothing. The runs alternate (which goes first rotates each
+round), after a few warm-up rounds that are not counted. Every run's output is checked: exit 0 and a VERSION
+answer for VERSION, a non-zero exit and a JSON error object with the expected code for the errors. The exit
+status is non-zero if any check failed or a pynet median is not under the 60 ms target, so the script can be
+used in CI; VERSION's ratio to the reference is reported against its target (2).
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(sys.executable)
 TARGET_MS = 60.0
+VERSION_TARGET = 2.0  # VERSION's median over the reference's
 TIMEOUT_S = 10.0
 
 # The reference supports CNI up to 1.0.0: the cases not about the version use 1.0.0.
@@ -44,6 +50,8 @@ CASES = [
 def run(executable: str, env: dict, stdin: bytes, expected_code: int | None) -> tuple[float | None, str]:
     """Spawn the plugin once: (elapsed ms or None on timeout, "" or why the output is wrong)."""
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+    if os.environ.get("PYNET_RUN_DIR"):  # where the ADD errors' agent lives (they go to it, as any ADD)
+        full_env["PYNET_RUN_DIR"] = os.environ["PYNET_RUN_DIR"]
     start = time.perf_counter()
     try:
         done = subprocess.run([executable], input=stdin, capture_output=True, env=full_env, timeout=TIMEOUT_S)
@@ -90,11 +98,38 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="measured runs per case and implementation")
     parser.add_argument("--warmup", type=int, default=3, help="uncounted warm-up rounds (default 3)")
-    parser.add_argument("--pynet", default=os.path.join(HERE, "pynet-loopback"))
+    parser.add_argument("--pynet", default="", help="pynet's loopback executable (default: a launcher "
+                        "installed by `pynet plugins install` into a temporary directory)")
     parser.add_argument("--reference", default="/usr/lib/cni/loopback")
     args = parser.parse_args()
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be at least 1 and --warmup at least 0")
+    installed = "" if args.pynet else tempfile.mkdtemp(prefix="pynet-bench-")
+    try:
+        if installed:
+            subprocess.run([os.path.join(HERE, "pynet"), "plugins", "install", "--dir", installed, "--names",
+                            "reference"], check=True, capture_output=True)
+            args.pynet = os.path.join(installed, "loopback")
+        return measure(args)
+    finally:
+        if installed:
+            shutil.rmtree(installed, ignore_errors=True)
+
+
+def floor_run(python: str) -> float:
+    """An interpreter started as pynet's launcher starts it (-I -S) that does nothing: ms."""
+    start = time.perf_counter()
+    subprocess.run([python, "-I", "-S", "-c", "pass"], capture_output=True, timeout=TIMEOUT_S)
+    return (time.perf_counter() - start) * 1000
+
+
+def launcher_python(path: str) -> str:
+    with open(path, "rb") as f:
+        first = f.readline().decode(errors="replace")
+    return first[2:].split()[0] if first.startswith("#!") else sys.executable
+
+
+def measure(args) -> int:
     if not executable(args.pynet):
         print(f"pynet plugin {args.pynet} not found or not executable", file=sys.stderr)
         return 2
@@ -103,6 +138,8 @@ def main() -> int:
         impls["reference"] = args.reference
     else:
         print(f"reference {args.reference} not found: measuring pynet alone")
+    python = launcher_python(args.pynet)
+    floor: list[float] = []
 
     times = {(name, case[0]): [] for name in impls for case in CASES}
     failures = {(name, case[0]): [] for name in impls for case in CASES}
@@ -115,6 +152,8 @@ def main() -> int:
                     failures[(name, case)].append(problem)
                 if elapsed is not None and n >= args.warmup:
                     times[(name, case)].append(elapsed)
+            if case == "VERSION" and n >= args.warmup:
+                floor.append(floor_run(python))
 
     width = max(len(case[0]) for case in CASES)
     print(f"pynet {args.pynet}")
@@ -141,6 +180,10 @@ def main() -> int:
             line += f" {'-':>17} {'-':>6}"
         print(line)
 
+    versions = times[("pynet", "VERSION")], times.get(("reference", "VERSION"))
+    print(f"{'(Python floor: ' + python + ' -I -S -c pass)':{width}} {statistics.median(floor):13.1f} {p90(floor):10.1f}"
+          + (f" {statistics.median(versions[1]):17.1f} {statistics.median(floor) / statistics.median(versions[1]):6.2f}"
+             if versions[1] else ""))
     failed = 0
     for (name, case), problems in failures.items():
         if problems:
@@ -149,6 +192,10 @@ def main() -> int:
     total = len(impls) * len(CASES) * (args.warmup + args.runs)
     print(f"sanity checks: {total - failed} of {total} runs answered as expected, {failed} failed")
     print(f"target: pynet VERSION and protocol errors < {TARGET_MS:.0f} ms: {'met' if met else 'NOT met'}")
+    if versions[0] and versions[1]:
+        ratio = statistics.median(versions[0]) / statistics.median(versions[1])
+        print(f"target: pynet VERSION <= {VERSION_TARGET:.0f} x the reference's: {'met' if ratio <= VERSION_TARGET else 'NOT met'} "
+              f"({ratio:.2f}; an interpreter that does nothing: {statistics.median(floor) / statistics.median(versions[1]):.2f})")
     return 0 if met and not failed else 1
 
 

@@ -12,9 +12,10 @@ import os
 import sys
 
 from . import __version__, context
+from .agent import AGENT_COMMANDS, write
 from .spec import errors
 from .spec.errors import CNIError
-from .spec.versions import SUPPORTED, error_version, version_answer
+from .spec.versions import SUPPORTED, error_version, version_document
 
 CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # ioctl: which kind of namespace a /proc/*/ns or bind-mounted file is
@@ -75,17 +76,14 @@ class Plugin:
                                        str(e)), b"")
         else:
             response = None
-            if agent and self.registered:
-                from .agent.client import AGENT_COMMANDS, call  # standard library only
+            if agent and command in AGENT_COMMANDS and self.registered:
+                from .agent.client import call  # standard library only
 
-                if command in AGENT_COMMANDS and os.environ.get("PYNET_AGENT", "") != "off":
+                if os.environ.get("PYNET_AGENT", "") != "off":
                     answer = call(self.name, os.environ, stdin)
                     response = Response(*answer) if answer is not None else None
             if response is None:
-                _full_path()
                 response = handle(self, os.environ, stdin)
-        from .agent.client import write  # standard library only
-
         write(sys.stdout, response.stdout)
         write(sys.stderr, response.stderr)
         return response.exit_code
@@ -132,13 +130,13 @@ def handle(plugin: Plugin, env, stdin: bytes) -> Response:
 
 def _handle(plugin: Plugin, env, stdin: bytes) -> Response:
     try:
+        if env.get("CNI_COMMAND") == "VERSION":  # (it needs no other variable: nothing to parse)
+            return Response(stdout=version_document(stdin, plugin.versions))
         from .spec.env import parse_env
 
         invocation = parse_env(env)
         if invocation.command == "":
             return Response(stderr=plugin.about + "\n")
-        if invocation.command == "VERSION":
-            return Response(stdout=_dump(version_answer(stdin, plugin.versions)))
         from .spec.request import request_for  # the configuration model, not needed above
 
         request = request_for(invocation, stdin)
@@ -163,6 +161,7 @@ def _handle(plugin: Plugin, env, stdin: bytes) -> Response:
 def _dispatch(plugin: Plugin, request) -> Response:
     import importlib
 
+    _full_path()  # the commands need site-packages (pyroute2 & co.)
     commands = importlib.import_module(plugin.commands)
     if request.command == "ADD":
         result = commands.add(request)

@@ -19,6 +19,7 @@ import struct
 import sys
 import time
 
+from ..firewall import libnft
 from . import wire
 from .server import Worker, log, preload
 
@@ -163,6 +164,7 @@ class Supervisor:
             self.unlink()  # at once: the agent the caller starts next waits for our lock, not for this socket
             os.kill(self.pid, signal.SIGUSR1)
 
+        libnft.keep_contexts()  # this worker's own netfilter sockets, reused (see cni.firewall.libnft)
         worker = Worker(self.listener, self.build, self.slots[index], on_stale)
         signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: worker.stopping.set())

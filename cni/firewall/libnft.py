@@ -3,15 +3,73 @@
 `run(script, json_output)` does what `nft [-j] -f -` does with `script`; when the library cannot be
 loaded, it runs the `nft` command instead. Each call has a context of its own, opened in the
 calling thread's network namespace, so concurrent calls (agent threads) do not share state.
+
+A resident process (the agent) calls `keep_contexts()`: libnftables contexts of its own network
+namespace are then kept open and reused, one thread at a time. Closing a
+netfilter socket after a change that deleted something waits for an RCU grace period (the kernel
+flushes its deferred frees on every netfilter socket release: 10-15 ms here), which a kept context
+never pays; libnftables checks its cache against the ruleset's generation on every run, so a kept
+context sees others' changes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
+import threading
+from contextlib import contextmanager
 
 OUTPUT_JSON = 1 << 4  # NFT_CTX_OUTPUT_JSON
 
 _lib = None
+_kept: dict[str, list] = {}  # idle handles of the home namespace, by kind (a resident process's)
+_kept_lock = threading.Lock()
+_home: tuple[int, int] | None = None  # (pid, netns inode) that keep_contexts() was called for
+_closers: dict = {}  # kind -> how a handle of that kind is closed
+KEEP_AT_MOST = 8  # of each kind
+
+
+def _netns() -> int:
+    return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+def keep_contexts(keep: bool = True) -> None:
+    """Keep netfilter handles opened in this process's current network namespace for reuse; with
+    `keep` False, close the kept ones and keep no more."""
+    global _home
+    with _kept_lock:
+        for kind, handles in _kept.items():  # (a forked child closes its copies of its parent's)
+            for handle in handles:
+                _closers[kind](handle)
+        _kept.clear()
+        _home = (os.getpid(), _netns()) if keep else None
+
+
+@contextmanager
+def kept(kind: str, opener, closer):
+    """A handle of `kind` (a libnftables context, a netfilter socket): a kept one when this thread is
+    in the home namespace of a process that keeps them, else a new one; closed after use unless it
+    is kept. A handle whose use raised is closed (it may be in the middle of something)."""
+    keep = _home is not None and _home == (os.getpid(), _netns())
+    handle = None
+    _closers[kind] = closer
+    if keep:
+        with _kept_lock:
+            idle = _kept.setdefault(kind, [])
+            handle = idle.pop() if idle else None
+    if handle is None:
+        handle = opener()
+    try:
+        yield handle
+    except BaseException:
+        closer(handle)
+        raise
+    if keep:
+        with _kept_lock:
+            if len(_kept[kind]) < KEEP_AT_MOST:
+                _kept[kind].append(handle)
+                return
+    closer(handle)
 
 
 def _library():
@@ -41,20 +99,25 @@ def run(script: str, json_output: bool = False) -> tuple[int, str, str]:
     lib = _library()
     if lib is None:
         return _run_command(script, json_output)
+    try:
+        with kept("libnftables", _new_context, lib.nft_ctx_free) as ctx:
+            lib.nft_ctx_output_set_flags(ctx, OUTPUT_JSON if json_output else 0)
+            status = lib.nft_run_cmd_from_buffer(ctx, script.encode())
+            out = lib.nft_ctx_get_output_buffer(ctx) or b""  # (reading a buffer empties it)
+            err = lib.nft_ctx_get_error_buffer(ctx) or b""
+    except MemoryError:  # no context could be made
+        return _run_command(script, json_output)
+    return (1 if status else 0), out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def _new_context() -> int:
+    lib = _library()
     ctx = lib.nft_ctx_new(0)
     if not ctx:
-        return _run_command(script, json_output)
-    try:
-        lib.nft_ctx_buffer_output(ctx)
-        lib.nft_ctx_buffer_error(ctx)
-        if json_output:
-            lib.nft_ctx_output_set_flags(ctx, OUTPUT_JSON)
-        status = lib.nft_run_cmd_from_buffer(ctx, script.encode())
-        out = lib.nft_ctx_get_output_buffer(ctx) or b""
-        err = lib.nft_ctx_get_error_buffer(ctx) or b""
-        return (1 if status else 0), out.decode(errors="replace"), err.decode(errors="replace")
-    finally:
-        lib.nft_ctx_free(ctx)
+        raise MemoryError("nft_ctx_new failed")
+    lib.nft_ctx_buffer_output(ctx)
+    lib.nft_ctx_buffer_error(ctx)
+    return ctx
 
 
 def _run_command(script: str, json_output: bool) -> tuple[int, str, str]:

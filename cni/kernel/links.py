@@ -7,7 +7,7 @@ library); everything else through pyroute2, imported and opened only when first 
 from __future__ import annotations
 
 import os
-import socket
+import _socket  # not `socket`: its selectors import costs a cold plugin start a millisecond
 import sys
 from contextlib import contextmanager
 
@@ -228,12 +228,12 @@ def _announced_deleted(watch: rtnl.Rtnl, name: str, done: int) -> bool:
 
 
 def addresses(ipr, index: int, family: int) -> list[str]:
-    """The link's addresses of one family (socket.AF_INET/AF_INET6) as CIDR strings."""
+    """The link's addresses of one family (AF_INET/AF_INET6) as CIDR strings."""
     return ipr.rtnl.addresses(index, family)
 
 
 def all_addresses(ipr, index: int) -> list[str]:
-    return addresses(ipr, index, socket.AF_INET) + addresses(ipr, index, socket.AF_INET6)
+    return addresses(ipr, index, _socket.AF_INET) + addresses(ipr, index, _socket.AF_INET6)
 
 
 IFA_F_NODAD = 0x02
@@ -248,7 +248,7 @@ def add_address(ipr, index: int, cidr: str, nodad: bool = False) -> None:
 def main_routes(ipr, index: int | None = None) -> list[tuple[str, str]]:
     """(dst CIDR, gateway) of the main table's routes, optionally of one link."""
     found = []
-    for family, default in ((socket.AF_INET, "0.0.0.0/0"), (socket.AF_INET6, "::/0")):
+    for family, default in ((_socket.AF_INET, "0.0.0.0/0"), (_socket.AF_INET6, "::/0")):
         for route in ipr.get_routes(family=family, table=RT_TABLE_MAIN):
             if index is not None and route.get("oif") != index:
                 continue
@@ -261,7 +261,7 @@ def add_route(ipr, index: int, dst: str, gateway: str = "", **extra) -> None:
     if not extra:
         ipr.rtnl.add_route(index, dst, gateway)
         return
-    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    family = _socket.AF_INET6 if ":" in dst else _socket.AF_INET
     spec = {"dst": dst, "oif": index, "family": family, **extra}
     if gateway:
         spec["gateway"] = gateway
@@ -340,7 +340,7 @@ def vxlan_info(message) -> dict:
 
 def neighbours(ipr, index: int) -> dict[str, str]:
     """Permanent IPv4 neighbours of a link: {ip: mac}."""
-    return {n.get("NDA_DST"): n.get("NDA_LLADDR") for n in ipr.get_neighbours(ifindex=index, family=socket.AF_INET)
+    return {n.get("NDA_DST"): n.get("NDA_LLADDR") for n in ipr.get_neighbours(ifindex=index, family=_socket.AF_INET)
             if n["state"] & NUD_PERMANENT and n.get("NDA_LLADDR")}
 
 
@@ -397,4 +397,4 @@ def delete_route(ipr, index: int, dst: str) -> None:
 
 def ipv4_addresses_of(ipr) -> dict[str, int]:
     """Every IPv4 address of the namespace: {address: link index}."""
-    return {a.get("address"): a["index"] for a in ipr.get_addr(family=socket.AF_INET)}
+    return {a.get("address"): a["index"] for a in ipr.get_addr(family=_socket.AF_INET)}

@@ -63,30 +63,33 @@ def entered(path: str):
         os.close(home)
 
 
-def pids_in(path: str) -> list[int]:
-    """The processes whose network namespace is the one at `path` (like `ip netns pids`)."""
-    try:
-        target = os.stat(path)
-    except OSError:
-        return []
+def pids_in(*paths: str) -> list[int]:
+    """The processes whose network namespace is one of those at `paths` (like `ip netns pids`)."""
+    targets = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        targets.add((st.st_dev, st.st_ino))
     pids = []
-    for entry in os.listdir("/proc"):
+    for entry in os.listdir("/proc") if targets else ():
         if entry.isdigit():
             try:
                 st = os.stat(f"/proc/{entry}/ns/net")
             except OSError:
                 continue
-            if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino) and int(entry) != os.getpid():
+            if (st.st_dev, st.st_ino) in targets and int(entry) != os.getpid():
                 pids.append(int(entry))
     return pids
 
 
-def kill_all_in(path: str) -> None:
-    """SIGKILL every process in the namespace at `path` (a pynet agent there keeps it alive, with its
-    links, after `ip netns delete`)."""
+def kill_all_in(*paths: str) -> None:
+    """SIGKILL every process in the namespaces at `paths` (a pynet agent there keeps it alive, with
+    its links, after `ip netns delete`)."""
     import signal
 
-    for pid in pids_in(path):
+    for pid in pids_in(*paths):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

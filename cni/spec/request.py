@@ -49,6 +49,11 @@ class Request:
                            "interface (such as bridge) in a network configuration list")
         raise CNIError(INVALID_CONFIG, f"{self.command} needs prevResult", "the runtime must pass the ADD result")
 
+    def prev_addresses(self) -> list[str] | None:
+        """The addresses (CIDR) in prevResult, or None without one: what a DEL knows of the ADD."""
+        prev = self.config.prev_result
+        return None if prev is None else [ip.address for ip in prev.ips]
+
     def cni_args(self, known: tuple[str, ...] = ()) -> dict[str, str]:
         """CNI_ARGS as a dict; keys outside `known` are an error unless IgnoreUnknown is true."""
         pairs = dict(self.invocation.args)

@@ -19,11 +19,45 @@ def at_least(version: str, minimum: str) -> bool:
     return key(version) >= key(minimum)
 
 
-def _asked(stdin: bytes):
-    import json  # not at import time: plugin entry points load this module
+class _NotPlain(Exception):
+    """What the light parser leaves to the json package."""
 
+
+class _Strict:
+    """The settings json.loads gives its C scanner (see _loads)."""
+
+    strict = True
+    object_hook = object_pairs_hook = None
+    parse_float, parse_int = float, int
+
+    @staticmethod
+    def parse_constant(name):  # NaN, Infinity: json's business
+        raise _NotPlain(name)
+
+
+def _loads(stdin: bytes):
+    """json.loads(stdin) for plain input (UTF-8 text holding one JSON value), parsed by the C scanner
+    json.loads itself uses but without importing the json package, whose `re` costs more than the
+    rest of a VERSION call; anything else (other encodings, a BOM, constants, errors) goes to json."""
     try:
-        obj = json.loads(stdin) if stdin.strip() else None
+        import _json
+
+        text = stdin.decode("utf-8").strip(" \t\n\r")
+        if text.startswith("\ufeff"):
+            raise _NotPlain("BOM")
+        value, end = _json.make_scanner(_Strict)(text, 0)
+        if end == len(text):
+            return value
+    except (ImportError, UnicodeDecodeError, ValueError, StopIteration, RecursionError, _NotPlain):
+        pass
+    import json
+
+    return json.loads(stdin)
+
+
+def _asked(stdin: bytes):
+    try:
+        obj = _loads(stdin) if stdin.strip() else None
     except (ValueError, RecursionError):
         return None
     return obj.get("cniVersion") if isinstance(obj, dict) else None
@@ -33,6 +67,22 @@ def version_answer(stdin: bytes, supported: tuple[str, ...] = SUPPORTED) -> dict
     """VERSION's result: the asked cniVersion echoed (the latest if none was asked) and ours."""
     asked = _asked(stdin)
     return {"cniVersion": asked if isinstance(asked, str) and asked else LATEST, "supportedVersions": list(supported)}
+
+
+def version_document(stdin: bytes, supported: tuple[str, ...] = SUPPORTED) -> str:
+    """VERSION's output: version_answer as json.dumps(indent=4) writes it (plus a newline), written
+    here with json's own string quoting so that VERSION loads no json package."""
+    answer = version_answer(stdin, supported)
+    try:
+        from _json import encode_basestring_ascii as quote
+    except ImportError:
+        quote = None
+    if quote is None or not supported:
+        import json
+
+        return json.dumps(answer, indent=4) + "\n"
+    items = ",\n".join(f"        {quote(v)}" for v in supported)
+    return f'{{\n    "cniVersion": {quote(answer["cniVersion"])},\n    "supportedVersions": [\n{items}\n    ]\n}}\n'
 
 
 def error_version(stdin: bytes) -> str:

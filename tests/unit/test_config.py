@@ -476,6 +476,31 @@ def test_version_answer(stdin, asked):
     assert version_answer(stdin) == {"cniVersion": asked, "supportedVersions": list(SUPPORTED)}
 
 
+@pytest.mark.parametrize("stdin", [
+    b'{"cniVersion":"1.0.0"}', b' \r\n\t{"cniVersion": "0.4.0", "name": "x", "plugins": [{}]}\n ', b"",
+    b"garbage", b'{"cniVersion": "1.0.0"} x', b'{"cniVersion": "1.0.0"}{}', b"\x0c{}\x0b", b"\xff\xfe\x00",
+    '{"cniVersion": "\u00e9t\u00e9 \\" \\\\ \\u2603 \\n"}'.encode(), b'{"cniVersion": "\\ud800"}',
+    b'\xef\xbb\xbf{"cniVersion": "1.0.0"}', '{"cniVersion": "0.3.1"}'.encode("utf-16"),
+    b'{"cniVersion": NaN}', b'{"cniVersion": "1.0.0", "x": Infinity}', b'{"cniVersion": 1e999}',
+    b'{"cniVersion": "1.0.0", "cniVersion": "0.4.0"}', b"[" * 100000 + b"]" * 100000, b"null", b"7",
+    b'{"cniVersion": ["1.0.0"]}', b'{"cniVersion": "1.0.0\x00"}', b'{"cniVersion": "\x01"}',
+])
+def test_version_document_is_json_dumps_of_the_answer(stdin):
+    """VERSION is written without the json package: the same text json.dumps writes, the same
+    cniVersion json.loads finds (whatever stdin holds)."""
+    from cni.spec.versions import version_document
+
+    try:
+        found = json.loads(stdin) if stdin.strip() else None
+    except (ValueError, RecursionError):
+        found = None
+    asked = found.get("cniVersion") if isinstance(found, dict) else None
+    answer = {"cniVersion": asked if isinstance(asked, str) and asked else LATEST, "supportedVersions": list(SUPPORTED)}
+    assert version_answer(stdin) == answer
+    assert version_document(stdin) == json.dumps(answer, indent=4) + "\n"
+    assert version_document(stdin, ("1.0.0",)) == json.dumps({**answer, "supportedVersions": ["1.0.0"]}, indent=4) + "\n"
+
+
 def test_version_answer_plugin_versions():
     assert version_answer(b"", ("1.0.0", "1.1.0")) == {"cniVersion": LATEST,
                                                        "supportedVersions": ["1.0.0", "1.1.0"]}

@@ -296,6 +296,23 @@ print(",".join(loaded))
     assert out.stdout.strip() == ""
 
 
+def test_installed_launcher_answers_version_with_the_least_imports(tmp_path):
+    """A runtime calls VERSION for every plugin on every container: the launcher `pynet plugins
+    install` writes answers it without site-packages, the json package, re or the CNI_* parser."""
+    from cni.cli.plugins import install
+
+    install(str(tmp_path), "reference")
+    launcher = str(tmp_path / "bridge")
+    with open(launcher) as f:
+        assert f.readline().rstrip().endswith(" -IS")
+    out = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", launcher], input=b'{"cniVersion":"0.4.0"}',
+                         capture_output=True, env={"CNI_COMMAND": "VERSION"}, timeout=30)
+    assert out.returncode == 0 and json.loads(out.stdout) == {"cniVersion": "0.4.0", "supportedVersions": list(SUPPORTED)}
+    imported = {line.split("|")[-1].strip() for line in out.stderr.decode().splitlines() if "|" in line}
+    assert "cni.plugins.bridge" in imported
+    assert not imported & {"site", "json", "re", "cni.spec.env", "importlib", "cni.plugins.bridge.commands"}, imported
+
+
 @pytest.mark.parametrize("env", [{}, {"CNI_COMMAND": ""}, {"CNI_COMMAND": "", "CNI_CONTAINERID": "/"}])
 def test_no_command_prints_about(env):
     response, _ = run(PLUGIN, env, b"garbage")

@@ -18,6 +18,11 @@ def _store(request: Request, ipam) -> Store:
     return Store(data_dir, request.config.name)
 
 
+def _prev_addresses(request: Request) -> list[str]:
+    """The addresses prevResult reports (without prefix length), if there is one."""
+    return [a.split("/")[0] for a in request.prev_addresses() or ()]
+
+
 def _subnets(range_set) -> str:
     return ", ".join(str(r.subnet) for r in range_set)
 
@@ -63,7 +68,7 @@ def add(request: Request) -> Result:
     store = _store(request, ipam)
     ips: list[IPConfig] = []
     with store.locked():
-        held = store.reservations()
+        held = store.reservations(request.container_id)
         try:
             for index, range_set in enumerate(range_sets):
                 mine = next((w for w in wanted if range_for(range_set, w)), None)
@@ -82,13 +87,13 @@ def add(request: Request) -> Result:
 def delete(request: Request) -> None:
     store = _store(request, ipam_section(request))
     with store.locked():
-        store.release(store.owned_by(request.container_id, request.ifname))
+        store.release(store.owned_by(request.container_id, request.ifname, _prev_addresses(request)))
 
 
 def check(request: Request) -> None:
     store = _store(request, ipam_section(request))
     with store.locked():
-        held = store.owned_by(request.container_id, request.ifname)
+        held = store.owned_by(request.container_id, request.ifname, _prev_addresses(request))
     if not held:
         raise CNIError(errors.CHECK_FAILED, "host-local holds no address for this container",
                        f"no reservation for {request.container_id}/{request.ifname} in {store.directory}")
@@ -106,7 +111,7 @@ def gc(request: Request) -> None:
     valid = {(a.container_id, a.ifname) for a in request.config.valid_attachments}
     valid_ids = {container_id for container_id, _ in valid}
     with store.locked():
-        stale = [ip for ip, (cid, ifname) in store.reservations().items()
+        stale = [ip for ip, (cid, ifname) in store.reservations(cached=False).items()
                  if ((cid, ifname) not in valid if ifname else cid not in valid_ids)]
         store.release(stale)
 

@@ -8,12 +8,13 @@ owner tag (network/container id/ifname) as their comment.
     pm4ip/6ip    host address . proto . host port -> container address . port
     hairpin4/6   container address . proto . port reached through a published port
     iso, iso_self  bridges of isolated networks: no forwarding between two of them
-    attached     one element per attachment of a network with elements of its own (nets, iso)
+    attached     one element per attachment of an isolated network (it may have no other element)
     (table bridge pynet) noicc  host veths of containers on `icc: false` networks: no IP between them
 
 Elements of a container carry its owner tag as their comment; those of a network (nets, iso) its
-label, and they go when no element of that network's owners is left, decided under the host lock
-in the same transaction as the removal that leaves none. A table left with no element goes too.
+label. A subnet goes when no masqueraded address is left in it, an isolation when no element of
+its network's owners is left: decided under the host lock, in the same transaction as the removal
+that leaves none. A table left with no element goes too.
 The firewall plugin's accepts are not here: they must sit where the host drops (`foreign`).
 """
 
@@ -134,18 +135,19 @@ def _attachment(owner: str) -> str:
 
 
 def _tidy(table: str, present: dict[str, list[tuple[str, str]]], has_forward: bool, doomed) -> list[str]:
-    """The commands that delete the elements for which doomed(set, comment) is true, the elements
-    of every network none of whose owners has an element left (a subnet of a network: once none of
-    its masqueraded addresses is left in it), and the forward chain once nothing needs it; or, when
-    that leaves no element at all, the table itself."""
+    """The commands that delete the elements for which doomed(set, comment) is true, the subnets
+    (`nets`) no masqueraded address left is in, the isolation of every network none of whose owners
+    has an element left, and the forward chain once nothing needs it; or, when that leaves no
+    element at all, the table itself."""
     items = [(name, key, comment) for name, elements in present.items() for key, comment in elements]
     gone = {(name, key) for name, key, comment in items if name not in NETWORK_SETS and doomed(name, comment)}
-    left = [(name, key, network_of(comment)) for name, key, comment in items
-            if name not in NETWORK_SETS and (name, key) not in gone]
-    members = {network for _, _, network in left}
-    masqueraded = [(network, key) for name, key, network in left if name.startswith("masq")]
-    gone |= {(name, key) for name, key, comment in items if name in NETWORK_SETS and comment not in members
-             or name.startswith("nets") and not _holds(key, comment, masqueraded)}
+    left = [(name, key, comment) for name, key, comment in items if name not in NETWORK_SETS
+            and (name, key) not in gone]
+    members = {network_of(comment) for _, _, comment in left}
+    masqueraded = [key for name, key, _ in left if name in SETS[MASQUERADE]]
+    gone |= {(name, key) for name, key, comment in items
+             if name in ("nets4", "nets6") and not _holds_any(key, masqueraded)
+             or name in FORWARD_SETS and comment not in members}
     if len(gone) == len(items):
         return [f"delete table {table}"]
     lines = [f"delete element {table} {name} {{ {_literal(name, key)} }}" for name, key, _ in items
@@ -155,12 +157,14 @@ def _tidy(table: str, present: dict[str, list[tuple[str, str]]], has_forward: bo
     return lines
 
 
-def _holds(subnet: str, network: str, masqueraded: list[tuple[str, str]]) -> bool:
-    """Does a masqueraded address of `network` lie in `subnet`?"""
-    import ipaddress  # only when something is removed
+def _holds_any(subnet: str, addresses: list[str]) -> bool:
+    """Whether one of `addresses` is in `subnet` (a pynet network's: not masqueraded between them)."""
+    if not addresses:
+        return False
+    import ipaddress  # only when a subnet's fate is decided
 
-    cidr = ipaddress.ip_network(subnet, strict=False)
-    return any(owner == network and ipaddress.ip_address(address) in cidr for owner, address in masqueraded)
+    network = ipaddress.ip_network(subnet, strict=False)
+    return any(ipaddress.ip_address(a) in network for a in addresses if (":" in a) == (":" in subnet))
 
 
 def _key(value) -> str:
@@ -186,11 +190,19 @@ class Nftables:
         return out
 
     def _listing(self, table: str) -> list[dict] | None:
-        """The table as `nft -j list table` gives it; None if it does not exist."""
-        try:
-            return json.loads(self._run(f"list table {table}", json_output=True) or "{}").get("nftables", [])
-        except CNIError:
-            return None
+        """The table as `nft -j list table` gives it; None if it does not exist. A listing that is
+        not JSON (seen once, with the table changing under it) is read again, then an error."""
+        for attempt in (1, 2):
+            try:
+                out = self._run(f"list table {table}", json_output=True)
+            except CNIError:
+                return None
+            try:
+                return json.loads(out or "{}").get("nftables", [])
+            except ValueError:
+                if attempt == 2:
+                    raise CNIError(errors.KERNEL, f"nftables listed table {table} unreadably", out[:300]) from None
+        return None
 
     def _elements(self, table: str = TABLE,
                   listing: list[dict] | None = None) -> dict[str, list[tuple[str, str]]] | None:
@@ -258,20 +270,19 @@ class Nftables:
         return undo
 
     def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]):
-        """Masquerade traffic from `addresses` leaving for anywhere but pynet's `subnets`; the
-        subnets are the network's elements (a `nets` element per subnet not there yet)."""
+        """Masquerade traffic from `addresses` leaving for anywhere but pynet's `subnets` (a `nets`
+        element per subnet not there yet: it stays while an address in it is masqueraded)."""
         with host_lock():
             listing = self._listing(TABLE)
             present = self._elements(TABLE, listing) or {}
             known = {k for name in ("nets4", "nets6") for k, _ in present.get(name, [])}
-            registered = self._register(present, owner)
             label = _quote(network_label(network))
-            lines = registered + [f"add element {TABLE} nets{_family(c)} {{ {c} comment {label} }}"
-                                  for c in subnets if c not in known]
+            lines = [f"add element {TABLE} nets{_family(c)} {{ {c} comment {label} }}"
+                     for c in subnets if c not in known]
             lines += [f"add element {TABLE} masq{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
                       for a in addresses]
             self._apply(lines, listing)
-        return self._undo(owner, MASQUERADE, bool(registered))
+        return self._undo(owner, MASQUERADE, False)
 
     def add_port_mappings(self, owner: str, mappings: list[dict]):
         """Publish ports: each mapping has protocol, host_ip ("" = any), host_port, address (the

@@ -177,8 +177,9 @@ class Storm:
                 found["plugin"].append(pid)
         return found
 
-    def kill(self, pids: list[int], what: str, count: str = "each") -> None:
-        """kill -9 `pids`; counted as `what`, each process or (count="once") once for all."""
+    def kill(self, pids: list[int], what: str, count: str = "each") -> int:
+        """kill -9 `pids`, counted as `what`: each process, or (count="once") once for all; how
+        many were still there."""
         killed = 0
         for pid in pids:
             try:
@@ -187,24 +188,25 @@ class Storm:
             except ProcessLookupError:
                 pass
         self.kills[what] += killed if count == "each" else min(killed, 1)
+        return killed
 
     def kill_while(self, stop: threading.Event, progress) -> None:
-        """Every 20-100 ms, kill 1-3 plugin processes; once per round, when a random share of the
-        round is done, the whole agent at once; now and then one of its processes. Every second,
-        look for an address in two live containers."""
-        agent_at, agent_killed = self.random.uniform(0.2, 0.6), not self.agent
+        """kill -9 along the round: plugin processes, a tenth as many as the round has tasks (at
+        least 3) spread over it; the whole agent once, when a random share of the round is done, and
+        one of its processes once, at another. Every 2 s, look for an address in two live containers."""
+        plugins, killed = max(3, self.ops // 10), 0
+        whole_at, one_at = self.random.uniform(0.2, 0.6), self.random.uniform(0.1, 0.9)
+        whole_done = one_done = not self.agent
         checked = time.monotonic()
         while not stop.wait(self.random.uniform(0.02, 0.1)):
-            found = self.processes()
-            if not agent_killed and progress() >= agent_at and found["agent"]:
-                self.kill(found["agent"], "agent", count="once")
-                agent_killed = True
-            elif self.agent and found["agent"] and self.random.random() < 0.1:
-                self.kill([self.random.choice(found["agent"])], "agent process")
-            elif found["plugin"]:
-                count = min(len(found["plugin"]), self.random.randint(1, 3))
-                self.kill(self.random.sample(found["plugin"], count), "plugin")
-            if time.monotonic() - checked > 1:
+            found, done = self.processes(), progress()
+            if not whole_done and done >= whole_at and found["agent"]:
+                whole_done = bool(self.kill(found["agent"], "agent", count="once"))
+            elif not one_done and done >= one_at and found["agent"]:
+                one_done = bool(self.kill([self.random.choice(found["agent"])], "agent process"))
+            elif found["plugin"] and killed <= plugins * done:
+                killed += self.kill([self.random.choice(found["plugin"])], "plugin")
+            if time.monotonic() - checked > 2:
                 self.check_addresses("during the storm")
                 checked = time.monotonic()
 

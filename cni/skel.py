@@ -104,7 +104,9 @@ def _read_stdin(command: str) -> bytes:
     # A person running the plugin by hand (no command, or VERSION at a terminal) is not made to type.
     if sys.stdin is None or not command or (command == "VERSION" and sys.stdin.isatty()):
         return b""
-    return sys.stdin.buffer.read()
+    from .spec.limits import MAX_CONFIG_BYTES
+
+    return sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)  # enough to refuse it (and /dev/zero ends)
 
 
 def _dump(obj: dict) -> str:

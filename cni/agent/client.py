@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+from ..spec.limits import MAX_CONFIG_BYTES
 from . import wire
 
 
@@ -29,7 +30,8 @@ def main(plugin: str, module: str) -> int:
     stdin = None
     if command in AGENT_COMMANDS and os.environ.get("PYNET_AGENT", "") != "off":
         try:
-            stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
+            # one byte past the limit is enough to refuse it (and /dev/zero as stdin ends)
+            stdin = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1) if sys.stdin is not None else b""
         except OSError:
             stdin = None  # the plugin reports it
         else:

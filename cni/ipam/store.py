@@ -67,11 +67,12 @@ class Store:
                     pass
 
     def _write_temporary(self, content: str) -> str:
+        data = content.encode("utf-8")  # before the file exists: text that is not UTF-8 leaves none
         path = os.path.join(self.directory, TEMP_PREFIX + os.urandom(8).hex())
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(content)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
         except OSError as e:
             raise _io_error("write a reservation", path, e) from None
         return path

@@ -36,7 +36,8 @@ from ...kernel.undo import UndoLog
 from ...spec import CNIError, Request, Result
 from ...spec import errors
 from ...spec.errors import invalid_config
-from .config import Sysctl, TuningConf, normalise_mac, parse, state_dir
+from ...spec.mac import normalise_mac
+from .config import Sysctl, TuningConf, parse, state_dir
 
 IFF_ALLMULTI = 0x200
 KNOBS = ("mac", "mtu", "promisc", "allmulti")

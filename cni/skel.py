@@ -193,8 +193,10 @@ def check_netns(request) -> None:
     path = request.netns
     if not path or request.command not in ("ADD", "DEL", "CHECK"):
         return
+    from .files import open_regular  # a FIFO or a device is refused before open() could block on it
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = open_regular(path)
     except FileNotFoundError:
         if request.command == "DEL":
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..files import read_regular
 from ..spec import DNS, Request
 from ..spec.errors import CNIError, IO_FAILURE, invalid_config
 from ..spec.result import parse_route
@@ -28,8 +29,7 @@ def resolv_conf(path: str) -> DNS:
     """nameserver/domain/search/options lines of a resolv.conf file."""
     nameservers, search, options, domain = [], [], [], ""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.readlines()
+        lines = read_regular(path).decode("utf-8", "replace").splitlines()
     except OSError as e:
         raise CNIError(IO_FAILURE, "cannot read ipam.resolvConf", f"{path}: {e.strerror}") from None
     for line in lines:

@@ -17,6 +17,7 @@ import ipaddress
 import os
 from contextlib import contextmanager
 
+from ..files import read_regular
 from ..spec import CNIError
 from ..spec import errors
 
@@ -24,6 +25,7 @@ DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 LAST_RESERVED = "last_reserved_ip."
 TEMP_PREFIX = ".pynet-tmp-"
 LINE_BREAK = "\r\n"
+RECORD_MAX = 4096  # bytes of a reservation file: a container id (at most 255), CRLF, an ifname
 
 
 def _io_error(what: str, path: str, error: OSError) -> CNIError:
@@ -85,12 +87,13 @@ class Store:
                 ipaddress.ip_address(name)
             except ValueError:
                 continue
-            path = os.path.join(self.directory, name)
             try:
-                with open(path, encoding="utf-8", errors="replace", newline="") as f:  # keep the \r\n
-                    content = f.read().strip()
-            except (FileNotFoundError, IsADirectoryError):
-                continue
+                content = read_regular(os.path.join(self.directory, name), RECORD_MAX)
+            except OSError as e:
+                if e.errno in (errno.ENOENT, errno.EINVAL):
+                    continue  # released meanwhile, or no reservation (a directory, a FIFO, ...)
+                raise _io_error("read a reservation", os.path.join(self.directory, name), e) from None
+            content = content.decode("utf-8", "replace").strip()
             container_id, _, ifname = content.partition(LINE_BREAK)
             found[name] = (container_id.strip(), ifname.strip())
         return found
@@ -121,8 +124,8 @@ class Store:
     def last_reserved(self, range_set: int):
         """The last address handed out from range set `range_set`, or None."""
         try:
-            with open(os.path.join(self.directory, f"{LAST_RESERVED}{range_set}")) as f:
-                return ipaddress.ip_address(f.read().strip())
+            text = read_regular(os.path.join(self.directory, f"{LAST_RESERVED}{range_set}"), RECORD_MAX)
+            return ipaddress.ip_address(text.decode("ascii").strip())
         except (OSError, ValueError):
             return None
 

@@ -29,7 +29,7 @@ import json
 import os
 import stat
 
-from ...files import write_atomic
+from ...files import read_regular, write_atomic
 from ...kernel.links import IFF_PROMISC, link, link_index, netlink, write_sysctl
 from ...kernel.netns import NetnsGone, entered
 from ...kernel.undo import UndoLog
@@ -121,8 +121,7 @@ def _state_file(conf: TuningConf, request: Request) -> str:
 
 def _read_state(path: str) -> dict | None:
     try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read())
+        data = json.loads(read_regular(path))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
@@ -156,8 +155,7 @@ def _netns_inode(netns: str) -> int:
 def _save_state(path: str, request: Request, index: int, before: dict, wanted: dict, undo: UndoLog) -> None:
     """Save the previous values of the knobs ADD changes; an earlier ADD's saved values win."""
     try:
-        with open(path, "rb") as f:
-            old_bytes = f.read()
+        old_bytes = read_regular(path)
     except FileNotFoundError:
         old_bytes = None
     except OSError as e:

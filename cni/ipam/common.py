@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..context import caller_path
 from ..files import read_regular
 from ..spec import DNS, Request
+from ..spec.config import check_path
 from ..spec.errors import CNIError, IO_FAILURE, invalid_config
 from ..spec.result import parse_route
 
@@ -25,9 +27,10 @@ def routes(ipam, where: str = "ipam.routes") -> tuple:
     return tuple(parse_route(r, f"{where}[{n}]") for n, r in enumerate(value))
 
 
-def resolv_conf(path: str) -> DNS:
-    """nameserver/domain/search/options lines of a resolv.conf file."""
+def resolv_conf(value) -> DNS:
+    """nameserver/domain/search/options lines of the resolv.conf file ipam.resolvConf names."""
     nameservers, search, options, domain = [], [], [], ""
+    path = caller_path(check_path(value, "ipam.resolvConf"))
     try:
         lines = read_regular(path).decode("utf-8", "replace").splitlines()
     except OSError as e:

@@ -39,6 +39,7 @@ def bridge_conf(lab, **extra) -> dict:
 
 
 def run(lab, plugin: str, config=None, *, env=None, stdin=None, command="ADD", netns=None, args=""):
+    env = {"PYNET_STATE_DIR": str(lab["tmp"] / "state"), **(env or {})}  # the overlay's and tuning's state
     return run_plugin(plugin_path(plugin), command, config, netns=netns or lab["c1"].path, container_id="id-c1",
                       args=args, cni_path=os.path.dirname(plugin_path(plugin)), host=lab["host"].name, env=env,
                       stdin=stdin, timeout=TIMEOUT)
@@ -98,6 +99,27 @@ def test_bad_names_in_the_configuration_are_code_7(lab, plugin, change, words):
             }.get(plugin, {"cniVersion": "1.0.0", "name": "chained", "type": plugin})
     refused(lab, plugin, {**base, **change}, 7, words)
     assert not (lab["tmp"] / "store.json").exists()
+
+
+# found by the fuzz test: a list where a name is expected was code 100 (unhashable), a number
+# where an address is expected was taken for one (5 is 0.0.0.5)
+PREV = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}], "ips": [{"address": "10.77.0.5/24"}]}
+
+
+@pytest.mark.parametrize("plugin,change,code,words", [
+    ("firewall", {"backend": ["nftables"]}, 2, "backend"),
+    ("macvlan", {"mode": ["bridge"]}, 7, "mode"),
+    ("overlay", {"network": 5}, 7, "network"),
+    ("portmap", {"runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80, "hostIP": 5}]}}, 7,
+     "hostIP"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_values_of_the_wrong_type_are_refused(lab, plugin, change, code, words):
+    base = {"macvlan": lan_conf(lab, "macvlan", "bridge"),
+            "overlay": {"cniVersion": "1.0.0", "name": "ov1", "type": "overlay", "vni": 42, "underlay": "m0",
+                        "store": {"type": "file", "path": str(lab["tmp"] / "store.json")}},
+            }.get(plugin, {"cniVersion": "1.0.0", "name": "chained", "type": plugin, "prevResult": PREV,
+                           "capabilities": {"portMappings": True}})
+    refused(lab, plugin, {**base, **change}, code, words)
 
 
 # ---- MAC addresses ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ...spec import Request
 from ...spec.env import check_ifname
-from ...spec.errors import INVALID_CONFIG, invalid_config
+from ...spec.errors import INVALID_CONFIG, invalid_config, shown
 from ...spec.mac import unicast_mac
 
 
@@ -60,8 +60,8 @@ def parse(request: Request, kind: Kind) -> LinkConf:
     if master:
         check_ifname(master, "master", INVALID_CONFIG)
     mode = conf.get("mode") or kind.default_mode
-    if mode not in kind.modes:
-        raise invalid_config("invalid mode", f"{mode!r}: {kind.name} modes are {', '.join(kind.modes)}")
+    if not isinstance(mode, str) or mode not in kind.modes:
+        raise invalid_config("invalid mode", f"{shown(mode)}: {kind.name} modes are {', '.join(kind.modes)}")
     mtu = conf.get("mtu") or 0
     if isinstance(mtu, bool) or not isinstance(mtu, int) or not (mtu == 0 or 68 <= mtu <= 65535):
         raise invalid_config("invalid mtu", f"{mtu!r}: an MTU is a number from 68 to 65535")

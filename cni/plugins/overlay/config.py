@@ -118,6 +118,8 @@ def parse_netconf(conf) -> OverlayConf:
                        "remove ipam: each host hands out addresses from its subnet lease of `network`")
     vni = _int(conf, "vni", None, 1, MAX_VNI, "a VXLAN network identifier (vni)")
     try:
+        if not isinstance(conf.get("network"), str):  # IPv4Network(5) would be 0.0.0.5/32
+            raise TypeError
         network = ipaddress.IPv4Network(conf.get("network"))
     except (ValueError, TypeError):
         raise invalid_config("invalid network", f"{conf.get('network')!r}: an IPv4 CIDR such as \"10.244.0.0/16\" "

@@ -102,7 +102,9 @@ def _read_stdin(command: str) -> bytes:
     # A person running the plugin by hand (no command, or VERSION at a terminal) is not made to type.
     if sys.stdin is None or not command or (command == "VERSION" and sys.stdin.isatty()):
         return b""
-    return sys.stdin.buffer.read()
+    from .spec.limits import MAX_CONFIG_BYTES
+
+    return sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)  # enough to refuse it (and /dev/zero ends)
 
 
 def _dump(obj: dict) -> str:
@@ -115,20 +117,23 @@ def _error(error: CNIError, stdin: bytes) -> Response:
     return Response(stdout=_dump(error.to_dict(error_version(stdin))), exit_code=1)
 
 
-def handle(plugin: Plugin, env, stdin: bytes) -> Response:
+def handle(plugin: Plugin, env, stdin: bytes, cwd: str | None = None,
+           cancel: context.Cancellation | None = None) -> Response:
     """Answer one CNI request; every failure becomes a CNI error, never an exception.
 
     `env` is the request's environment (os.environ in a plugin process, the caller's in the agent);
-    while the request runs, code reads PYNET_* knobs from it through cni.context.
+    while the request runs, code reads PYNET_* knobs from it through cni.context. The agent also
+    gives the caller's working directory and a `cancel` it sets when the caller gives up: an ADD
+    done by then is undone (see cni.context.Cancellation).
     """
-    token = context.using(env)
+    token = context.using(env, cwd, cancel)
     try:
-        return _handle(plugin, env, stdin)
+        return _handle(plugin, env, stdin, cancel)
     finally:
         context.reset(token)
 
 
-def _handle(plugin: Plugin, env, stdin: bytes) -> Response:
+def _handle(plugin: Plugin, env, stdin: bytes, cancel: context.Cancellation | None) -> Response:
     try:
         if env.get("CNI_COMMAND") == "VERSION":  # (it needs no other variable: nothing to parse)
             return Response(stdout=version_document(stdin, plugin.versions))
@@ -146,7 +151,7 @@ def _handle(plugin: Plugin, env, stdin: bytes) -> Response:
                            + ", ".join(plugin.versions))
         if plugin.uses_netns:
             check_netns(request)
-        return _dispatch(plugin, request)
+        return _dispatch(plugin, request, cancel)
     except CNIError as e:
         if e.code == errors.INTERNAL:
             _log_internal(plugin, e)
@@ -158,13 +163,15 @@ def _handle(plugin: Plugin, env, stdin: bytes) -> Response:
                                "for a traceback in the log"), stdin)
 
 
-def _dispatch(plugin: Plugin, request) -> Response:
+def _dispatch(plugin: Plugin, request, cancel: context.Cancellation | None) -> Response:
     import importlib
 
     _full_path()  # the commands need site-packages (pyroute2 & co.)
     commands = importlib.import_module(plugin.commands)
     if request.command == "ADD":
         result = commands.add(request)
+        if cancel is not None and not cancel.commit():
+            _undo_late_add(commands, request)
         return Response(stdout=_dump(result.render(request.config.cni_version)))
     name = {"DEL": "delete", "CHECK": "check", "GC": "gc", "STATUS": "status"}[request.command]
     function = getattr(commands, name, None)
@@ -173,6 +180,18 @@ def _dispatch(plugin: Plugin, request) -> Response:
     elif name == "check":
         raise CNIError(errors.INTERNAL, f"the {plugin.name} plugin has no CHECK")
     return Response()
+
+
+def _undo_late_add(commands, request) -> None:
+    """An ADD that finished after its caller gave up: nobody will DEL it, so it is DELeted here."""
+    import dataclasses
+
+    message = "the caller gave up waiting: the ADD that finished after it was undone"
+    try:
+        commands.delete(dataclasses.replace(request, invocation=request.invocation._replace(command="DEL")))
+    except Exception as e:  # noqa: BLE001 - reported with the rest
+        raise CNIError(errors.TRY_AGAIN_LATER, message + " in part", str(e)) from None
+    raise CNIError(errors.TRY_AGAIN_LATER, message)
 
 
 def _log_internal(plugin: Plugin, error: BaseException) -> None:
@@ -190,8 +209,10 @@ def check_netns(request) -> None:
     path = request.netns
     if not path or request.command not in ("ADD", "DEL", "CHECK"):
         return
+    from .files import open_regular  # a FIFO or a device is refused before open() could block on it
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = open_regular(path)
     except FileNotFoundError:
         if request.command == "DEL":
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ..spec.limits import MAX_CONFIG_BYTES
 from . import AGENT_COMMANDS, write
 
 
@@ -23,7 +24,8 @@ def main(plugin: str, module: str) -> int:
     stdin = None
     if command in AGENT_COMMANDS and os.environ.get("PYNET_AGENT", "") != "off":
         try:
-            stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
+            # one byte past the limit is enough to refuse it (and /dev/zero as stdin ends)
+            stdin = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1) if sys.stdin is not None else b""
         except OSError:
             stdin = None  # the plugin reports it
         else:

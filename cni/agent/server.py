@@ -1,21 +1,26 @@
 """A serving process of the agent: answers plugin requests, each in a thread of its own.
 
-Requests run with the caller's environment in the process's own network namespace; only root
-callers in that namespace, and only callers of the same build, are served. `supervisor` forks
-these processes (one per CPU, so requests also run in parallel beyond one interpreter lock).
+Requests run with the caller's environment and working directory in the process's own network
+namespace; only root callers in that namespace, and only callers of the same build, are served.
+A caller that gives up (its deadline passes, or it goes away) gets nothing done behind its back:
+its ADD rolls back (cni.context.Cancellation). `supervisor` forks these processes (one per CPU, so
+requests also run in parallel beyond one interpreter lock).
 """
 
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 import threading
 import time
 
+from ..context import Cancellation
 from . import wire
 
 MAX_ACTIVE = 64  # requests running at once; more wait (up to their deadline) for a slot
+WATCH = 0.25  # seconds between looks at whether a request's caller is still there
 
 
 class Worker:
@@ -72,14 +77,16 @@ class Worker:
         try:
             with conn:
                 conn.settimeout(30)
-                refusal = self.refusal(conn)
+                pid, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+                refusal = self.refusal(pid, uid)
                 fields = wire.receive(conn)
                 if refusal:
                     conn.sendall(wire.pack([b"refused", b"1", _error_json(4, refusal, fields), b""]))
                     return
-                answer = self.answer(fields)
-                conn.settimeout(None)
-                conn.sendall(wire.pack(answer))
+                answer = self.answer(fields, conn, _cwd_of(pid))
+                if answer is not None:
+                    conn.settimeout(None)
+                    conn.sendall(wire.pack(answer))
         except EOFError:
             pass  # a caller that only looked (pynet agent status), or died before asking
         except (OSError, ValueError) as e:
@@ -89,9 +96,8 @@ class Worker:
                 self.active -= 1
                 self.slot.record(self.active)
 
-    def refusal(self, conn: socket.socket) -> str:
+    def refusal(self, pid: int, uid: int) -> str:
         """Why this peer may not be served ("" if it may): root only, from our namespace only."""
-        pid, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
         if uid != 0:
             return f"the pynet agent serves root only (caller uid {uid})"
         try:
@@ -102,7 +108,8 @@ class Worker:
             return "the caller is in another network namespace than this agent serves"
         return ""
 
-    def answer(self, fields: list[bytes]) -> list[bytes]:
+    def answer(self, fields: list[bytes], conn: socket.socket, cwd: str) -> list[bytes] | None:
+        """The answer to send (None: the caller is gone)."""
         if len(fields) != 6 or fields[0] != wire.MAGIC:
             raise ValueError("not a pynet agent request")
         _, build, plugin, deadline, env, stdin = fields
@@ -110,16 +117,19 @@ class Worker:
             log().info("pynet agent: a caller of build %s: stepping down", build.decode())
             self.on_stale()
             return [b"stale", b"1", b"", b""]
-        remaining = float(deadline) - time.time()
+        deadline = float(deadline)
+        remaining = deadline - time.time()
         if remaining <= 0 or not self.slots.acquire(timeout=remaining):
             return [b"ok", b"1", _error_json(11, "the pynet agent is busy: the request's deadline passed", fields), b""]
         env = wire.decode_env(env)
+        what = f"{plugin.decode()} {env.get('CNI_COMMAND')} container {env.get('CNI_CONTAINERID')}"
         started = time.monotonic()
+        cancel = Cancellation()
         done: list = []
 
         def work() -> None:
             try:
-                done.append(run_request(plugin.decode(), env, stdin))
+                done.append(run_request(plugin.decode(), env, stdin, cwd, cancel))
             except BaseException as e:  # noqa: BLE001 - handle() never raises; loading a plugin might
                 from ..skel import Response
 
@@ -127,18 +137,25 @@ class Worker:
             finally:
                 self.slots.release()
                 self.back_home()
+                if cancel.cancelled:
+                    log().warning("%s: its caller gave up; ended with exit %d (an ADD rolls back)", what,
+                                  done[0].exit_code if done else -1)
 
         worker = threading.Thread(target=work, daemon=True)
         worker.start()
-        worker.join(max(0.0, float(deadline) - time.time()))
-        if not done:  # it goes on in its thread; the runtime's DEL (or GC) cleans up what it did
-            log().warning("%s %s container %s missed its deadline", plugin.decode(), env.get("CNI_COMMAND"),
-                          env.get("CNI_CONTAINERID"))
+        gone = _gone(conn)
+        while worker.is_alive() and time.time() < deadline and not gone():
+            worker.join(min(WATCH, max(0.0, deadline - time.time())))
+        if not done and cancel.cancel():
+            if time.time() < deadline:
+                log().warning("%s: the caller went away", what)
+                return None
+            log().warning("%s missed its deadline", what)
             return [b"ok", b"1", _error_json(11, "the request did not finish within its deadline "
-                                                 "(PYNET_AGENT_TIMEOUT); it may finish later", fields), b""]
+                                                 "(PYNET_AGENT_TIMEOUT); it is rolled back", fields), b""]
+        worker.join()  # done, or committed a moment ago: its answer is being rendered
         response = done[0]
-        log().debug("served %s %s container %s: exit %d in %.1f ms", plugin.decode(), env.get("CNI_COMMAND"),
-                    env.get("CNI_CONTAINERID"), response.exit_code, (time.monotonic() - started) * 1000)
+        log().debug("served %s: exit %d in %.1f ms", what, response.exit_code, (time.monotonic() - started) * 1000)
         return [b"ok", str(response.exit_code).encode(), response.stdout.encode(), response.stderr.encode()]
 
     def back_home(self) -> None:
@@ -149,7 +166,8 @@ class Worker:
             os._exit(70)
 
 
-def run_request(plugin: str, env: dict[str, str], stdin: bytes):
+def run_request(plugin: str, env: dict[str, str], stdin: bytes, cwd: str | None = None,
+                cancel: Cancellation | None = None):
     from ..plugins import PLUGINS, load
     from ..skel import handle
 
@@ -157,7 +175,24 @@ def run_request(plugin: str, env: dict[str, str], stdin: bytes):
         from ..skel import Response
 
         return Response(_error_json(4, f"the pynet agent has no plugin {plugin!r}", [b""] * 6).decode(), "", 1)
-    return handle(load(plugin), env, stdin)
+    return handle(load(plugin), env, stdin, cwd, cancel)
+
+
+def _cwd_of(pid: int) -> str:
+    """The caller's working directory, against which its configuration's relative paths resolve
+    ("" if it cannot be known)."""
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+    return "" if cwd.endswith(" (deleted)") else cwd
+
+
+def _gone(conn: socket.socket):
+    """A test of whether the caller hung up (it sends nothing more after its request)."""
+    watch = select.poll()
+    watch.register(conn, select.POLLIN | select.POLLRDHUP)
+    return lambda: bool(watch.poll(0))
 
 
 def _error_json(code: int, message: str, fields: list[bytes]) -> bytes:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from ..context import caller_path
+from ..files import read_regular
 from ..spec import DNS, Request
+from ..spec.config import check_path
 from ..spec.errors import CNIError, IO_FAILURE, invalid_config
 from ..spec.result import parse_route
 
@@ -24,12 +27,12 @@ def routes(ipam, where: str = "ipam.routes") -> tuple:
     return tuple(parse_route(r, f"{where}[{n}]") for n, r in enumerate(value))
 
 
-def resolv_conf(path: str) -> DNS:
-    """nameserver/domain/search/options lines of a resolv.conf file."""
+def resolv_conf(value) -> DNS:
+    """nameserver/domain/search/options lines of the resolv.conf file ipam.resolvConf names."""
     nameservers, search, options, domain = [], [], [], ""
+    path = caller_path(check_path(value, "ipam.resolvConf"))
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.readlines()
+        lines = read_regular(path).decode("utf-8", "replace").splitlines()
     except OSError as e:
         raise CNIError(IO_FAILURE, "cannot read ipam.resolvConf", f"{path}: {e.strerror}") from None
     for line in lines:

@@ -36,6 +36,8 @@ class Range:
 
 
 RangeSet = tuple[Range, ...]
+MAX_RANGE_SETS = 64  # each gives the container an address (dual-stack needs 2)
+MAX_RANGES = 1024  # in all range sets together
 
 
 def _address(value, where: str, family: int):
@@ -85,8 +87,18 @@ def parse_range(obj, where: str) -> Range:
     return Range(subnet, start, end, gateway)
 
 
-def _overlap(a: Range, b: Range) -> bool:
-    return a.subnet.version == b.subnet.version and a.start <= b.end and b.start <= a.end
+def _first_overlap(everything: list[tuple[str, Range]]):
+    """Two ranges that share an address ((where, range) each), or None. Sorted by family and start,
+    a range overlaps an earlier one exactly when it starts before the furthest end so far."""
+    ordered = sorted(everything, key=lambda item: (item[1].subnet.version, item[1].start))
+    furthest = None
+    for item in ordered:
+        if furthest is not None and furthest[1].subnet.version == item[1].subnet.version \
+                and item[1].start <= furthest[1].end:
+            return furthest, item
+        if furthest is None or furthest[1].subnet.version != item[1].subnet.version or item[1].end > furthest[1].end:
+            furthest = item
+    return None
 
 
 def _range_set_list(value, where: str) -> list[tuple[str, list]]:
@@ -106,17 +118,21 @@ def parse_range_sets(ipam, runtime_config) -> tuple[RangeSet, ...]:
         raw += _range_set_list(ipam["ranges"], "ipam.ranges")
     if not raw:
         raise invalid_config("no address ranges", "set ipam.ranges (or ipam.subnet) to the addresses to hand out")
+    if len(raw) > MAX_RANGE_SETS or sum(len(entries) for _, entries in raw) > MAX_RANGES:
+        raise invalid_config("too many address ranges",
+                             f"{len(raw)} range sets with {sum(len(entries) for _, entries in raw)} ranges; pynet's "
+                             f"host-local takes at most {MAX_RANGE_SETS} range sets and {MAX_RANGES} ranges")
     sets = []
     for where, entries in raw:
         ranges = tuple(parse_range(r, f"{where}[{n}]") for n, r in enumerate(entries))
         if len({r.subnet.version for r in ranges}) > 1:
             raise invalid_config(f"invalid {where}", "a range set mixes IPv4 and IPv6")
         sets.append((where, ranges))
-    everything = [(where, r) for where, ranges in sets for r in ranges]
-    for i, (wa, a) in enumerate(everything):
-        for wb, b in everything[i + 1:]:
-            if _overlap(a, b):
-                raise invalid_config("overlapping ranges", f"{a} ({wa}) overlaps {b} ({wb})")
+    everything = [(f"{where}[{n}]", r) for where, ranges in sets for n, r in enumerate(ranges)]
+    clash = _first_overlap(everything)
+    if clash:
+        (wa, a), (wb, b) = clash
+        raise invalid_config("overlapping ranges", f"{a} ({wa}) overlaps {b} ({wb})")
     return tuple(ranges for _, ranges in sets)
 
 

@@ -24,6 +24,7 @@ import ipaddress
 import os
 from contextlib import contextmanager
 
+from ..files import read_regular
 from ..spec import CNIError
 from ..spec import errors
 from . import watch
@@ -32,7 +33,7 @@ DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 LAST_RESERVED = "last_reserved_ip."
 TEMP_PREFIX = ".pynet-tmp-"
 LINE_BREAK = "\r\n"
-MAX_RESERVATION = 4096  # a container id (at most 255 bytes), a line break and an interface name
+RECORD_MAX = 4096  # bytes of a reservation file: a container id (at most 255), CRLF, an ifname
 
 # directory -> {file name: ((inode, change time), (container id, ifname))}, as last read in this process
 _SEEN: dict[str, dict[str, tuple[tuple[int, int], tuple[str, str]]]] = {}
@@ -87,11 +88,12 @@ class Store:
                     pass
 
     def _write_temporary(self, content: str) -> str:
+        data = content.encode("utf-8")  # before the file exists: text that is not UTF-8 leaves none
         path = os.path.join(self.directory, TEMP_PREFIX + os.urandom(8).hex())
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(content)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
         except OSError as e:
             raise _io_error("write a reservation", path, e) from None
         return path
@@ -140,11 +142,13 @@ class Store:
 
     def _owner(self, name: str) -> tuple[str, str] | None:
         """(container id, ifname) in reservation file `name`; None if it is gone."""
+        path = os.path.join(self.directory, name)
         try:
-            with open(os.path.join(self.directory, name), "rb") as f:
-                content = f.read(MAX_RESERVATION).decode("utf-8", "replace").strip()
-        except (FileNotFoundError, IsADirectoryError):
-            return None
+            content = read_regular(path, RECORD_MAX).decode("utf-8", "replace").strip()
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.EINVAL):
+                return None  # released meanwhile, or no reservation (a directory, a FIFO, ...)
+            raise _io_error("read a reservation", path, e) from None
         container_id, _, ifname = content.partition(LINE_BREAK)
         return container_id.strip(), ifname.strip()
 
@@ -183,8 +187,8 @@ class Store:
     def last_reserved(self, range_set: int):
         """The last address handed out from range set `range_set`, or None."""
         try:
-            with open(os.path.join(self.directory, f"{LAST_RESERVED}{range_set}")) as f:
-                return ipaddress.ip_address(f.read().strip())
+            text = read_regular(os.path.join(self.directory, f"{LAST_RESERVED}{range_set}"), RECORD_MAX)
+            return ipaddress.ip_address(text.decode("ascii").strip())
         except (OSError, ValueError):
             return None
 

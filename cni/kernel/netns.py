@@ -7,6 +7,7 @@ import errno
 import os
 from contextlib import contextmanager
 
+from ..files import open_regular
 from ..spec import CNIError
 from ..spec import errors
 
@@ -27,7 +28,7 @@ def _setns(fd: int) -> None:
 def open_netns(path: str) -> int:
     """An fd of the network namespace at `path` (a CNI error if it is missing or not a netns)."""
     try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return open_regular(path)  # a namespace file is regular; a FIFO would block open()
     except FileNotFoundError:
         raise NetnsGone(errors.UNKNOWN_CONTAINER, "the container's network namespace does not exist",
                         f"{path} is missing") from None

@@ -1,15 +1,16 @@
 """The undo log: every change an ADD makes is recorded, so a failed ADD is undone in reverse order.
 Its counterpart for DEL and GC, `EveryStep`: every step runs, whatever failed before it.
 
-PYNET_FAIL_AT=N (tests only) makes the N-th recorded step fail right after it is done, to prove
-that every prefix of an ADD rolls back cleanly.
+An ADD whose caller gave up (the agent's deadline passed, or the caller went away) stops at its next
+step and rolls back. PYNET_FAIL_AT=N (tests only) makes the N-th recorded step fail right after it
+is done, to prove that every prefix of an ADD rolls back cleanly.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 
-from ..context import getenv
+from ..context import cancelled, getenv
 from ..spec import CNIError
 from ..spec import errors
 
@@ -28,6 +29,9 @@ class UndoLog:
         self._steps.append((what, undo))
         if len(self._steps) == self._fail_at:
             raise InjectedFault(errors.INTERNAL, f"injected fault after step {self._fail_at}: {what}")
+        if cancelled():
+            raise CNIError(errors.TRY_AGAIN_LATER, "the caller gave up waiting: the request is rolled back",
+                           f"stopped after {what}")
 
     def rollback(self) -> list[str]:
         """Undo every step, newest first; returns what could not be undone (and goes on)."""

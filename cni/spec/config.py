@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .env import name_problem
-from .errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, CNIError, invalid_config
+from .errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, CNIError, invalid_config, shown
+from .limits import MAX_CONFIG_BYTES, MAX_DEPTH
 from .result import DNS, Result, parse_dns, parse_result
 from .versions import SUPPORTED
 
+PATH_MAX = 4096  # bytes, with the terminating NUL (linux/limits.h)
 _EMPTY = MappingProxyType({})
 _JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
@@ -46,23 +48,70 @@ class NetConf:
 
 
 def decode(stdin: bytes) -> dict:
-    """The JSON object on stdin, or a code-6 error saying what is wrong with it."""
+    """The JSON object on stdin, or a code-6 error saying what is wrong with it.
+
+    Stricter than Python's json and as strict as the reference's decoder: UTF-8 without a byte-order
+    mark, no NaN/Infinity, no number beyond a double's range (1e999), no unpaired surrogate escape.
+    """
+    if len(stdin) > MAX_CONFIG_BYTES:
+        raise invalid_config("network configuration is too large",
+                             f"{len(stdin)} bytes on stdin; pynet reads at most {MAX_CONFIG_BYTES}")
     if not stdin.strip():
         raise CNIError(DECODE_FAILURE, "no network configuration on stdin",
                        "the runtime must pass the network configuration as a JSON object on stdin")
     try:
-        obj = json.loads(stdin)
+        obj = json.loads(stdin.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
     except UnicodeDecodeError as e:
         raise CNIError(DECODE_FAILURE, "network configuration is not UTF-8 text", str(e)) from None
     except ValueError as e:
         raise CNIError(DECODE_FAILURE, "network configuration is not valid JSON", str(e)) from None
     except RecursionError:
-        raise CNIError(DECODE_FAILURE, "network configuration is nested too deeply",
-                       "the JSON on stdin nests arrays or objects beyond what pynet decodes") from None
+        obj = _TOO_DEEP
+    problem = _unusual(obj)
+    if problem:
+        raise CNIError(DECODE_FAILURE, "network configuration cannot be used", problem)
     if not isinstance(obj, dict):
         raise CNIError(DECODE_FAILURE, "network configuration must be a JSON object",
                        f"got a JSON {_JSON_TYPES.get(type(obj), type(obj).__name__)}")
     return obj
+
+
+_TOO_DEEP = object()  # what json.loads() decoded when it ran out of stack
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:40]} is beyond the range of a number")
+    return value
+
+
+def _unusual(obj) -> str:
+    """Why decoded JSON is unusable: deeper than MAX_DEPTH, or a string (or key) that is not text."""
+    if obj is _TOO_DEEP:
+        return f"arrays and objects nest more than {MAX_DEPTH} levels deep"
+    pending = [(obj, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            items = [*value.values(), *value]
+        elif isinstance(value, list):
+            items = value
+        else:
+            if isinstance(value, str) and not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return f"{shown(value)} holds an unpaired surrogate escape (\\ud800-\\udfff), not a character"
+            continue
+        if depth >= MAX_DEPTH:
+            return f"arrays and objects nest more than {MAX_DEPTH} levels deep"
+        pending += [(item, depth + 1) for item in items]
+    return ""
 
 
 def check_version(obj: dict) -> str:
@@ -87,6 +136,18 @@ def _mapping(obj: dict, key: str) -> MappingProxyType:
     if not isinstance(value, dict):
         raise invalid_config(f"invalid {key}", f"{key} must be a JSON object, got {value!r}"[:200])
     return MappingProxyType(value)
+
+
+def check_path(value, where: str) -> str:
+    """A file or directory path of a configuration: a string, not empty, no NUL byte, not too long.
+    (A relative one is relative to the caller's working directory: see cni.context.caller_path.)"""
+    if not isinstance(value, str) or not value:
+        raise invalid_config(f"invalid {where}", f"{shown(value)} is not a path")
+    if "\0" in value:
+        raise invalid_config(f"invalid {where}", f"{shown(value)} holds a NUL byte")
+    if len(value.encode("utf-8", "surrogatepass")) >= PATH_MAX:
+        raise invalid_config(f"invalid {where}", f"{shown(value)} is longer than Linux paths can be ({PATH_MAX} bytes)")
+    return value
 
 
 def check_type(value, key: str) -> str:

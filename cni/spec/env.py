@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
-from .errors import INVALID_ENVIRONMENT, CNIError
+from .errors import INVALID_ENVIRONMENT, CNIError, shown
 
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "GC", "STATUS")
 
@@ -43,18 +43,36 @@ def name_problem(value: str) -> str:
     return ""
 
 
-def ifname_problem(value: str) -> str:
-    """Why `value` is not a valid Linux interface name ("" if it is)."""
-    size = len(value.encode("utf-8", "surrogateescape"))
+def ifname_problem(value) -> str:
+    """Why `value` is not a name the kernel gives a link as it is ("" if it is).
+
+    The kernel's dev_valid_name() refuses empty names, names of 16 bytes or more, "." and "..", and
+    '/', ':' or whitespace; a '%' makes it pick a name of its own (eth%d becomes eth0), so it is
+    refused too, as are NUL bytes and text that is not UTF-8.
+    """
+    if not isinstance(value, str):
+        return "it is not a string"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "it is not valid UTF-8 text"
     if size == 0:
         return "it is empty"
     if size > IFNAME_MAX:
         return f"it is {size} bytes long, Linux allows at most {IFNAME_MAX}"
     if value in (".", ".."):
         return "'.' and '..' are not interface names"
-    if any(ch in "/:" or ch.isspace() or ch == "\0" for ch in value):
-        return "it must not contain '/', ':' or whitespace"
+    if any(ch in "/:%\0" or ch.isspace() or not ch.isprintable() for ch in value):
+        return "it must not contain '/', ':', '%', whitespace or control characters"
     return ""
+
+
+def check_ifname(value, where: str, code: int) -> str:
+    """`value` if it is a valid interface name, else CNI error `code` naming `where`."""
+    problem = ifname_problem(value)
+    if problem:
+        raise CNIError(code, f"invalid {where}", f"{where} {shown(value)} is not an interface name: {problem}")
+    return value
 
 
 def parse_cni_args(text: str) -> tuple[tuple[str, str], ...]:
@@ -97,10 +115,7 @@ def parse_env(env) -> Invocation:
                            f"CNI_CONTAINERID {container_id[:80]!r}: {problem}")
     ifname = env.get("CNI_IFNAME", "")
     if ifname or command in ("ADD", "DEL", "CHECK"):
-        problem = ifname_problem(ifname)
-        if problem:
-            raise CNIError(INVALID_ENVIRONMENT, "invalid CNI_IFNAME",
-                           f"CNI_IFNAME {ifname[:80]!r}: {problem}")
+        check_ifname(ifname, "CNI_IFNAME", INVALID_ENVIRONMENT)
     netns = env.get("CNI_NETNS", "")
     if netns and (not netns.startswith("/") or "\0" in netns):
         raise CNIError(INVALID_ENVIRONMENT, "invalid CNI_NETNS",

@@ -44,10 +44,15 @@ DESCRIPTIONS = {
 }
 
 
+MAX_MSG = 500  # characters of msg and of details an error carries at most (the input may be huge)
+MAX_DETAILS = 2000
+
+
 class CNIError(Exception):
     """An error a plugin reports to the runtime: spec code, short message, longer details."""
 
     def __init__(self, code: int, msg: str, details: str = "") -> None:
+        msg, details = _capped(msg, MAX_MSG), _capped(details, MAX_DETAILS)
         super().__init__(msg)
         self.code = code
         self.msg = msg
@@ -59,6 +64,20 @@ class CNIError(Exception):
 
     def __str__(self) -> str:
         return f"{self.msg}: {self.details}" if self.details else self.msg
+
+
+def _capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def shown(value, limit: int = 80) -> str:
+    """`value` as an error message quotes it: repr()'s form, cut short, whatever its size or depth."""
+    import reprlib  # not at import time: errors are rare
+
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = limit
+    short.maxlevel = 3
+    return short.repr(value)
 
 
 def invalid_config(msg: str, details: str = "") -> CNIError:

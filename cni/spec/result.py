@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from .errors import invalid_config
+from .env import check_ifname
+from .errors import INVALID_CONFIG, invalid_config
 from .versions import SUPPORTED, at_least
 
 
@@ -158,6 +159,11 @@ def _text(obj: dict, key: str, where: str) -> str:
     return value
 
 
+def _ifname(obj: dict, where: str) -> str:
+    name = _text(obj, "name", where)
+    return check_ifname(name, f"{where}.name", INVALID_CONFIG) if name else ""
+
+
 def _uint(obj: dict, key: str, where: str, optional: bool = False):
     value = obj.get(key)
     if value is None:
@@ -223,7 +229,7 @@ def parse_result(obj, where: str = "prevResult", default_version: str = "") -> t
                              f"cniVersion {version!r} is not one of " + ", ".join(SUPPORTED))
     interfaces = tuple(
         Interface(
-            name=_text(i, "name", f"{where}.interfaces[{n}]"),
+            name=_ifname(i, f"{where}.interfaces[{n}]"),
             mac=_text(i, "mac", f"{where}.interfaces[{n}]"),
             sandbox=_text(i, "sandbox", f"{where}.interfaces[{n}]"),
             mtu=_uint(i, "mtu", f"{where}.interfaces[{n}]"),

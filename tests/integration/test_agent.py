@@ -4,6 +4,7 @@ a stale build steps down, deadlines, idle exit, systemd socket activation, kill 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import fcntl
 import json
 import os
@@ -230,30 +231,74 @@ def test_the_agent_leaves_when_idle(alab):
     assert not os.path.exists(socket_of(alab))
 
 
-def test_a_stuck_request_misses_its_deadline_without_blocking_others(alab):
-    warm(alab)
-    stuck_net, other_net = conf(alab, "stucknet", "10.79.0.0/24"), conf(alab, "othernet", "10.80.0.0/24")
-    lock_dir = os.path.join(alab["data"], "stucknet")
+@contextlib.contextmanager
+def ipam_blocked(lab, network: str):
+    """host-local of `network` waits (for its store's lock) until the block ends."""
+    lock_dir = os.path.join(lab["data"], network)
     os.makedirs(lock_dir, exist_ok=True)
     with open(os.path.join(lock_dir, "lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # host-local on stucknet waits for this lock
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def nothing_left(lab, config: dict, netns, before: dict) -> None:
+    """Nothing of the network of `config` left: the host's links and routes as `before`, no firewall
+    element of its subnet, no reservation, no interface in the container."""
+    assert "eth0" not in netns.links()
+    reservations = [n for n in os.listdir(os.path.join(lab["data"], config["name"])) if n[0].isdigit()]
+    assert reservations == []
+    after = lab["host"].snapshot()
+    assert (after["links"], after["routes"]) == (before["links"], before["routes"])
+    assert config["ipam"]["ranges"][0][0]["subnet"].rsplit(".", 1)[0] + "." not in after["nft"]
+
+
+def test_an_add_that_misses_its_deadline_is_rolled_back_without_blocking_others(alab, tmp_path):
+    log = tmp_path / "agent.log"
+    warm(alab, {"PYNET_LOG_FILE": str(log)})
+    stuck_net, other_net = conf(alab, "stucknet", "10.79.0.0/24"), conf(alab, "othernet", "10.80.0.0/24")
+    other_net["bridge"] += "o"
+    before = alab["host"].snapshot()
+    with ipam_blocked(alab, "stucknet"):
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             stuck = pool.submit(cni, alab, "ADD", stuck_net, alab["c1"], "id-stuck", env={"PYNET_AGENT_TIMEOUT": "3"})
             time.sleep(0.5)
             start = time.monotonic()
-            other = cni(alab, "ADD", {**other_net, "bridge": alab["bridge"] + "o"}, alab["c2"], "id-other")
+            other = cni(alab, "ADD", other_net, alab["c2"], "id-other")
             other_took = time.monotonic() - start
             assert other.ok, other.stdout
             assert other_took < 2.5 and not stuck.done()
             missed = stuck.result(timeout=30)
         assert missed.returncode != 0
         error = missed.json
-        assert error["code"] == 11 and "deadline" in error["msg"]
-    # the stuck ADD finishes in the background once the lock is free; DEL cleans it up as a runtime would
-    wait_until(lambda: "eth0" in alab["c1"].links(), "the late ADD", timeout=15)
-    assert cni(alab, "DEL", stuck_net, alab["c1"], "id-stuck").ok
-    assert cni(alab, "DEL", {**other_net, "bridge": alab["bridge"] + "o"}, alab["c2"], "id-other").ok
-    assert "eth0" not in alab["c1"].links() and "eth0" not in alab["c2"].links()
+        assert error["code"] == 11 and "deadline" in error["msg"] and "rolled back" in error["msg"]
+        assert alab["host"].links().get(alab["bridge"]) is not None  # the ADD is still waiting for its address
+    # the lock is free: host-local reserves an address, and the ADD stops at its next step and rolls back
+    wait_until(lambda: "caller gave up" in log.read_text(), "the late ADD to end", timeout=30)
+    assert cni(alab, "DEL", other_net, alab["c2"], "id-other").ok
+    alab["host"].run("ip", "link", "delete", other_net["bridge"])  # DEL leaves the bridge, as the reference's does
+    nothing_left(alab, stuck_net, alab["c1"], before)
+
+
+def test_an_add_whose_caller_is_killed_is_rolled_back(alab, tmp_path):
+    log = tmp_path / "agent.log"
+    warm(alab, {"PYNET_LOG_FILE": str(log)})
+    network = conf(alab, "killednet", "10.82.0.0/24")
+    before = alab["host"].snapshot()
+    environ = {"PATH": os.environ["PATH"], "PYNET_RUN_DIR": alab["run"], "CNI_COMMAND": "ADD",
+               "CNI_CONTAINERID": "id-killed", "CNI_NETNS": alab["c1"].path, "CNI_IFNAME": "eth0",
+               "CNI_PATH": alab["cni_path"]}
+    with ipam_blocked(alab, "killednet"):
+        caller = subprocess.Popen(["ip", "netns", "exec", alab["host"].name, BRIDGE], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, env=environ)
+        caller.stdin.write(json.dumps(network).encode())
+        caller.stdin.close()
+        # the agent runs it: the bridge and the veth are there, the address is being waited for
+        wait_until(lambda: "eth0" in alab["c1"].links(), "the ADD to get under way", timeout=30)
+        caller.kill()
+        caller.wait()
+        wait_until(lambda: "went away" in log.read_text(), "the agent to notice", timeout=10)
+    wait_until(lambda: "caller gave up" in log.read_text(), "the ADD to roll back", timeout=30)
+    nothing_left(alab, network, alab["c1"], before)
 
 
 @pytest.mark.skipif(not shutil.which("systemd-socket-activate"), reason="systemd-socket-activate not installed")

@@ -25,6 +25,7 @@ RAISES = {
 }
 
 calls: list[str] = []
+during_add: list = []  # callables ADD calls (a test's way to act while ADD runs)
 
 
 def _maybe_raise(request) -> None:
@@ -35,6 +36,8 @@ def _maybe_raise(request) -> None:
 
 def add(request):
     calls.append("add")
+    for action in during_add:
+        action(request)
     _maybe_raise(request)
     if request.config.get("raise") == "return-none":
         return None

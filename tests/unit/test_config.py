@@ -70,6 +70,39 @@ def test_json_not_an_object(stdin, kind):
     assert kind in error.details
 
 
+# JSON that Python's json accepts and the reference's decoder (Go encoding/json) refuses
+@pytest.mark.parametrize("stdin,words", [
+    (b'{"cniVersion": "1.0.0", "name": "n", "type": "t", "mtu": NaN}', "NaN"),
+    (b'{"cniVersion": "1.0.0", "name": "n", "type": "t", "mtu": Infinity}', "Infinity"),
+    (b'{"cniVersion": "1.0.0", "name": "n", "type": "t", "mtu": -Infinity}', "Infinity"),
+    (b'{"cniVersion": "1.0.0", "name": "n", "type": "t", "mtu": 1e999}', "1e999"),
+    (b'\xef\xbb\xbf{"cniVersion": "1.0.0", "name": "n", "type": "t"}', "BOM"),
+    (b'{"cniVersion": "1.0.0", "name": "n", "type": "t", "x": "\\ud800"}', "surrogate"),
+    (b'{"cniVersion": "1.0.0", "name": "n", "type": "t", "x": ' + b"[" * 65 + b"]" * 65 + b"}", "64 levels"),
+    (b"[" * 100000, "64 levels"),
+])
+def test_json_the_reference_refuses(stdin, words):
+    error = fails(6, ENV["ADD"], stdin)
+    assert words in str(error)
+
+
+def test_nesting_within_the_limit_and_whole_surrogate_pairs_are_fine():
+    stdin = b'{"cniVersion": "1.0.0", "name": "n", "type": "t", "x": ' + b"[" * 63 + b"]" * 63 + \
+        b', "y": "\\ud83d\\ude00", "z": 1e308}'
+    assert parse_request(ENV["ADD"], stdin).config.get("y") == "\U0001f600"
+
+
+def test_a_configuration_larger_than_one_mib_is_refused_before_decoding():
+    stdin = dumps(conf(padding="x" * (1 << 20)))
+    error = fails(7, ENV["ADD"], stdin)
+    assert "too large" in error.msg and str(1 << 20) in error.details
+
+
+def test_error_messages_stay_short_whatever_the_input():
+    error = invalid(conf(ipMasq="x" * 100000))
+    assert len(error.msg) <= 500 and len(error.details) <= 2000
+
+
 # ---- cniVersion ----------------------------------------------------------------------------------
 
 def test_missing_cni_version():
@@ -254,6 +287,9 @@ def test_prev_result_bad_ip(ip):
     dict(PREV_040, routes=[{"dst": "0.0.0.0/0", "gw": "x"}]),
     dict(PREV_040, routes=["0.0.0.0/0"]),
     dict(PREV_040, interfaces=[{"name": 1}]),
+    dict(PREV_040, interfaces=[{"name": "x" * (1 << 20)}]),
+    dict(PREV_040, interfaces=[{"name": "eth%d"}]),
+    dict(PREV_040, interfaces=[{"name": "a/b"}]),
     dict(PREV_040, interfaces=["eth0"]),
     dict(PREV_040, ips=[{"version": "4", "address": "10.1.0.5/16"}, 7]),
     dict(PREV_040, dns={"nameservers": [1]}),
@@ -523,3 +559,43 @@ def test_version_answer_plugin_versions():
 ])
 def test_error_version(stdin, version):
     assert error_version(stdin) == version
+
+
+# ---- paths in a configuration (dataDir, resolvConf) ------------------------------------------
+
+@pytest.mark.parametrize("value,words", [("", "not a path"), (5, "not a path"), ("/var/lib/x\0y", "NUL"),
+                                         ("/" + "d" * 5000, "longer")])
+def test_invalid_paths(value, words):
+    from cni.spec.config import check_path
+
+    with pytest.raises(CNIError) as e:
+        check_path(value, "ipam.dataDir")
+    assert e.value.code == 7 and "ipam.dataDir" in e.value.msg and words in e.value.details
+
+
+@pytest.mark.parametrize("value", ["/var/lib/cni/networks", "data", "../x", "."])
+def test_valid_paths(value):
+    from cni.spec.config import check_path
+
+    assert check_path(value, "ipam.dataDir") == value
+
+
+# ---- MAC addresses (runtimeConfig.mac, CNI_ARGS MAC=, tuning's mac) --------------------------
+
+@pytest.mark.parametrize("value,mac", [("0A-58-0A-01-00-05", "0a:58:0a:01:00:05"), ("0a58.0a01.0005", "0a:58:0a:01:00:05"),
+                                       ("02:00:00:00:00:01", "02:00:00:00:00:01"), ("", ""), (None, "")])
+def test_macs(value, mac):
+    from cni.spec.mac import unicast_mac
+
+    assert unicast_mac(value, "runtimeConfig.mac") == mac
+
+
+@pytest.mark.parametrize("value,words", [("zz:zz", "not a MAC"), ("zz:zz:zz:zz:zz:zz", "not a MAC"), (5, "not a MAC"),
+                                         ("01:00:5e:00:00:01", "unicast"), ("00:00:00:00:00:00", "unicast"),
+                                         ("0a:58:0a:01:00:05\n", "not a MAC")])
+def test_invalid_macs(value, words):
+    from cni.spec.mac import unicast_mac
+
+    with pytest.raises(CNIError) as e:
+        unicast_mac(value, "CNI_ARGS MAC")
+    assert e.value.code == 7 and words in e.value.details and "CNI_ARGS MAC" in e.value.details

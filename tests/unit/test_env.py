@@ -154,9 +154,12 @@ def test_long_invalid_id_is_cut_in_details():
 # ---- interface names ---------------------------------------------------------------------------
 
 VALID_IFNAMES = ["eth0", "e", "a" * 15, "net1.100", "veth-1_x", "é" * 7 + "a", "ü" * 7, "-", "...",
-                 "a.", "%d", "eth0@x"]
+                 "a.", "eth0@x"]
+# '%' is the kernel's name template (eth%d becomes eth0, not eth%d); "\udcff" is the byte 0xff of a
+# CNI_IFNAME that is not UTF-8, as os.environ decodes it
 INVALID_IFNAMES = ["a" * 16, "a" * 40, "é" * 8, "ééééééééa", "€" * 6, "a/b", "/", "a:b", ":", "a b",
-                   " eth0", "eth0 ", "a\tb", "a\nb", "a\u00a0b", "a\u2003b", ".", ".."]
+                   " eth0", "eth0 ", "a\tb", "a\nb", "a\u00a0b", "a\u2003b", ".", "..", "%d", "eth%d", "a%",
+                   "a\0b", "a\x7fb", "e\udcff", "\ud800"]
 
 
 @pytest.mark.parametrize("value", VALID_IFNAMES)
@@ -180,10 +183,14 @@ def test_ifname_limit_is_in_bytes_not_characters():
     assert "16 bytes" in error.details
 
 
-def test_ifname_with_surrogate_escaped_bytes():
-    # os.environ decodes undecodable bytes with surrogateescape: each counts as one byte.
-    assert parse_env(env("ADD", CNI_IFNAME="e\udcff" * 5)).ifname == "e\udcff" * 5
-    code4(env("ADD", CNI_IFNAME="e\udcff" * 8))
+def test_ifname_that_is_not_utf8():
+    # os.environ decodes undecodable bytes with surrogateescape
+    error = code4(env("ADD", CNI_IFNAME="e\udcff" * 5))
+    assert "UTF-8" in error.details and "CNI_IFNAME" in error.msg
+
+
+def test_ifname_percent_names_the_kernel_template():
+    assert "'%'" in code4(env("ADD", CNI_IFNAME="eth%d")).details
 
 
 # ---- CNI_ARGS --------------------------------------------------------------------------------

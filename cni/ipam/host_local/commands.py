@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
+from ...context import caller_path
 from ...spec import CNIError, IPConfig, Request, Result
+from ...spec.config import check_path
 from ...spec import errors
 from ..common import ipam_section, resolv_conf, routes
 from ..ranges import candidates, parse_range_sets, range_for, requested_addresses
@@ -13,8 +15,8 @@ from ..store import Store
 
 def _store(request: Request, ipam) -> Store:
     data_dir = ipam.get("dataDir") or ""
-    if not isinstance(data_dir, str):
-        raise errors.invalid_config("invalid ipam.dataDir", "it must be a directory path")
+    if data_dir:
+        data_dir = caller_path(check_path(data_dir, "ipam.dataDir"))
     return Store(data_dir, request.config.name)
 
 

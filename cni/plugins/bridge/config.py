@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from ...spec import CNIError, Request
 from ...spec import errors
-from ...spec.env import ifname_problem
+from ...spec.env import check_ifname
 from ...spec.errors import invalid_config
+from ...spec.mac import unicast_mac
 
 NOT_YET = ("macspoofchk", "disableContainerInterface")
 
@@ -80,15 +81,13 @@ def parse(request: Request) -> BridgeConf:
         if conf.get(key):
             raise CNIError(errors.UNSUPPORTED_FIELD, f"unsupported field {key}",
                            f"{key}={conf.get(key)!r}: pynet's bridge does not support {key} yet")
-    name = conf.get("bridge") or "cni0"
-    problem = ifname_problem(name) if isinstance(name, str) else "it is not a string"
-    if problem:
-        raise invalid_config("invalid bridge name", f"{name!r}: {problem}")
+    name = check_ifname(conf.get("bridge") or "cni0", "bridge name", errors.INVALID_CONFIG)
     mtu = conf.get("mtu") or 0
     if isinstance(mtu, bool) or not isinstance(mtu, int) or not (mtu == 0 or 68 <= mtu <= 65535):
         raise invalid_config("invalid mtu", f"{mtu!r}: an MTU is a number from 68 to 65535")
     # CNI_ARGS are shared with the IPAM plugin (IP=...), which validates its own keys.
-    mac = conf.runtime_config.get("mac") or dict(request.invocation.args).get("MAC", "")
+    mac = unicast_mac(conf.runtime_config.get("mac"), "runtimeConfig.mac") or \
+        unicast_mac(dict(request.invocation.args).get("MAC"), "CNI_ARGS MAC")
     backend = conf.get("firewallBackend") or ""
     if backend not in ("", "nftables", "iptables", "none"):
         raise invalid_config("invalid firewallBackend", f"{backend!r}: use \"nftables\", \"iptables\" or \"none\"")
@@ -106,7 +105,7 @@ def parse(request: Request) -> BridgeConf:
         hairpin=_bool(conf, "hairpinMode"),
         promisc=_bool(conf, "promiscMode"),
         enable_dad=_bool(conf, "enabledad"),
-        mac=mac if isinstance(mac, str) else "",
+        mac=mac,
         firewall_backend=backend,
         isolation=_bool(conf, "isolation"),
         icc=_bool(conf, "icc", default=True),

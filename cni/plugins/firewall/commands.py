@@ -16,14 +16,15 @@ from ...firewall import FORWARD, driver, owner_tag
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Request, Result
 from ...spec import errors
+from ...spec.errors import shown
 
 BACKENDS = {"": "nftables", "nftables": "nftables", "iptables": "iptables", "none": "none"}
 
 
 def _firewall(request: Request):
     backend = request.config.get("backend") or ""
-    if backend not in BACKENDS:
-        raise CNIError(errors.UNSUPPORTED_FIELD, f"unsupported backend {backend!r}",
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise CNIError(errors.UNSUPPORTED_FIELD, f"unsupported backend {shown(backend)}",
                        "pynet's firewall plugin supports backend \"\" (nftables), \"nftables\", \"iptables\" "
                        "or \"none\"")
     return driver(BACKENDS[backend])

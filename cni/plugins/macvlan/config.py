@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...spec import Request
-from ...spec.env import ifname_problem
-from ...spec.errors import invalid_config
+from ...spec.env import check_ifname
+from ...spec.errors import INVALID_CONFIG, invalid_config, shown
+from ...spec.mac import unicast_mac
 
 
 @dataclass(frozen=True)
@@ -56,17 +57,18 @@ class LinkConf:
 def parse(request: Request, kind: Kind) -> LinkConf:
     conf = request.config
     master = conf.get("master") or ""
-    if master and (not isinstance(master, str) or ifname_problem(master)):
-        raise invalid_config("invalid master", f"{master!r} is not an interface name")
+    if master:
+        check_ifname(master, "master", INVALID_CONFIG)
     mode = conf.get("mode") or kind.default_mode
-    if mode not in kind.modes:
-        raise invalid_config("invalid mode", f"{mode!r}: {kind.name} modes are {', '.join(kind.modes)}")
+    if not isinstance(mode, str) or mode not in kind.modes:
+        raise invalid_config("invalid mode", f"{shown(mode)}: {kind.name} modes are {', '.join(kind.modes)}")
     mtu = conf.get("mtu") or 0
     if isinstance(mtu, bool) or not isinstance(mtu, int) or not (mtu == 0 or 68 <= mtu <= 65535):
         raise invalid_config("invalid mtu", f"{mtu!r}: an MTU is a number from 68 to 65535")
     mac = ""
     if kind.own_mac:
-        mac = conf.runtime_config.get("mac") or dict(request.invocation.args).get("MAC", "")
+        mac = unicast_mac(conf.runtime_config.get("mac"), "runtimeConfig.mac") or \
+            unicast_mac(dict(request.invocation.args).get("MAC"), "CNI_ARGS MAC")
     in_container = conf.get("linkInContainer", False)
     if not isinstance(in_container, bool):
         raise invalid_config("invalid linkInContainer", "it must be true or false")
@@ -81,5 +83,5 @@ def parse(request: Request, kind: Kind) -> LinkConf:
             raise invalid_config("chained master failure",
                                  "no \"master\" is set and prevResult lacks a single named interface")
         master = named[0]
-    return LinkConf(kind=kind, master=master, mode=mode, mtu=mtu, mac=mac if isinstance(mac, str) else "",
+    return LinkConf(kind=kind, master=master, mode=mode, mtu=mtu, mac=mac,
                     link_in_container=in_container)

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 from ...context import getenv
 from ...spec import CNIError, Request
 from ...spec import errors
-from ...spec.env import ifname_problem
+from ...spec.env import check_ifname
 from ...spec.errors import invalid_config
 
 MAX_VNI = 2**24 - 1
@@ -96,12 +96,15 @@ def parse_store(raw) -> StoreConf:
     raise invalid_config("invalid store.type", f"{raw.get('type')!r}: use \"file\" or \"etcd\"")
 
 
-def _name(conf, key: str, default: str) -> str:
-    name = conf.get(key) or default
-    problem = ifname_problem(name) if isinstance(name, str) else "it is not a string"
-    if problem:
-        raise invalid_config(f"invalid {key}", f"{name!r}: {problem}")
-    return name
+def _underlay(value) -> str:
+    """An interface name or an IPv4 address."""
+    if not isinstance(value, str) or not value:
+        raise invalid_config("missing underlay", "set underlay to the interface name or IPv4 address that "
+                             "carries VXLAN between hosts (such as \"eth0\")")
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        return check_ifname(value, "underlay", errors.INVALID_CONFIG)
 
 
 def parse(request: Request) -> OverlayConf:
@@ -115,16 +118,15 @@ def parse_netconf(conf) -> OverlayConf:
                        "remove ipam: each host hands out addresses from its subnet lease of `network`")
     vni = _int(conf, "vni", None, 1, MAX_VNI, "a VXLAN network identifier (vni)")
     try:
+        if not isinstance(conf.get("network"), str):  # IPv4Network(5) would be 0.0.0.5/32
+            raise TypeError
         network = ipaddress.IPv4Network(conf.get("network"))
     except (ValueError, TypeError):
         raise invalid_config("invalid network", f"{conf.get('network')!r}: an IPv4 CIDR such as \"10.244.0.0/16\" "
                              "(host bits zero)") from None
     subnet_len = _int(conf, "subnetLen", 24, network.prefixlen + 1 if network.prefixlen < 30 else 31, 30,
                       f"subnetLen of {network}")
-    underlay = conf.get("underlay")
-    if not isinstance(underlay, str) or not underlay:
-        raise invalid_config("missing underlay", "set underlay to the interface name or IPv4 address that "
-                             "carries VXLAN between hosts (such as \"eth0\")")
+    underlay = _underlay(conf.get("underlay"))
     mtu = conf.get("mtu") or 0
     if mtu:
         mtu = _int(conf, "mtu", 0, 68, 65485, "an overlay MTU")
@@ -137,7 +139,7 @@ def parse_netconf(conf) -> OverlayConf:
         port=_int(conf, "port", 4789, 1, 65535, "a UDP port"), underlay=underlay, mtu=mtu,
         store=parse_store(conf.get("store")),
         lease_ttl=_int(conf, "leaseTTL", DEFAULT_TTL, 2, 10**8, "a lease time to live in seconds"),
-        bridge=_name(conf, "bridge", f"pno{vni}"), device=f"pnx{vni}", state_dir=state,
+        bridge=check_ifname(conf.get("bridge") or f"pno{vni}", "bridge", errors.INVALID_CONFIG), device=f"pnx{vni}", state_dir=state,
         is_default_gateway=_bool(conf, "isDefaultGateway"), ip_masq=conf.ip_masq, firewall_backend=backend,
         isolation=_bool(conf, "isolation"))
 

@@ -14,6 +14,7 @@ import os
 import shutil
 from contextlib import contextmanager
 
+from ...files import read_regular
 from ...spec import CNIError
 from ...spec import errors
 
@@ -39,8 +40,7 @@ def _path(state_dir: str) -> str:
 
 def read(state_dir: str) -> dict | None:
     try:
-        with open(_path(state_dir)) as f:
-            return json.load(f)
+        return json.loads(read_regular(_path(state_dir)))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:

@@ -13,8 +13,11 @@ import os
 import time
 from contextlib import contextmanager
 
+from ...files import read_regular
 from ...spec import CNIError
 from ...spec import errors
+
+STORE_MAX = 64 << 20  # bytes of a file store (its records are about 200 bytes per host)
 
 
 class Store:
@@ -70,8 +73,7 @@ class FileStore(Store):
 
     def _read(self) -> dict:
         try:
-            with open(self.path) as f:
-                return json.load(f).get("records", {})
+            return json.loads(read_regular(self.path, STORE_MAX)).get("records", {})
         except FileNotFoundError:
             return {}
         except (OSError, ValueError, AttributeError) as e:

@@ -37,6 +37,8 @@ def port_mappings(request: Request) -> list[dict]:
         host_ip = m.get("hostIP") or ""
         if host_ip:
             try:
+                if not isinstance(host_ip, str):  # ip_address(5) would be 0.0.0.5
+                    raise ValueError
                 address = ipaddress.ip_address(host_ip)
             except ValueError:
                 raise invalid_config(f"invalid {where}.hostIP", f"{host_ip!r} is not an IP address") from None

@@ -29,14 +29,15 @@ import json
 import os
 import stat
 
-from ...files import write_atomic
+from ...files import read_regular, write_atomic
 from ...kernel.links import IFF_PROMISC, link, link_index, netlink, write_sysctl
 from ...kernel.netns import NetnsGone, entered
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Request, Result
 from ...spec import errors
 from ...spec.errors import invalid_config
-from .config import Sysctl, TuningConf, normalise_mac, parse, state_dir
+from ...spec.mac import normalise_mac
+from .config import Sysctl, TuningConf, parse, state_dir
 
 IFF_ALLMULTI = 0x200
 KNOBS = ("mac", "mtu", "promisc", "allmulti")
@@ -120,8 +121,7 @@ def _state_file(conf: TuningConf, request: Request) -> str:
 
 def _read_state(path: str) -> dict | None:
     try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read())
+        data = json.loads(read_regular(path))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
@@ -155,8 +155,7 @@ def _netns_inode(netns: str) -> int:
 def _save_state(path: str, request: Request, index: int, before: dict, wanted: dict, undo: UndoLog) -> None:
     """Save the previous values of the knobs ADD changes; an earlier ADD's saved values win."""
     try:
-        with open(path, "rb") as f:
-            old_bytes = f.read()
+        old_bytes = read_regular(path)
     except FileNotFoundError:
         old_bytes = None
     except OSError as e:

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 
 from ...context import getenv
 from ...spec import Request
+from ...spec.mac import unicast_mac
 from ...spec.errors import invalid_config
 
 DEFAULT_STATE_DIR = "/var/lib/pynet"
 MTU_MIN, MTU_MAX = 68, 65535
-_HEX2 = r"[0-9A-Fa-f]{2}"
-_MAC_FORMS = (re.compile(rf"{_HEX2}(:{_HEX2}){{5}}"), re.compile(rf"{_HEX2}(-{_HEX2}){{5}}"),
-              re.compile(r"[0-9A-Fa-f]{4}(\.[0-9A-Fa-f]{4}){2}"))
 
 
 @dataclass(frozen=True)
@@ -42,28 +39,6 @@ class TuningConf:
     @property
     def touches_link(self) -> bool:
         return bool(self.mac or self.mtu or self.promisc is not None or self.allmulti is not None)
-
-
-def normalise_mac(value: str) -> str:
-    """"AA-BB-CC-DD-EE-FF", "aabb.ccdd.eeff" or "aa:bb:cc:dd:ee:ff" -> "aa:bb:cc:dd:ee:ff" ("" if invalid)."""
-    if not isinstance(value, str) or not any(form.fullmatch(value) for form in _MAC_FORMS):
-        return ""
-    digits = re.sub(r"[^0-9A-Fa-f]", "", value).lower()
-    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
-
-
-def _mac(value, where: str) -> str:
-    if value is None or value == "":
-        return ""
-    mac = normalise_mac(value)
-    if not mac:
-        raise invalid_config("invalid mac", f"{where} {str(value)[:80]!r} is not a MAC address "
-                                            "(write it as aa:bb:cc:dd:ee:ff)")
-    first = int(mac[:2], 16)
-    if first & 1 or mac == "00:00:00:00:00:00":
-        raise invalid_config("invalid mac", f"{where} {value!r} is not a unicast address "
-                                            "(the lowest bit of the first byte must be 0, and not all zeros)")
-    return mac
 
 
 def _mtu(value, where: str) -> int:
@@ -177,10 +152,10 @@ def _cni_args(request: Request) -> dict:
 def parse(request: Request) -> TuningConf:
     conf, cni_args = request.config, _cni_args(request)
     # CNI_ARGS are shared by every plugin of the chain (IP= for IPAM, K8S_POD_*, ...): only MAC is read.
-    mac = _mac(conf.get("mac"), "mac")
-    mac = _mac(dict(request.invocation.args).get("MAC"), "CNI_ARGS MAC") or mac
-    mac = _mac(conf.runtime_config.get("mac"), "runtimeConfig.mac") or mac
-    mac = _mac(cni_args.get("mac"), "args.cni.mac") or mac
+    mac = unicast_mac(conf.get("mac"), "mac")
+    mac = unicast_mac(dict(request.invocation.args).get("MAC"), "CNI_ARGS MAC") or mac
+    mac = unicast_mac(conf.runtime_config.get("mac"), "runtimeConfig.mac") or mac
+    mac = unicast_mac(cni_args.get("mac"), "args.cni.mac") or mac
     mtu = _mtu(conf.get("mtu"), "mtu")
     if cni_args.get("mtu") is not None:
         mtu = _mtu(cni_args["mtu"], "args.cni.mtu")

@@ -239,8 +239,10 @@ def _confine(config, lab: dict) -> None:
     while pending:
         obj = pending.pop()
         if isinstance(obj, dict):
-            if obj.get("type") == "host-local" and not obj.get("dataDir"):
-                obj["dataDir"] = lab["data"]
+            ipam = obj.get("ipam")  # host-local reads it whatever its type says
+            for section in (obj if obj.get("type") == "host-local" else None, ipam if isinstance(ipam, dict) else None):
+                if section is not None and not section.get("dataDir"):
+                    section["dataDir"] = lab["data"]
             pending += obj.values()
         elif isinstance(obj, list):
             pending += obj

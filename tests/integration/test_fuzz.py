@@ -35,7 +35,10 @@ from cni.skel import handle
 from tests.integration.fuzz_inputs import PLUGINS, bases, requests, sweep
 from tests.netns import install_plugins, plugin_path, wait_until
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root,
+              # it runs in-process, in plugin processes and through the agent by itself: once per CI run
+              pytest.mark.skipif(os.environ.get("PYNET_AGENT") == "off",
+                                 reason="the fuzz test covers both ways itself; it runs in the agent pass")]
 
 EXAMPLES = int(os.environ.get("PYNET_FUZZ_EXAMPLES") or 1500)
 EXEC_EXAMPLES = int(os.environ.get("PYNET_FUZZ_EXEC_EXAMPLES") or 60)

@@ -16,7 +16,7 @@ import tempfile
 import pytest
 
 from cni.agent import wire
-from tests.netns import plugin_path, run_plugin, wait_until
+from tests.netns import install_plugins, plugin_path, run_plugin, wait_until
 from tests.netns.lan import lan_conf, lan_lab
 
 pytestmark = pytest.mark.root
@@ -29,6 +29,7 @@ def lab(make_netns, tmp_path):
     """A host with an uplink m0 (for macvlan), a container, a dataDir; the host's snapshot."""
     lab = lan_lab(make_netns, tmp_path)
     lab["tmp"] = tmp_path
+    lab["cni_path"] = install_plugins(tmp_path / "bin")  # ipam.type runs what CNI_PATH resolves it to
     return lab
 
 
@@ -41,7 +42,7 @@ def bridge_conf(lab, **extra) -> dict:
 def run(lab, plugin: str, config=None, *, env=None, stdin=None, command="ADD", netns=None, args=""):
     env = {"PYNET_STATE_DIR": str(lab["tmp"] / "state"), **(env or {})}  # the overlay's and tuning's state
     return run_plugin(plugin_path(plugin), command, config, netns=netns or lab["c1"].path, container_id="id-c1",
-                      args=args, cni_path=os.path.dirname(plugin_path(plugin)), host=lab["host"].name, env=env,
+                      args=args, cni_path=lab["cni_path"], host=lab["host"].name, env=env,
                       stdin=stdin, timeout=TIMEOUT)
 
 
@@ -203,7 +204,7 @@ def test_relative_paths_resolve_against_the_callers_directory_both_ways(lab, age
     (work / "resolv.conf").write_text("nameserver 10.77.0.53\n")
     log = lab["tmp"] / "agent.log"
     environ = {"PATH": os.environ["PATH"], "PYNET_RUN_DIR": agent_run, "PYNET_DEBUG": "1", "PYNET_LOG_FILE": str(log),
-               "CNI_NETNS": lab["c1"].path, "CNI_PATH": os.path.dirname(plugin_path("bridge"))}
+               "CNI_NETNS": lab["c1"].path, "CNI_PATH": lab["cni_path"]}
 
     def bridge(command: str, config: dict, mode: str, n: int):
         env = {**environ, "PYNET_AGENT": mode, "CNI_COMMAND": command, "CNI_CONTAINERID": f"id-{n}",

@@ -3,6 +3,7 @@ by a veth pair, the gateway address on the bridge. Every change goes into the ca
 
 from __future__ import annotations
 
+import errno
 import os
 
 from ..kernel.links import (IFF_PROMISC, add_address, all_addresses, create_veth, delete_link, host_netns_fd,
@@ -23,21 +24,32 @@ def ensure_bridge(ipr, name: str, undo: UndoLog, mtu: int = 0, promisc: bool = F
     ARP cache (unreachable until their entries expire)."""
     index = link_index(ipr, name)
     flags = None  # of a bridge that was there before
-    if index is None:
-        ipr.rtnl.add_link(name, "bridge", mtu, random_mac())
+    if index is None and _created_bridge(ipr, name, mtu):
         index = link_index(ipr, name)
         undo.done(f"create bridge {name}", lambda: delete_link(ipr, name))
-    elif (found := summary(ipr, index)).kind != "bridge":
+    elif (found := summary(ipr, index if index is not None else link_index(ipr, name))).kind != "bridge":
         raise CNIError(errors.INVALID_CONFIG, f"{name} is not a bridge",
                        f"a {found.kind or 'non-bridge'} link called {name} exists on the host")
     else:
-        flags = found.flags
+        index, flags = found.index, found.flags
     if promisc and not (flags or 0) & IFF_PROMISC:
         ipr.link("set", index=index, flags=IFF_PROMISC, change=IFF_PROMISC)
         if flags is not None:  # a created bridge goes as a whole
             undo.done(f"promiscuous {name}", lambda: ipr.link("set", index=index, flags=0, change=IFF_PROMISC))
     set_up(ipr, index)
     return index
+
+
+def _created_bridge(ipr, name: str, mtu: int) -> bool:
+    """Create the bridge `name`; False if another ADD (of a runtime starting containers at once)
+    created it first."""
+    try:
+        ipr.rtnl.add_link(name, "bridge", mtu, random_mac())
+    except rtnl.NetlinkError as e:
+        if e.code != errno.EEXIST:
+            raise
+        return False
+    return True
 
 
 def veth_name(ipr) -> str:

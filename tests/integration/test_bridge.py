@@ -456,3 +456,24 @@ def test_gc_removes_every_resource_of_an_attachment_not_in_the_valid_list(networ
     assert gc([]).ok  # nothing valid: nothing of the network's attachments is left
     assert not [n for n in lab["host"].links() if n.startswith("pnv")] and reservations(lab, network) == []
     assert "10.77.0.2" not in ruleset(lab["host"])
+
+
+def test_a_bridge_another_add_created_meanwhile_is_used_not_an_error(lab, monkeypatch):
+    """Containers started at once (ctr, buildah, Podman): two first ADDs both find no bridge and both
+    create it; the one the kernel answers 'File exists' uses the other's bridge (and never deletes
+    it on rollback)."""
+    from cni.kernel.links import netlink
+    from cni.kernel.undo import UndoLog
+    from cni.plugins import bridging
+
+    lab["host"].run("ip", "link", "add", lab["bridge"], "type", "bridge")
+    real = bridging.link_index
+    seen = []
+    monkeypatch.setattr(bridging, "link_index", lambda ipr, name: None if not seen.append(name) and len(seen) == 1
+                        else real(ipr, name))  # the first lookup comes before the other ADD's creation
+    with netlink(lab["host"].path) as host:
+        with pytest.raises(RuntimeError), UndoLog() as undo:
+            index = bridging.ensure_bridge(host, lab["bridge"], undo)
+            assert index == real(host, lab["bridge"])
+            raise RuntimeError("a later step fails: the rollback must leave the other ADD's bridge")
+    assert lab["bridge"] in lab["host"].links()

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from cni.spec import SUPPORTED
-from tests.netns import plugin_path, reference_path, run_plugin
+from tests.netns import install_plugins, plugin_path, reference_path, run_plugin
 from tests.netns.lan import lan_cni, lan_conf, lan_lab, ping
 
 pytestmark = pytest.mark.root
@@ -19,11 +19,13 @@ IPVLAN = plugin_path("ipvlan")
 
 @pytest.fixture
 def lab(make_netns, tmp_path):
-    return lan_lab(make_netns, tmp_path)
+    lab = lan_lab(make_netns, tmp_path)
+    lab["cni_path"] = install_plugins(tmp_path / "bin")  # ipam.type runs what CNI_PATH resolves it to
+    return lab
 
 
 def cni(lab, command, config, container="c1", **kw):
-    return lan_cni(IPVLAN, lab, command, config, container, **kw)
+    return lan_cni(IPVLAN, lab, command, config, container, **{"cni_path": lab["cni_path"], **kw})
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
@@ -66,26 +68,27 @@ def test_default_master_is_the_default_route_interface(make_netns, tmp_path):
               "ipam": {"type": "host-local", "dataDir": str(tmp_path / "ipam"),
                        "ranges": [[{"subnet": "10.77.0.0/24", "rangeStart": "10.77.0.101",
                                     "rangeEnd": "10.77.0.200"}]]}}
-    added = run_plugin(IPVLAN, "ADD", config, netns=container.path, container_id="vmlan", cni_path="/usr/lib/cni")
+    added = run_plugin(IPVLAN, "ADD", config, netns=container.path, container_id="vmlan",
+                       cni_path=install_plugins(tmp_path / "bin"))
     try:
         assert added.ok, added.stdout
         assert "ipvlan" in container.run("ip", "-d", "link", "show", "eth0").stdout
         assert ping(container, "10.77.0.254")  # only the VM's eth0 leads there
     finally:
         assert run_plugin(IPVLAN, "DEL", config, netns=container.path, container_id="vmlan",
-                          cni_path="/usr/lib/cni").ok
+                          cni_path=str(tmp_path / "bin")).ok
 
 
 def test_with_the_reference_host_local_and_checked_by_the_reference_ipvlan(lab):
     config = lan_conf(lab, "ipvlan", "l2")
-    added = cni(lab, "ADD", config, env={"PYNET_IPAM_EXEC": "1"})  # IPAM: /usr/lib/cni/host-local
+    added = cni(lab, "ADD", config, cni_path="/usr/lib/cni")  # IPAM: /usr/lib/cni/host-local
     assert added.ok, added.stdout
     reservation = os.path.join(lab["data"], "lannet", "192.168.50.2")
     assert open(reservation).read().split() == ["id-c1", "eth0"]
     checked = lan_cni(reference_path("ipvlan"), lab, "CHECK", {**config, "prevResult": added.json})
     assert checked.ok, checked.stdout
-    assert cni(lab, "CHECK", {**config, "prevResult": added.json}, env={"PYNET_IPAM_EXEC": "1"}).ok
-    assert cni(lab, "DEL", config, env={"PYNET_IPAM_EXEC": "1"}).ok
+    assert cni(lab, "CHECK", {**config, "prevResult": added.json}, cni_path="/usr/lib/cni").ok
+    assert cni(lab, "DEL", config, cni_path="/usr/lib/cni").ok
     assert not os.path.exists(reservation) and "eth0" not in lab["c1"].links()
 
 

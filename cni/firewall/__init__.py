@@ -42,12 +42,14 @@ class Firewall(Protocol):
     def deny_icc(self, owner: str, port: str) -> Undo:
         """No IP traffic between `port` and other such bridge ports (`icc: false`)."""
 
-    def remove(self, owner: str, kind: str) -> None:
-        """Remove what `owner` has of one kind; nothing if it has none."""
+    def remove(self, owner: str, kind: str, expected=None) -> None:
+        """Remove what `owner` has of one kind; nothing if it has none. `expected`: what the ADD was
+        given (addresses; for PORTS the mappings), if known: a driver may find the state by it."""
 
-    def release(self, network: str, owner: str) -> None:
+    def release(self, network: str, owner: str, expected=None) -> None:
         """The attachment is gone: remove everything `owner` has and, if it was the network's last,
-        the network's own elements; with nothing of pynet's left, pynet's table(s) and chains."""
+        the network's own elements; with nothing of pynet's left, pynet's table(s) and chains.
+        `expected`: the attachment's addresses (prevResult's), if known."""
 
     def owners(self, network: str) -> set[str]:
         """The owner tags of the network's attachments the firewall holds state for (for GC)."""

@@ -130,14 +130,14 @@ class Iptables:
                 if script:
                     self._run([tool + "-restore", "-w", "--noflush"], script)
 
-    def remove(self, owner: str, kind: str) -> None:
+    def remove(self, owner: str, kind: str, expected=None) -> None:
         if kind == ICC:
             return
         self._retract(lambda k, tag: k == kind and tag == owner)
         if kind == FORWARD and not self.variant:
             self._close_foreign(owner)
 
-    def release(self, network: str, owner: str) -> None:
+    def release(self, network: str, owner: str, expected=None) -> None:
         self._retract(lambda k, tag: tag == owner and k in OWNER_KINDS)
         if not self.variant:
             self._close_foreign(owner)

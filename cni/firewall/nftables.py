@@ -15,16 +15,23 @@ Elements of a container carry its owner tag as their comment; those of a network
 label. A subnet goes when no masqueraded address is left in it, an isolation when no element of
 its network's owners is left: decided under the host lock, in the same transaction as the removal
 that leaves none. A table left with no element goes too.
+
+A container's ADD and DEL never list a set that grows with the containers (libnftables fetches every
+element of a table for any listing: 60 ms at 3,000): the table's shape and single elements are
+looked up by key, and whether an element that decides a network's fate is left, by a dump that
+stops at the first one (cni.firewall.nfnl). Lookups by key need what the ADD was given (prevResult's
+addresses, the port mappings); without it, DEL lists the table as GC does.
 The firewall plugin's accepts are not here: they must sit where the host drops (`foreign`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from ..spec import CNIError
 from ..spec import errors
-from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, libnft, network_label, network_of
+from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, libnft, network_label, network_of, nfnl
 from .lock import host_lock
 
 TABLE = "inet pynet"
@@ -90,12 +97,6 @@ add rule {BRIDGE_TABLE} forward iifname @noicc oifname @noicc ether type {{ ip, 
 """
 
 
-def _shape(listing: list[dict]) -> tuple[int, int, int]:
-    """How many sets/maps, chains and rules a table listing has."""
-    kinds = [next(iter(item)) for item in listing]
-    return kinds.count("set") + kinds.count("map"), kinds.count("chain"), kinds.count("rule")
-
-
 def _base_shape(base: str) -> tuple[int, int, int]:
     words = [line.split()[1] for line in base.splitlines() if line.startswith("add ")]
     return words.count("set") + words.count("map"), words.count("chain"), words.count("rule")
@@ -103,6 +104,12 @@ def _base_shape(base: str) -> tuple[int, int, int]:
 
 _BASE_SHAPE = {TABLE: _base_shape(BASE), BRIDGE_TABLE: _base_shape(BRIDGE_BASE)}
 _FORWARD_SHAPE = _base_shape(BASE + FORWARD_BASE)
+
+
+# set or map name -> ("set" or "map", the types of its key), as the bases declare them
+_DECLARED = {name: (what, tuple(t.strip() for t in key.split(" . "))) for what, name, key in
+             re.findall(r"add (set|map) \S+ \S+ (\w+) \{ type ([^:;]+)", BASE + BRIDGE_BASE)}
+_CONTAINER_SETS = {TABLE: [n for n in _DECLARED if n not in NETWORK_SETS and n != "noicc"], BRIDGE_TABLE: ["noicc"]}
 
 
 def _has_forward(listing: list[dict]) -> bool:
@@ -155,6 +162,35 @@ def _tidy(table: str, present: dict[str, list[tuple[str, str]]], has_forward: bo
     if has_forward and all((name, key) in gone for name, key, _ in items if name in FORWARD_SETS):
         lines.append(f"delete chain {table} forward")
     return lines
+
+
+def _masquerade_elements(addresses: list[str]) -> list[tuple[str, str]]:
+    return [(f"masq{_family(a)}", a.split("/")[0]) for a in addresses]
+
+
+def _port_elements(mappings: list[dict]) -> list[tuple[str, str, str]]:
+    """(set or map, key, map value or "") of each published port and its hairpin element."""
+    found = []
+    for m in mappings:
+        family = _family(m["address"])
+        key = f"{m['protocol']} . {m['host_port']}"
+        if m["host_ip"]:
+            found.append((f"pm{family}ip", f"{m['host_ip']} . {key}", f"{m['address']} . {m['container_port']}"))
+        else:
+            found.append((f"pm{family}", key, f"{m['address']} . {m['container_port']}"))
+        if m["snat"]:
+            found.append((f"hairpin{family}", f"{m['address']} . {m['protocol']} . {m['container_port']}", ""))
+    return found
+
+
+def _in(subnet: str):
+    """A test of encoded set keys: does the address lie in `subnet`?"""
+    import ipaddress
+
+    network = ipaddress.ip_network(subnet, strict=False)
+    first, size = int(network.network_address), network.num_addresses
+    length = 4 if network.version == 4 else 16
+    return lambda key: len(key) == length and 0 <= int.from_bytes(key, "big") - first < size
 
 
 def _holds_any(subnet: str, addresses: list[str]) -> bool:
@@ -224,13 +260,48 @@ class Nftables:
                 values.append((_key(key), inner.get("comment", "") if inner else ""))
         return found
 
-    def _apply(self, lines: list[str], listing: list[dict] | None, table: str = TABLE, forward: bool = False) -> None:
+    def _set_elements(self, table: str, names) -> dict[str, list[tuple[str, str]]]:
+        """The elements of the sets `names` only (those that do not grow with containers), as
+        _elements gives them; a missing set has none."""
+        found: dict[str, list[tuple[str, str]]] = {}
+        for name in names:
+            status, out, _ = libnft.run(f"list {_DECLARED[name][0]} {table} {name}", json_output=True)
+            if status == 0:
+                found.update(self._elements(table, json.loads(out or "{}").get("nftables", [])) or {})
+        return found
+
+    def _comment(self, table: str, name: str, key: str) -> str | None:
+        """The comment of element `key` of set `name`, None if there is none (or `key` is not one of
+        that set's keys): one kernel request."""
+        try:
+            return nfnl.comment(table, name, nfnl.encode_key(_DECLARED[name][1], key))
+        except ValueError:
+            return None
+        except OSError as e:
+            raise CNIError(errors.KERNEL, "cannot read pynet's nftables sets", f"{table} {name}: {e.strerror}") from None
+
+    def _any(self, table: str, names, wanted) -> bool:
+        """Is there an element in one of the sets `names` for which wanted(encoded key, comment) is
+        true? (A dump that stops at the first.)"""
+        try:
+            return any(nfnl.find(table, name, wanted) for name in names)
+        except OSError as e:
+            raise CNIError(errors.KERNEL, "cannot read pynet's nftables sets", f"{table}: {e.strerror}") from None
+
+    def _table_shape(self, table: str) -> nfnl.Shape | None:
+        try:
+            return nfnl.shape(table)
+        except OSError as e:
+            raise CNIError(errors.KERNEL, "cannot read pynet's nftables table", f"{table}: {e.strerror}") from None
+
+    def _apply(self, lines: list[str], table: str = TABLE, forward: bool = False) -> None:
         """Run `lines` in one transaction, with the table's base (sets, chains, rules) first unless
-        the table (as `listing` shows it) is there and intact (re-asserting the base costs ~10 ms),
-        and the forward chain too when `forward` asks for it or the table has it."""
+        the table is there and intact (re-asserting the base costs ~10 ms), and the forward chain
+        too when `forward` asks for it or the table has it."""
         base = BASE if table == TABLE else BRIDGE_BASE
-        shape = _shape(listing) if listing is not None else None
-        has_forward = table == TABLE and listing is not None and _has_forward(listing)
+        found = self._table_shape(table)
+        shape = found.counts if found is not None else None
+        has_forward = table == TABLE and found is not None and "forward" in found.chains
         intact = shape == (_FORWARD_SHAPE if has_forward else _BASE_SHAPE[table])
         parts = [] if intact else [base]
         if table == TABLE and (forward or has_forward) and not (intact and has_forward):
@@ -239,10 +310,10 @@ class Nftables:
         if script:
             self._run("\n".join(script) + "\n")
 
-    def _register(self, present: dict, owner: str) -> list[str]:
+    def _register(self, owner: str) -> list[str]:
         """The line that records `owner` as an attachment of its network ([] if it is recorded)."""
         key = _attachment(owner)
-        if any(k == key for k, _ in present.get(ATTACHED, [])):
+        if self._comment(TABLE, ATTACHED, key) is not None:
             return []
         return [f"add element {TABLE} {ATTACHED} {{ {_quote(key)} comment {_quote(owner)} }}"]
 
@@ -259,6 +330,58 @@ class Nftables:
                 if lines:
                     self._run("\n".join(lines) + "\n")
 
+    def _retract_known(self, owner: str, sure: list[tuple[str, str, str]], maybe=()) -> bool:
+        """_retract for `owner`'s elements known by (table, set, key), under the host lock: `sure`
+        must all be the owner's (else False: nothing is done, the caller retracts by listing), and
+        `maybe` go if they are. Then, as _tidy decides it, what that leaves without a reason to be,
+        found by key or by dumps that stop at the first element that answers."""
+        with host_lock():
+            doomed = [e for e in sure if self._comment(*e) == owner]
+            if len(doomed) != len(sure):
+                return False
+            doomed += [e for e in maybe if e not in doomed and self._comment(*e) == owner]
+            for table in (TABLE, BRIDGE_TABLE):
+                mine = [(name, key) for t, name, key in doomed if t == table]
+                if mine:
+                    lines = self._tidy_known(table, owner, mine)
+                    self._run("\n".join(lines) + "\n")
+        return True
+
+    def _tidy_known(self, table: str, owner: str, doomed: list[tuple[str, str]]) -> list[str]:
+        """_tidy's commands for `owner`'s elements `doomed` of `table`, without listing what grows
+        with the containers: the network's subnets and isolation are a few elements per network,
+        and whether one of their reasons is left is a dump that stops at the first."""
+        gone: dict[str, set[bytes]] = {}
+        for name, key in doomed:
+            gone.setdefault(name, set()).add(nfnl.encode_key(_DECLARED[name][1], key))
+
+        def remains(name: str, test=lambda key, comment: True) -> bool:
+            return self._any(table, (name,), lambda key, comment: key not in gone.get(name, ()) and test(key, comment))
+
+        if not any(remains(name) for name in _CONTAINER_SETS[table]):
+            return [f"delete table {table}"]  # (its subnets and isolations have no reason left either)
+        lines = [f"delete element {table} {name} {{ {_literal(name, key)} }}" for name, key in doomed]
+        if table != TABLE:
+            return lines
+        networks = self._set_elements(TABLE, NETWORK_SETS)
+        empty = set()
+        for name in set(SETS[MASQUERADE]) & set(gone):
+            for subnet, _ in networks.get(f"nets{name[-1]}", []):
+                inside = _in(subnet)
+                if any(inside(key) for key in gone[name]) and not remains(name, lambda key, _, inside=inside: inside(key)):
+                    empty.add((f"nets{name[-1]}", subnet))
+        lines += [f"delete element {TABLE} {name} {{ {subnet} }}" for name, subnet in sorted(empty)]
+        label = network_of(owner)
+        if ATTACHED in gone and not remains(ATTACHED, lambda _, comment: network_of(comment) == label):
+            isolation = [(name, key) for name in FORWARD_SETS for key, comment in networks.get(name, [])
+                         if comment == label]
+            lines += [f"delete element {TABLE} {name} {{ {_literal(name, key)} }}" for name, key in isolation]
+            if isolation and all(comment == label for name in FORWARD_SETS for _, comment in networks.get(name, [])):
+                shape = self._table_shape(TABLE)
+                if shape is not None and "forward" in shape.chains:
+                    lines.append(f"delete chain {TABLE} forward")
+        return lines
+
     def _undo(self, owner: str, kind: str, registered: bool):
         """The undo of one addition: `owner`'s elements of `kind` and, if the addition recorded the
         attachment, its record."""
@@ -273,15 +396,14 @@ class Nftables:
         """Masquerade traffic from `addresses` leaving for anywhere but pynet's `subnets` (a `nets`
         element per subnet not there yet: it stays while an address in it is masqueraded)."""
         with host_lock():
-            listing = self._listing(TABLE)
-            present = self._elements(TABLE, listing) or {}
+            present = self._set_elements(TABLE, sorted({f"nets{_family(c)}" for c in subnets}))  # a few per network
             known = {k for name in ("nets4", "nets6") for k, _ in present.get(name, [])}
             label = _quote(network_label(network))
             lines = [f"add element {TABLE} nets{_family(c)} {{ {c} comment {label} }}"
                      for c in subnets if c not in known]
-            lines += [f"add element {TABLE} masq{_family(a)} {{ {a.split('/')[0]} comment {_quote(owner)} }}"
-                      for a in addresses]
-            self._apply(lines, listing)
+            lines += [f"add element {TABLE} {name} {{ {key} comment {_quote(owner)} }}"
+                      for name, key in _masquerade_elements(addresses)]
+            self._apply(lines)
         return self._undo(owner, MASQUERADE, False)
 
     def add_port_mappings(self, owner: str, mappings: list[dict]):
@@ -289,21 +411,14 @@ class Nftables:
         container's), container_port, snat. A host port that is already published fails the whole
         change (code 106) and changes nothing. Returns the undo of this change."""
         lines = []
-        for m in mappings:
-            family = _family(m["address"])
-            target = f"{m['address']} . {m['container_port']}"
-            key = f"{m['protocol']} . {m['host_port']}"
-            if m["host_ip"]:
-                lines.append(f"create element {TABLE} pm{family}ip {{ {m['host_ip']} . {key} "
-                             f"comment {_quote(owner)} : {target} }}")
+        for name, key, target in _port_elements(mappings):
+            if target:  # a map: the host port, taken by one container only
+                lines.append(f"create element {TABLE} {name} {{ {key} comment {_quote(owner)} : {target} }}")
             else:
-                lines.append(f"create element {TABLE} pm{family} {{ {key} comment {_quote(owner)} : {target} }}")
-            if m["snat"]:
-                lines.append(f"add element {TABLE} hairpin{family} {{ {m['address']} . {m['protocol']} . "
-                             f"{m['container_port']} comment {_quote(owner)} }}")
+                lines.append(f"add element {TABLE} {name} {{ {key} comment {_quote(owner)} }}")
         try:
             with host_lock():
-                self._apply(lines, self._listing(TABLE))
+                self._apply(lines)
         except CNIError as e:
             if "File exists" in e.details:
                 taken = [f"{m['host_ip'] or '*'}:{m['host_port']}/{m['protocol']}" for m in mappings]
@@ -317,22 +432,20 @@ class Nftables:
         overlay's VXLAN device) and other isolated bridges while the network has attachments;
         returns the undo."""
         with host_lock():
-            listing = self._listing(TABLE)
-            present = self._elements(TABLE, listing) or {}
-            lines = registered = self._register(present, owner)
-            if bridge not in {key for key, _ in present.get("iso", [])}:
+            lines = registered = self._register(owner)
+            if self._comment(TABLE, "iso", bridge) is None:
                 group = (bridge, *peers)
                 elements = [("iso", m) for m in group] + [("iso_self", f"{a} . {b}") for a in group for b in group]
                 lines = registered + [f"add element {TABLE} {name} {{ {_literal(name, key)} comment "
                                       f"{_quote(network_label(network))} }}" for name, key in elements]
-            self._apply(lines, listing, forward=True)
+            self._apply(lines, forward=True)
         return self._undo(owner, "", bool(registered))
 
     def deny_icc(self, owner: str, port: str):
         """No IP traffic between `port` and other such bridge ports (`icc: false`); returns the undo."""
         with host_lock():
             self._apply([f"add element {BRIDGE_TABLE} noicc {{ {_quote(port)} comment {_quote(owner)} }}"],
-                        self._listing(BRIDGE_TABLE), BRIDGE_TABLE)
+                        BRIDGE_TABLE)
         return self._undo(owner, ICC, False)
 
     # ---- the firewall plugin: where the host closes the forward path -------------------------------
@@ -373,18 +486,38 @@ class Nftables:
 
     # ---- removal -----------------------------------------------------------------------------------
 
-    def remove(self, owner: str, kind: str) -> None:
-        """Remove `owner`'s elements of one kind (MASQUERADE, PORTS, ...); nothing if there are none."""
+    def remove(self, owner: str, kind: str, expected=None) -> None:
+        """Remove `owner`'s elements of one kind (MASQUERADE, PORTS, ...); nothing if there are none.
+        `expected`: what the ADD was given (the addresses; for PORTS the mappings), if the caller
+        knows it: those elements are found by key, and the table is listed only if one is not the
+        owner's."""
         if kind == FORWARD:
             self._remove_forwarding(owner=owner)
             return
+        if expected:
+            found = _masquerade_elements(expected) if kind == MASQUERADE else \
+                [(name, key) for name, key, _ in _port_elements(expected)] if kind == PORTS else []
+            sure = list(dict.fromkeys((_table_of(kind), name, key) for name, key in found))
+            if sure and self._retract_known(owner, sure):
+                return
         names = SETS[kind]
         self._retract(lambda name, comment: name in names and comment == owner, (_table_of(kind),))
 
-    def release(self, network: str, owner: str) -> None:
+    def release(self, network: str, owner: str, expected=None) -> None:
         """Everything `owner` has; the network's elements with its last attachment; a table with
-        nothing left."""
-        self._retract(lambda name, comment: comment == owner, (TABLE, BRIDGE_TABLE))
+        nothing left. `expected`: the attachment's addresses (prevResult's), if the caller knows
+        them: its masquerade and its record as an isolated attachment are then found by key, and
+        its `icc: false` element in the (small) bridge table; its published ports are the portmap
+        plugin's to remove (its DEL, or GC). Without them the tables are listed."""
+        if expected is None:
+            self._retract(lambda name, comment: comment == owner, (TABLE, BRIDGE_TABLE))
+        else:
+            maybe = [(TABLE, name, key) for name, key in _masquerade_elements(expected)]
+            maybe.append((TABLE, ATTACHED, _attachment(owner)))
+            if self._table_shape(BRIDGE_TABLE) is not None:
+                icc = self._set_elements(BRIDGE_TABLE, ("noicc",)).get("noicc", [])
+                maybe += [(BRIDGE_TABLE, "noicc", key) for key, comment in icc if comment == owner]
+            self._retract_known(owner, [], maybe)
         self.remove(owner, FORWARD)
 
     def forget_network(self, network: str) -> None:
@@ -413,6 +546,9 @@ class Nftables:
     def missing(self, owner: str, kind: str, addresses: list[str]) -> list[str]:
         """Which of `addresses` lack `owner`'s masquerade, or (FORWARD) an accept in a chain that
         closes the forward path now."""
+        if kind == MASQUERADE:
+            return [a for a, (name, key) in zip(addresses, _masquerade_elements(addresses))
+                    if self._comment(TABLE, name, key) != owner]
         if kind != FORWARD:
             have = {key.split(": ", 1)[1] for key in self.owned(owner, kind)}
             return [a for a in addresses if a.split("/")[0] not in have]

@@ -23,10 +23,10 @@ class NoFirewall:
     def deny_icc(self, owner: str, port: str):
         return _nothing
 
-    def remove(self, owner: str, kind: str) -> None:
+    def remove(self, owner: str, kind: str, expected=None) -> None:
         pass
 
-    def release(self, network: str, owner: str) -> None:
+    def release(self, network: str, owner: str, expected=None) -> None:
         pass
 
     def owners(self, network: str) -> set[str]:

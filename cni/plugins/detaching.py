@@ -19,7 +19,7 @@ def detach(request, firewall, release=None) -> None:
     owner = owner_tag(network, request.container_id, request.ifname)
     with EveryStep() as steps, steps.guard(f"deleting {request.ifname}"), \
             deleting_link(request.netns, request.ifname):
-        steps.run("removing the firewall state", firewall.release, network, owner)
+        steps.run("removing the firewall state", firewall.release, network, owner, request.prev_addresses())
         if release is not None:  # after the firewall: a released address may be handed out at once
             steps.run("releasing the address (IPAM DEL)", release)
 

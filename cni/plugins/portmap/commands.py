@@ -60,7 +60,12 @@ def add(request: Request) -> Result:
 
 def delete(request: Request) -> None:
     owner = owner_tag(request.config.name, request.container_id, request.ifname)
-    driver(request.config.get("firewallBackend") or "").remove(owner, PORTS)
+    prev = request.config.prev_result
+    try:  # what ADD published, if the DEL says it: the firewall finds those by key
+        expected = _elements(request, prev) if prev is not None else None
+    except CNIError:  # a DEL goes on whatever its configuration holds
+        expected = None
+    driver(request.config.get("firewallBackend") or "").remove(owner, PORTS, expected)
 
 
 def check(request: Request) -> None:

@@ -23,6 +23,7 @@ import fcntl
 import ipaddress
 import os
 from contextlib import contextmanager
+from types import MappingProxyType
 
 from ..files import read_regular
 from ..spec import CNIError
@@ -35,8 +36,32 @@ TEMP_PREFIX = ".pynet-tmp-"
 LINE_BREAK = "\r\n"
 RECORD_MAX = 4096  # bytes of a reservation file: a container id (at most 255), CRLF, an ifname
 
-# directory -> {file name: ((inode, change time), (container id, ifname))}, as last read in this process
-_SEEN: dict[str, dict[str, tuple[tuple[int, int], tuple[str, str]]]] = {}
+
+
+class _Seen:
+    """What this process read of one directory's reservation files, kept up to date by name."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[int, int]] = {}  # name -> (inode, change time) when read
+        self.held: dict[str, tuple[str, str]] = {}  # name -> (container id, ifname)
+        self.by_id: dict[str, set[str]] = {}  # container id -> names
+
+    def put(self, name: str, identity: tuple[int, int], owner: tuple[str, str]) -> None:
+        self.drop(name)
+        self.files[name], self.held[name] = identity, owner
+        self.by_id.setdefault(owner[0], set()).add(name)
+
+    def drop(self, name: str) -> None:
+        owner = self.held.pop(name, None)
+        self.files.pop(name, None)
+        if owner is not None:
+            names = self.by_id[owner[0]]
+            names.discard(name)
+            if not names:
+                del self.by_id[owner[0]]
+
+
+_SEEN: dict[str, _Seen] = {}  # directory -> what this process read of it
 
 
 def _is_address(name: str) -> bool:
@@ -67,6 +92,8 @@ class Store:
 
     @contextmanager
     def locked(self):
+        """The store under its lock; temporaries a killed process left are removed as the listing
+        (or, in a resident process, inotify) finds them (see reservations)."""
         path = os.path.join(self.directory, "lock")
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -74,18 +101,16 @@ class Store:
             raise _io_error("open its lock file", path, e) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            self._remove_stale_temporaries()
             yield self
         finally:
             os.close(fd)  # releases the flock
 
-    def _remove_stale_temporaries(self) -> None:
-        for name in os.listdir(self.directory):
-            if name.startswith(TEMP_PREFIX):
-                try:
-                    os.unlink(os.path.join(self.directory, name))
-                except FileNotFoundError:
-                    pass
+    def _remove_stale(self, name: str) -> None:
+        """A temporary that exists while the lock is held was left by a writer that was killed."""
+        try:
+            os.unlink(os.path.join(self.directory, name))
+        except FileNotFoundError:
+            pass
 
     def _write_temporary(self, content: str) -> str:
         data = content.encode("utf-8")  # before the file exists: text that is not UTF-8 leaves none
@@ -98,38 +123,47 @@ class Store:
             raise _io_error("write a reservation", path, e) from None
         return path
 
-    def reservations(self, container_id: str | None = None, also=(), cached: bool = True) -> dict[str, tuple[str, str]]:
-        """Every reserved address -> (container id, ifname); ifname is "" in the older format.
-
-        Files this process read before are not read again (see above), except those it saw held
-        by `container_id` and the addresses in `also`; `cached=False` reads every file."""
+    def reservations(self, container_id: str | None = None, also=(), cached: bool = True):
+        """Every reserved address -> (container id, ifname) (ifname "" in the older format), as a
+        read-only mapping. Files this process read before are not read again (see above), except
+        those it saw held by `container_id` and the addresses in `also`; `cached=False` reads every
+        file. Temporaries found on the way are removed (they can only be a killed writer's)."""
         changed = watch.changes(self.directory)  # (first: from here on, changes are seen)
-        seen = _SEEN.get(self.directory, {}) if cached else {}
-        again = {str(a) for a in also} | {name for name, (_, owner) in seen.items() if owner[0] == container_id}
-        if changed is not None and cached and self.directory in _SEEN:
-            now = dict(seen)
-            for name in changed | again:
-                now.pop(name, None)
-                if _is_address(name) and (found := self._look(name)) is not None:
-                    now[name] = found
+        seen = _SEEN.get(self.directory) if cached else None
+        if seen is not None and changed is not None:
+            for name in changed | {str(a) for a in also} | seen.by_id.get(container_id, set()):
+                seen.drop(name)
+                if name.startswith(TEMP_PREFIX):
+                    self._remove_stale(name)
+                elif _is_address(name) and (found := self._look(name)) is not None:
+                    seen.put(name, *found)
         else:
-            now = {}
+            again = {str(a) for a in also} | (seen.by_id.get(container_id, set()) if seen else set())
+            seen, old = _Seen(), seen or _Seen()
             with os.scandir(self.directory) as entries:
                 for entry in entries:
-                    known = seen.get(entry.name)
-                    if known is None and not _is_address(entry.name):
+                    name = entry.name
+                    if name.startswith(TEMP_PREFIX):
+                        self._remove_stale(name)
+                        continue
+                    if name not in old.files and not _is_address(name):
                         continue
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
                     identity = (st.st_ino, st.st_ctime_ns)  # a file put in its place has another
-                    if known is not None and known[0] == identity and entry.name not in again:
-                        now[entry.name] = known
-                    elif (owner := self._owner(entry.name)) is not None:
-                        now[entry.name] = (identity, owner)
-        _SEEN[self.directory] = now
-        return {name: owner for name, (_, owner) in now.items()}
+                    if old.files.get(name) == identity and name not in again:
+                        seen.put(name, identity, old.held[name])
+                    elif (owner := self._owner(name)) is not None:
+                        seen.put(name, identity, owner)
+        _SEEN[self.directory] = seen
+        return MappingProxyType(seen.held)
+
+    def held_by(self, container_id: str) -> list[str]:
+        """The addresses the last reservations() found held by `container_id` (read again then)."""
+        seen = _SEEN.get(self.directory)
+        return sorted(seen.by_id.get(container_id, ())) if seen else []
 
     def _look(self, name: str) -> tuple[tuple[int, int], tuple[str, str]] | None:
         """((inode, change time), owner) of reservation file `name`; None if it is gone."""
@@ -196,6 +230,7 @@ class Store:
         """Addresses held by (container id, ifname); the older id-only files count when none match.
         `also`: addresses the caller believes are the container's (prevResult's), read in any case."""
         held = self.reservations(container_id, also)
+        held = {ip: held[ip] for ip in self.held_by(container_id)}
         exact = [ip for ip, owner in held.items() if owner == (container_id, ifname)]
         return exact or [ip for ip, owner in held.items() if owner == (container_id, "")]
 

@@ -36,8 +36,8 @@ def write(store: Store, address: str, content: str) -> None:
 def believe(store: Store, address: str, owner: tuple[str, str]) -> None:
     """Make this process's memory of a file wrong (what a file put in the place of another with the
     same inode and change time would do, on a filesystem with coarse timestamps)."""
-    identity, _ = store_module._SEEN[store.directory][address]
-    store_module._SEEN[store.directory][address] = (identity, owner)
+    seen = store_module._SEEN[store.directory]
+    seen.put(address, seen.files[address], owner)
 
 
 @pytest.fixture(params=["inotify", "listing"])
@@ -155,3 +155,18 @@ def test_the_watcher_names_what_changed_and_starts_over_when_it_cannot_know(tmp_
     assert watcher.changes(str(directory)) is None
     (directory / "c").write_text("x")
     assert watcher.changes(str(directory)) == {"c"}
+
+
+@pytest.mark.parametrize("looks", ["inotify", "listing"])
+def test_a_killed_writers_temporaries_are_removed_at_the_next_look(tmp_path, monkeypatch, looks):
+    s = Store(str(tmp_path), "net1")
+    with s.locked():
+        s.reservations()
+    if looks == "listing":
+        monkeypatch.setattr(watch, "changes", lambda path: None)
+    for name in (".pynet-tmp-killed0", ".pynet-tmp-killed1"):
+        (tmp_path / "net1" / name).write_text("c9\r\n")  # what a writer killed before its link left
+    with s.locked():
+        assert s.reservations() == {}
+    assert sorted(os.listdir(s.directory)) == ["lock"]
+    store_module._SEEN.pop(s.directory, None)

@@ -31,7 +31,8 @@ def _subnets(range_set) -> str:
 
 def _allocate(store: Store, request: Request, index: int, range_set, wanted, held) -> IPConfig:
     owner = (request.container_id, request.ifname)
-    mine = [ip for ip, who in held.items() if who == owner and range_for(range_set, ipaddress.ip_address(ip))]
+    mine = [ip for ip in store.held_by(request.container_id)
+            if held[ip] == owner and range_for(range_set, ipaddress.ip_address(ip))]
     if mine:
         raise CNIError(errors.ADDRESS_UNAVAILABLE, f"{request.container_id} already has {mine[0]}",
                        f"{request.ifname} of container {request.container_id} holds {mine[0]} in "

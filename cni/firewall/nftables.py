@@ -363,7 +363,8 @@ class Nftables:
         lines = [f"delete element {table} {name} {{ {_literal(name, key)} }}" for name, key in doomed]
         if table != TABLE:
             return lines
-        networks = self._set_elements(TABLE, NETWORK_SETS)
+        networks = self._set_elements(TABLE, [f"nets{name[-1]}" for name in SETS[MASQUERADE] if name in gone]
+                                      + (list(FORWARD_SETS) if ATTACHED in gone else []))
         empty = set()
         for name in set(SETS[MASQUERADE]) & set(gone):
             for subnet, _ in networks.get(f"nets{name[-1]}", []):
@@ -513,7 +514,8 @@ class Nftables:
             self._retract(lambda name, comment: comment == owner, (TABLE, BRIDGE_TABLE))
         else:
             maybe = [(TABLE, name, key) for name, key in _masquerade_elements(expected)]
-            maybe.append((TABLE, ATTACHED, _attachment(owner)))
+            if self._any(TABLE, (ATTACHED,), lambda *_: True):  # (an isolated network's: hashlib only then)
+                maybe.append((TABLE, ATTACHED, _attachment(owner)))
             if self._table_shape(BRIDGE_TABLE) is not None:
                 icc = self._set_elements(BRIDGE_TABLE, ("noicc",)).get("noicc", [])
                 maybe += [(BRIDGE_TABLE, "noicc", key) for key, comment in icc if comment == owner]

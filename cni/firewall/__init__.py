@@ -1,4 +1,4 @@
-"""The firewall layer: one contract (`Firewall`), one driver per backend.
+"""The firewall layer: one contract (`Firewall`, in cni.firewall.contract), one driver per backend.
 
 Every rule or set element pynet adds is tagged with its owner (network, container id, ifname), so a
 container's state is removed exactly; a network's own elements (its subnets, its bridge's isolation)
@@ -9,7 +9,9 @@ chains, and with nothing of pynet's left those are gone too: the host's firewall
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+TYPE_CHECKING = False  # typing.TYPE_CHECKING as it is at run time, without importing typing
+if TYPE_CHECKING:
+    from .contract import Firewall
 
 # What a firewall change is about, so one attachment's kinds can be removed separately.
 MASQUERADE = "masquerade"
@@ -17,51 +19,15 @@ PORTS = "ports"
 FORWARD = "forward"
 ICC = "icc"
 
-Undo = Callable[[], None]
 
+def __getattr__(name: str):
+    """The contract (`Firewall`, `Undo`) is a typing.Protocol in cni.firewall.contract, loaded only
+    when asked for: importing typing is ~10 ms of a cold plugin start."""
+    if name in ("Firewall", "Undo"):
+        from . import contract
 
-class Firewall(Protocol):
-    """What pynet asks of a firewall, in words of what it means. Every add returns the undo of
-    exactly that change (for the undo log)."""
-
-    name: str
-
-    def add_masquerade(self, network: str, owner: str, addresses: list[str], subnets: list[str]) -> Undo:
-        """Masquerade traffic from `addresses` leaving for anywhere but pynet's `subnets`."""
-
-    def add_port_mappings(self, owner: str, mappings: list[dict]) -> Undo:
-        """Publish host ports (code 106 if one is taken, changing nothing)."""
-
-    def allow_forwarding(self, owner: str, addresses: list[str]) -> Undo:
-        """Let traffic from `addresses` (and its replies) through a host whose forward path is closed."""
-
-    def isolate_bridge(self, network: str, owner: str, bridge: str, peers: tuple[str, ...] = ()) -> Undo:
-        """No forwarding between `bridge` (with `peers`, links of the same network) and other
-        isolated bridges, while the network has attachments."""
-
-    def deny_icc(self, owner: str, port: str) -> Undo:
-        """No IP traffic between `port` and other such bridge ports (`icc: false`)."""
-
-    def remove(self, owner: str, kind: str, expected=None) -> None:
-        """Remove what `owner` has of one kind; nothing if it has none. `expected`: what the ADD was
-        given (addresses; for PORTS the mappings), if known: a driver may find the state by it."""
-
-    def release(self, network: str, owner: str, expected=None) -> None:
-        """The attachment is gone: remove everything `owner` has and, if it was the network's last,
-        the network's own elements; with nothing of pynet's left, pynet's table(s) and chains.
-        `expected`: the attachment's addresses (prevResult's), if known."""
-
-    def owners(self, network: str) -> set[str]:
-        """The owner tags of the network's attachments the firewall holds state for (for GC)."""
-
-    def forget_network(self, network: str) -> None:
-        """The network is deleted: release every attachment of it that is left."""
-
-    def owned(self, owner: str, kind: str) -> set[str]:
-        """`owner`'s state of one kind, as "set: key" (for CHECK)."""
-
-    def missing(self, owner: str, kind: str, addresses: list[str]) -> list[str]:
-        """What of `addresses` lacks the state of `kind` that ADD gave it (for CHECK)."""
+        return getattr(contract, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _digest(text: str, length: int) -> str:

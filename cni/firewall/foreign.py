@@ -47,13 +47,7 @@ class Chain:
 
 
 def _run(commands: list[dict]) -> str:
-    try:
-        status, out, err = libnft.run(json.dumps({"nftables": commands}), True)
-    except FileNotFoundError:
-        raise CNIError(errors.NOT_AVAILABLE, "nftables is not installed", "install the nftables package") from None
-    if status != 0:
-        raise CNIError(errors.KERNEL, "nftables transaction failed", err.strip()[:500])
-    return out
+    return libnft.checked(json.dumps({"nftables": commands}), True)
 
 
 def _items(out: str, kind: str) -> list[dict]:

@@ -1,7 +1,9 @@
 """nftables through libnftables (the library behind the `nft` command), without a process per call.
 
 `run(script, json_output)` does what `nft [-j] -f -` does with `script`; when the library cannot be
-loaded, it runs the `nft` command instead. Each call has a context of its own, opened in the
+loaded, it runs the `nft` command instead; when the kernel has no nf_tables netlink (module not
+loaded and not loadable), it raises `Unavailable` before libnftables, which would end the whole
+process with exit(3), is called. Each call has a context of its own, opened in the
 calling thread's network namespace, so concurrent calls (agent threads) do not share state.
 
 A resident process (the agent) calls `keep_contexts()`: libnftables contexts of its own network
@@ -27,6 +29,13 @@ _kept_lock = threading.Lock()
 _home: tuple[int, int] | None = None  # (pid, netns inode) that keep_contexts() was called for
 _closers: dict = {}  # kind -> how a handle of that kind is closed
 KEEP_AT_MOST = 8  # of each kind
+
+
+class Unavailable(OSError):
+    """The kernel refuses netfilter's netlink protocol (no nf_tables/nfnetlink): nothing to list or remove."""
+
+
+NETLINK_NETFILTER = 12
 
 
 def _netns() -> int:
@@ -110,7 +119,26 @@ def run(script: str, json_output: bool = False) -> tuple[int, str, str]:
     return (1 if status else 0), out.decode(errors="replace"), err.decode(errors="replace")
 
 
+def checked(script: str, json_output: bool = False) -> str:
+    """The output of `script`; a CNIError when nftables is missing (code 50) or the transaction failed."""
+    from ..spec import errors
+    from ..spec.errors import CNIError
+
+    try:
+        status, out, err = run(script, json_output)
+    except FileNotFoundError:
+        raise CNIError(errors.NOT_AVAILABLE, "nftables is not installed",
+                       "install the nftables package, or set \"firewallBackend\": \"none\"") from None
+    except Unavailable as e:
+        raise CNIError(errors.NOT_AVAILABLE, str(e.strerror),
+                       "load the nf_tables module (modprobe nf_tables), or set \"firewallBackend\"") from None
+    if status != 0:
+        raise CNIError(errors.KERNEL, "nftables transaction failed", err.strip()[:500])
+    return out
+
+
 def _new_context() -> int:
+    _probe_kernel()
     lib = _library()
     ctx = lib.nft_ctx_new(0)
     if not ctx:
@@ -118,6 +146,17 @@ def _new_context() -> int:
     lib.nft_ctx_buffer_output(ctx)
     lib.nft_ctx_buffer_error(ctx)
     return ctx
+
+
+def _probe_kernel() -> None:
+    """Open and close a netfilter netlink socket (which also makes the kernel load the module if it
+    can): libnftables calls exit() when it cannot, so it is asked only after this succeeded."""
+    import _socket  # (not `socket`: its imports cost more than the probe)
+
+    try:
+        _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_NETFILTER).close()
+    except OSError as e:
+        raise Unavailable(e.errno, f"the kernel has no nftables netlink ({e.strerror})") from None
 
 
 def _run_command(script: str, json_output: bool) -> tuple[int, str, str]:

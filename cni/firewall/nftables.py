@@ -216,14 +216,7 @@ class Nftables:
     name = "nftables"
 
     def _run(self, script: str, json_output: bool = False) -> str:
-        try:
-            status, out, err = libnft.run(script, json_output)
-        except FileNotFoundError:
-            raise CNIError(errors.NOT_AVAILABLE, "nftables is not installed",
-                           "install the nftables package, or set \"firewallBackend\": \"none\"") from None
-        if status != 0:
-            raise CNIError(errors.KERNEL, "nftables transaction failed", err.strip()[:500])
-        return out
+        return libnft.checked(script, json_output)
 
     def _listing(self, table: str) -> list[dict] | None:
         """The table as `nft -j list table` gives it; None if it does not exist. A listing that is

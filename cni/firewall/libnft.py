@@ -34,6 +34,10 @@ KEEP_AT_MOST = 8  # of each kind
 class Unavailable(OSError):
     """The kernel refuses netfilter's netlink protocol (no nf_tables/nfnetlink): nothing to list or remove."""
 
+    @classmethod
+    def of(cls, refused: OSError) -> Unavailable:
+        return cls(refused.errno, f"the kernel has no nftables netlink ({refused.strerror})")
+
 
 NETLINK_NETFILTER = 12
 
@@ -156,7 +160,7 @@ def _probe_kernel() -> None:
     try:
         _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_NETFILTER).close()
     except OSError as e:
-        raise Unavailable(e.errno, f"the kernel has no nftables netlink ({e.strerror})") from None
+        raise Unavailable.of(e) from None
 
 
 def _run_command(script: str, json_output: bool) -> tuple[int, str, str]:

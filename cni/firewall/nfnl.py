@@ -18,9 +18,8 @@ import _socket  # not `socket`: its selectors import costs a cold plugin start a
 import struct
 
 from ..kernel import rtnl
-from .libnft import kept
+from .libnft import NETLINK_NETFILTER, Unavailable, kept
 
-NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
 NFT_MSG_GETTABLE, NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETSET, NFT_MSG_GETSETELEM = 1, 4, 7, 10, 13
 NFPROTO = {"inet": 1, "ip": 2, "bridge": 7, "ip6": 10}
@@ -83,7 +82,10 @@ def encode_key(types: tuple[str, ...], key: str) -> bytes:
 
 
 def _open() -> rtnl.NetlinkSocket:
-    return rtnl.NetlinkSocket(NETLINK_NETFILTER)
+    try:
+        return rtnl.NetlinkSocket(NETLINK_NETFILTER)
+    except OSError as e:  # no nf_tables in this kernel: no table either
+        raise Unavailable.of(e) from None
 
 
 def _close(sock: rtnl.NetlinkSocket) -> None:

@@ -258,7 +258,10 @@ class Nftables:
         _elements gives them; a missing set has none."""
         found: dict[str, list[tuple[str, str]]] = {}
         for name in names:
-            status, out, _ = libnft.run(f"list {_DECLARED[name][0]} {table} {name}", json_output=True)
+            try:
+                status, out, _ = libnft.run(f"list {_DECLARED[name][0]} {table} {name}", json_output=True)
+            except libnft.Unavailable:  # no nf_tables: no set
+                break
             if status == 0:
                 found.update(self._elements(table, json.loads(out or "{}").get("nftables", [])) or {})
         return found
@@ -268,7 +271,7 @@ class Nftables:
         that set's keys): one kernel request."""
         try:
             return nfnl.comment(table, name, nfnl.encode_key(_DECLARED[name][1], key))
-        except ValueError:
+        except (ValueError, libnft.Unavailable):
             return None
         except OSError as e:
             raise CNIError(errors.KERNEL, "cannot read pynet's nftables sets", f"{table} {name}: {e.strerror}") from None
@@ -278,12 +281,16 @@ class Nftables:
         true? (A dump that stops at the first.)"""
         try:
             return any(nfnl.find(table, name, wanted) for name in names)
+        except libnft.Unavailable:
+            return False
         except OSError as e:
             raise CNIError(errors.KERNEL, "cannot read pynet's nftables sets", f"{table}: {e.strerror}") from None
 
     def _table_shape(self, table: str) -> nfnl.Shape | None:
         try:
             return nfnl.shape(table)
+        except libnft.Unavailable:
+            return None
         except OSError as e:
             raise CNIError(errors.KERNEL, "cannot read pynet's nftables table", f"{table}: {e.strerror}") from None
 

@@ -9,6 +9,7 @@ import errno
 import pytest
 
 from cni.firewall import libnft
+from cni.kernel import rtnl
 from cni.firewall.nftables import Nftables
 from cni.spec import CNIError, errors
 
@@ -25,6 +26,7 @@ def no_nftables(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "_socket", Refusing())
+    monkeypatch.setattr(rtnl, "NetlinkSocket", lambda protocol: Refusing().socket())  # nfnl's lookups
     monkeypatch.setattr(libnft, "_home", None)  # no kept context: a new one is asked for
 
     def library_called(*args):
@@ -40,7 +42,10 @@ def test_run_raises_unavailable_before_the_library(no_nftables):
 
 def test_removal_finds_nothing_and_an_addition_is_a_clear_error(no_nftables):
     driver = Nftables()
-    driver.release("net", "net/id-c1/eth0")  # nothing to remove
+    driver.release("net", "net/id-c1/eth0")  # nothing to remove, listing the tables
+    driver.release("net", "net/id-c1/eth0", ["10.1.0.2/24"])  # or looking the addresses up
+    driver.remove("net/id-c1/eth0", "ports", [{"address": "10.1.0.2/24", "protocol": "tcp", "host_port": 8080,
+                                               "host_ip": "", "container_port": 80, "snat": True}])
     assert driver.owners("net") == set()
     with pytest.raises(CNIError) as raised:
         driver.add_masquerade("net", "net/id-c1/eth0", ["10.1.0.2/24"], ["10.1.0.0/24"])

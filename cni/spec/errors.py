@@ -65,6 +65,9 @@ class CNIError(Exception):
     def __str__(self) -> str:
         return f"{self.msg}: {self.details}" if self.details else self.msg
 
+    def __reduce__(self):  # (pickled: from a child process that did part of the work)
+        return CNIError, (self.code, self.msg, self.details)
+
 
 def _capped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."

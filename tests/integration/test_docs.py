@@ -71,17 +71,20 @@ class Block:
         return f"{self.path}:{self.line}"
 
 
-def shell_blocks() -> list[Block]:
+def fenced_blocks() -> list[Block]:
     found = []
     for md in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
         text = md.read_text()
         for m in FENCE.finditer(text):
             info = tuple(m.group(1).split())
-            if info and info[0] in SHELLS:
-                headings = re.findall(r"^#+ (.*)$", FENCE.sub("", text[:m.start()]), re.M)  # not a `# ` in a block
-                found.append(Block(str(md.relative_to(ROOT)), text.count("\n", 0, m.start()) + 1,
-                                   headings[-1] if headings else "", info, m.group(2)))
+            headings = re.findall(r"^#+ (.*)$", FENCE.sub("", text[:m.start()]), re.M)  # not a `# ` in a block
+            found.append(Block(str(md.relative_to(ROOT)), text.count("\n", 0, m.start()) + 1,
+                               headings[-1] if headings else "", info, m.group(2)))
     return found
+
+
+def shell_blocks() -> list[Block]:
+    return [b for b in fenced_blocks() if b.info and b.info[0] in SHELLS]
 
 
 RUNNABLE = [b for b in shell_blocks() if b.runnable]
@@ -93,6 +96,11 @@ def test_every_shell_block_is_run_or_says_why_not():
     assert not unlisted, f"shell blocks neither marked `{MARK}` nor in NOT_RUN: {unlisted}"
     stale = sorted(NOT_RUN.keys() - unmarked.keys())
     assert not stale, f"NOT_RUN lists blocks that are gone or runnable now: {stale}"
+
+
+def test_every_block_says_what_it_holds():
+    """An info string on every fence (sh, json, text, ...): a shell block without one would escape."""
+    assert [str(b) for b in fenced_blocks() if not b.info] == []
 
 
 def test_the_readme_tour_is_run():

@@ -9,7 +9,8 @@ APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugin
               containerd buildah  # real clients beside Podman (tests/integration/test_clients.py)
               golang-go golang-github-appc-cni-dev  # the Go libcni, for the runtime's interop tests
               qemu-system-x86 linux-image-amd64 cpio kmod  # the VM tests (ipvlan, VLANs)
-              etcd-server ethtool)  # the overlay's etcd store (tests, `pynet lab --store etcd`); bench/overlay.py
+              etcd-server ethtool  # the overlay's etcd store (tests, `pynet lab --store etcd`); bench/overlay.py
+              curl)  # the README's tour fetches a published port
 
 if [ "$(id -u)" != 0 ]; then
     echo "install.sh: run as root (pynet creates namespaces, links and firewall rules)" >&2

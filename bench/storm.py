@@ -1,4 +1,4 @@
-"""The crash storm's figures for the README: ADDs and DELs all at once across four bridge + portmap
+"""The crash storm's figures for docs/benchmarks.md: ADDs and DELs all at once across four bridge + portmap
 networks while plugin processes and the pynet agent are killed with kill -9, then the runtime's DEL
 and GC (tests/integration/storm.py, which tests/integration/test_storm.py asserts on).
 

@@ -14,7 +14,7 @@ TRY_AGAIN_LATER = 11
 NOT_AVAILABLE = 50
 LIMITED_CONNECTIVITY = 51
 
-# pynet's own codes (documented in the README).
+# pynet's own codes (documented in docs/protocol.md).
 INTERNAL = 100
 KERNEL = 101
 IFNAME_EXISTS = 102

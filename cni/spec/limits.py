@@ -1,4 +1,4 @@
-"""How much input pynet takes (documented in the README): a request larger or deeper is refused
+"""How much input pynet takes (documented in docs/protocol.md): a request larger or deeper is refused
 with a CNI error before it can cost the host memory or time."""
 
 MAX_CONFIG_BYTES = 1 << 20  # the network configuration on stdin (1 MiB; Podman's are about 1 KiB)

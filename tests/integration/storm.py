@@ -337,7 +337,7 @@ def _listdir(path: str) -> list[str]:
 
 
 def summary(figures: dict) -> str:
-    """The figures as a few readable lines (the README's table takes them from here)."""
+    """The figures as a few readable lines (docs/benchmarks.md's table takes them from here)."""
     calls = figures["calls"]
     leftovers = {kind: len(items) for kind, items in figures["leftovers"].items()}
     lines = [f"crash storm: {figures['rounds']} rounds x {figures['tasks per round']} tasks at once, "

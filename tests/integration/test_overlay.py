@@ -115,7 +115,7 @@ def test_killed_agent_host_disappears_after_ttl_restart_disturbs_nothing(store, 
 
 def test_two_overlays_on_the_same_hosts_are_separate(store, underlay, make_netns, agents):
     """Different VNIs, networks, devices and bridges; no route from one overlay's containers to the
-    other's (isolation by routing: see the README on isDefaultGateway)."""
+    other's (isolation by routing: see docs/plugins/overlay.md on isDefaultGateway)."""
     ov1 = overlay_conf(store)
     ov2 = overlay_conf(store, name="ov2", vni=77, network="10.245.0.0/16")
     h1, h2 = underlay.add_host(), underlay.add_host()

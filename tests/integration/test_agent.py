@@ -354,9 +354,9 @@ def test_kill_9_during_50_concurrent_adds_leaves_nothing_after_del(alab, make_ne
         held = wait_until(piled_up, "10 requests waiting in the agent", 60)
         doomed = agents(alab["host"])  # the supervisor and every worker
         assert pid in doomed
-        fcntl.flock(lock, fcntl.LOCK_UN)  # they go on, and the kill meets them in their next steps
-        for process in doomed:
-            os.kill(process, signal.SIGKILL)
+        for process in doomed:  # while they wait (their veths made, no address yet): the kill always
+            os.kill(process, signal.SIGKILL)  # meets them (after an unlock, a busy machine let them finish first)
+        fcntl.flock(lock, fcntl.LOCK_UN)
         answers = [f.result() for f in futures]
     addresses, went_away = [], 0
     for n, answer in enumerate(answers):

@@ -3,7 +3,8 @@ conf dir."""
 
 from __future__ import annotations
 
-from ..runtime import CNIConfig, containers, lifecycle, load_network, load_networks, netadmin
+from ..containers import lifecycle, netadmin, state
+from ..libcni import CNIConfig, load_network, load_networks
 from .output import emit, emit_one
 from .plugins import runtime_path
 
@@ -13,7 +14,7 @@ COLUMNS = [("name", "NAME"), ("driver", "DRIVER"), ("subnets", "SUBNETS"), ("bri
 
 def attached(net_name: str) -> list[dict]:
     """Who is attached to the network: the result cache's entries, named by the runtime's state."""
-    known = {c.id: c for c in containers.all_containers()}
+    known = {c.id: c for c in state.all_containers()}
     found = {}
     for entry in CNIConfig(path=[]).cached_attachments(net_name):
         c = known.get(entry["container_id"])
@@ -109,8 +110,8 @@ def command_gc(args) -> int:
     cni = CNIConfig(path=runtime_path())
     rows = [{"network": c.network, "container_id": c.id, "ifname": c.ifname}
             for c in lifecycle.collect(runtime_path()) if c.cni_network]
-    with containers.locked():
-        live = [(c.id, c.ifname) for c in containers.all_containers()]
+    with state.locked():
+        live = [(c.id, c.ifname) for c in state.all_containers()]
         for net in nets:
             before = {(a["container_id"], a["ifname"]) for a in cni.cached_attachments(net.name)}
             cni.gc(net, valid=live)

@@ -153,7 +153,7 @@ def _boot(lab: dict, n: int, slot: int, agent: str) -> None:
 def _configure(lab: dict, n: int) -> None:
     """The overlay's conflist and the plugins in VM n's share (its `pynet run` waits for the conflist)."""
     from ..cli.plugins import install
-    from ..runtime import netadmin
+    from ..containers import netadmin
 
     share, config = lab["hosts"][n - 1]["share"], lab["config"]
     install(os.path.join(share, "plugins"), "reference")

@@ -101,13 +101,13 @@ def test_file_store_create_is_compare_and_set(tmp_path):
 def test_pynet_create_overlay_writes_a_checked_conflist(tmp_path):
     import json
 
-    from cni.runtime.netadmin import NetworkError, OverlayOptions, create_overlay, create_sublink
+    from cni.containers.netadmin import NetworkError, OverlayOptions, create_overlay, create_sublink
 
     conf_dir = str(tmp_path / "net.d")
     net = create_overlay("ov1", OverlayOptions(vni=42, network="10.244.0.0/16", underlay="eth1",
                                                etcd=("http://10.0.0.1:2379",)), conf_dir)
     plugin = json.loads(open(net.path).read())["plugins"][0]
-    from cni.runtime.netadmin import bridge_of, network_subnets
+    from cni.containers.netadmin import bridge_of, network_subnets
 
     assert bridge_of(net) == "pno42" and [str(s) for s in network_subnets(net)] == ["10.244.0.0/16"]
     assert plugin == {"type": "overlay", "vni": 42, "network": "10.244.0.0/16", "subnetLen": 24, "port": 4789,

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import subnets
-from .cache import cache_dir_of
-from .cache import DEFAULT_CACHE_DIR
-from .netconf import NetworkConfig, conf_dir_of, load_network, load_networks
+from ..libcni.cache import cache_dir_of
+from ..libcni.cache import DEFAULT_CACHE_DIR
+from ..libcni.netconf import NetworkConfig, conf_dir_of, load_network, load_networks
 from ..firewall import driver as firewall_driver
 from ..spec.env import name_problem
 

@@ -51,7 +51,9 @@ def command_create_overlay(args) -> int:
     opts = netadmin.OverlayOptions(vni=args.vni, network=args.network, underlay=args.underlay,
                                    subnet_len=args.subnet_len, port=args.port, mtu=args.mtu,
                                    etcd=tuple(args.etcd), store_file=args.store_file, lease_ttl=args.lease_ttl)
-    net = netadmin.create_overlay(args.name, opts)
+    from ..plugins.overlay.config import conf_problem
+
+    net = netadmin.create_overlay(args.name, opts, check=conf_problem)
     emit_one(summary(net), args.format, text=net.name)
     return 0
 

@@ -101,7 +101,12 @@ def test_file_store_create_is_compare_and_set(tmp_path):
 def test_pynet_create_overlay_writes_a_checked_conflist(tmp_path):
     import json
 
-    from cni.containers.netadmin import NetworkError, OverlayOptions, create_overlay, create_sublink
+    from cni.containers.netadmin import NetworkError, OverlayOptions, create_sublink
+    from cni.containers.netadmin import create_overlay as create
+    from cni.plugins.overlay.config import conf_problem
+
+    def create_overlay(*args):
+        return create(*args, check=conf_problem)
 
     conf_dir = str(tmp_path / "net.d")
     net = create_overlay("ov1", OverlayOptions(vni=42, network="10.244.0.0/16", underlay="eth1",

@@ -111,6 +111,18 @@ def parse(request: Request) -> OverlayConf:
     return parse_netconf(request.config)
 
 
+def conf_problem(name: str, plugin: dict) -> str:
+    """What the plugin would reject in `plugin`, its configuration in network `name` ("" for nothing):
+    `pynet create overlay` checks with it the conflist it writes."""
+    from ...spec.config import parse_config
+
+    try:
+        parse_netconf(parse_config({"cniVersion": "1.0.0", "name": name, **plugin}))
+    except CNIError as e:
+        return f"{e.msg}: {e.details}" if e.details else e.msg
+    return ""
+
+
 def parse_netconf(conf) -> OverlayConf:
     """The overlay's configuration from a parsed network configuration (cni.spec NetConf)."""
     if conf.ipam:

@@ -289,15 +289,8 @@ def _wait_gone(pids: list[int], timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-def status() -> dict | None:
-    """lab.json plus what is alive now: processes, and each host's view of its peers (routes)."""
-    lab = read()
-    if lab is None:
-        return None
-    if lab.get("vm"):
-        from . import vmhosts
-
-        return vmhosts.status(lab)
+def status(lab: dict) -> dict:
+    """lab.json (`read()`) plus what is alive now: processes, and each host's view of its peers (routes)."""
     lab["alive"] = [pid for pid in lab.get("pids", []) if alive(pid)]
     for host in lab["hosts"]:
         out = _sh("ip", "-4", "route", "show", "dev", f"pnx{lab['config']['vni']}", ns=host["name"], check=False).stdout
@@ -328,16 +321,15 @@ def report(lab: dict) -> str:
     return "\n".join(lines)
 
 
-def on(host: int, argv: list[str]) -> int:
-    """Run `pynet ARGV` as host `host` (1..N) of the lab, output straight through; its exit status."""
-    lab = read()
+def check_host(lab: dict | None, host: int) -> None:
+    """Host `host` (1..N) is one of the lab's (of network namespaces or of VMs)."""
     if lab is None:
         raise LabError("no lab is up: pynet lab up")
     if not 1 <= host <= len(lab["hosts"]):
         raise LabError(f"the lab has hosts 1 to {len(lab['hosts'])}")
-    if lab.get("vm"):
-        from . import vmhosts
 
-        return vmhosts.on(lab, host, argv)
+
+def on(lab: dict, host: int, argv: list[str]) -> int:
+    """Run `pynet ARGV` as host `host` (1..N) of the lab, output straight through; its exit status."""
     command, env = pynet_command(lab, host, *argv)
     return subprocess.run(command, env=env).returncode

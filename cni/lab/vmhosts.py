@@ -154,6 +154,7 @@ def _configure(lab: dict, n: int) -> None:
     """The overlay's conflist and the plugins in VM n's share (its `pynet run` waits for the conflist)."""
     from ..cli.plugins import install
     from ..containers import netadmin
+    from ..plugins.overlay.config import conf_problem
 
     share, config = lab["hosts"][n - 1]["share"], lab["config"]
     install(os.path.join(share, "plugins"), "reference")
@@ -162,7 +163,8 @@ def _configure(lab: dict, n: int) -> None:
                                    etcd=tuple(config["store"]["endpoints"]), store_file="",
                                    lease_ttl=config["leaseTTL"])
     os.makedirs(os.path.join(share, "net.d.tmp"))
-    netadmin.create_overlay(config["name"], opts, conf_dir=os.path.join(share, "net.d.tmp"))
+    netadmin.create_overlay(config["name"], opts, conf_dir=os.path.join(share, "net.d.tmp"),
+                           check=conf_problem)
     os.rename(os.path.join(share, "net.d.tmp"), os.path.join(share, "net.d"))  # all at once for the guest
 
 
@@ -242,9 +244,8 @@ def _prove(lab: dict, start: float) -> float:
 def _leases(lab: dict) -> dict:
     """Subnet -> underlay address, as etcd has them (read from inside the underlay namespace)."""
     from ..kernel.netns import entered
-    from ..plugins.overlay.cluster import leases
+    from ..plugins.overlay.cluster import leases, open_store
     from ..plugins.overlay.config import parse_netconf
-    from ..plugins.overlay.store import open_store
     from ..spec.config import parse_config
 
     conf = parse_netconf(parse_config({"cniVersion": "1.0.0", **lab["config"], "type": "overlay"}))

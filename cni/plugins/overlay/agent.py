@@ -19,10 +19,9 @@ from ...kernel.links import netlink
 from ...log import logger
 from ...spec import CNIError
 from . import local
-from .cluster import lease_key, leases
+from .cluster import lease_key, leases, open_store
 from .config import from_state, state_dir_of
 from .fabric import sync, wanted_entries
-from .store import open_store
 
 
 class Agent:

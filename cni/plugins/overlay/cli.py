@@ -24,8 +24,7 @@ def command_agent(args) -> int:
 
 
 def command_status(args) -> int:
-    from .cluster import leases
-    from .store import open_store
+    from .cluster import leases, open_store
 
     state, conf = _state(args.network)
     rows = [{"subnet": s, "underlay": r["underlay"], "vtep": r["vtepMac"], "hostname": r.get("hostname", ""),

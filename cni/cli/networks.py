@@ -146,7 +146,7 @@ def _create_parser(parent, common) -> None:
         sublink.add_argument("--mode", default="", help=modes)
         sublink.set_defaults(run=command_create_sublink)
     overlay = drivers.add_parser("overlay", parents=[common], help="a VXLAN overlay across hosts (the same command "
-                                 "on every host; run `pynet overlay agent --network NAME` on each)")
+                                 "on every host; run `pynet overlay member --network NAME` on each)")
     overlay.add_argument("name")
     overlay.add_argument("--vni", type=int, required=True, help="VXLAN network identifier, 1-16777215")
     overlay.add_argument("--network", required=True, help="the overlay's IPv4 network, e.g. 10.244.0.0/16")

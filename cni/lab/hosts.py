@@ -1,9 +1,9 @@
 """`pynet lab up|down|status`: simulated hosts (network namespaces) on an underlay bridge, an
-overlay network across them, an agent and a container per host, proven by pings.
+overlay network across them, a member daemon and a container per host, proven by pings.
 
 Everything carries the prefix `pnlab-` (namespaces; $PYNET_LAB_PREFIX for another lab beside it) and
 lives under $PYNET_LAB_DIR (default /run/pynet/lab): lab.json (what is up), the file store or etcd's
-data, each host's PYNET_STATE_DIR, agent logs. `down` removes all of it, also after a crash (it finds
+data, each host's PYNET_STATE_DIR, member daemon logs. `down` removes all of it, also after a crash (it finds
 the namespaces by prefix). With `--vm` the hosts are VMs (vmhosts.py); `down`, `status` and `on` serve
 both kinds.
 """
@@ -185,7 +185,7 @@ def _pynet(lab: dict, n: int, *argv: str, check: bool = True) -> subprocess.Comp
 
 
 def _host(lab: dict, n: int, config: dict) -> dict:
-    """Host n on the underlay, the overlay's conflist in its conf dir, its agent, and a container
+    """Host n on the underlay, the overlay's conflist in its conf dir, its member daemon, and a container
     started by `pynet run` on the overlay."""
     name, container = f"{prefix()}h{n}", f"{prefix()}c{n}"
     _netns(name)
@@ -204,14 +204,14 @@ def _host(lab: dict, n: int, config: dict) -> dict:
     _write(lab)  # from here on, down() removes this host's container
     _pynet(lab, n, "run", "-d", "--name", container, "--network", config["name"], "--", "sleep", "infinity")
     address = json.loads(_pynet(lab, n, "--format", "json", "inspect", container).stdout)["addresses"][0]
-    lab["pids"].append(_spawn(name, [_tool("pynet"), "overlay", "agent", "--network", config["name"]],
-                              os.path.join(lab["dir"], f"agent-h{n}.log"), env))
+    lab["pids"].append(_spawn(name, [_tool("pynet"), "overlay", "member", "--network", config["name"]],
+                              os.path.join(lab["dir"], f"member-h{n}.log"), env))
     lab["hosts"][-1]["address"] = address
     return lab["hosts"][-1]
 
 
 def _prove(lab: dict, start: float) -> float | None:
-    """Every container pings every other (retrying while agents catch up); seconds from `start` to the
+    """Every container pings every other (retrying while the member daemons catch up); seconds from `start` to the
     first success."""
     hosts, first = lab["hosts"], None
     for a in hosts:

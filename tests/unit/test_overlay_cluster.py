@@ -123,3 +123,12 @@ def test_pynet_create_overlay_writes_a_checked_conflist(tmp_path):
         create_overlay("ov3", OverlayOptions(vni=7, network="10.244.128.0/17", underlay="eth1"), conf_dir)
     with pytest.raises(NetworkError, match="overlaps network 'ov1'"):
         create_sublink("macvlan", "lan", "lo", "10.244.9.0/24", conf_dir=conf_dir)
+
+
+def test_pynet_overlay_member_keeps_its_former_name_agent():
+    from cni.cli.main import parser
+    from cni.plugins.overlay.cli import command_member
+
+    for name in ("member", "agent"):
+        args = parser().parse_args(["overlay", name, "--network", "ov1", "--interval", "2"])
+        assert args.run is command_member and args.network == "ov1" and args.interval == 2

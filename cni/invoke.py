@@ -6,7 +6,6 @@ Shared by IPAM delegation (a plugin calling its IPAM plugin) and the runtime (cn
 from __future__ import annotations
 
 import errno
-import json
 import os
 import sys
 import time
@@ -15,6 +14,7 @@ from . import context
 from .skel import Response
 from .spec import errors
 from .spec.errors import CNIError
+from .spec.fastjson import loads
 
 TIMEOUT = 120.0
 
@@ -75,7 +75,7 @@ def execute(executable: str, env: dict, stdin: bytes, *, extra_env: dict | None 
 def reported_error(response: Response) -> CNIError | None:
     """The CNI error a failed plugin printed on stdout, or None if it printed none."""
     try:
-        error = json.loads(response.stdout)
+        error = loads(response.stdout)
         return CNIError(int(error["code"]), str(error.get("msg", "")), str(error.get("details", "") or ""))
     except (ValueError, KeyError, TypeError):
         return None

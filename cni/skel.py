@@ -108,9 +108,9 @@ def _read_stdin(command: str) -> bytes:
 
 
 def _dump(obj: dict) -> str:
-    import json
+    from .spec.fastjson import dumps
 
-    return json.dumps(obj, indent=4) + "\n"
+    return dumps(obj) + "\n"
 
 
 def _error(error: CNIError, stdin: bytes) -> Response:
@@ -184,11 +184,11 @@ def _dispatch(plugin: Plugin, request, cancel: context.Cancellation | None) -> R
 
 def _undo_late_add(commands, request) -> None:
     """An ADD that finished after its caller gave up: nobody will DEL it, so it is DELeted here."""
-    import dataclasses
+    from .spec.record import replace
 
     message = "the caller gave up waiting: the ADD that finished after it was undone"
     try:
-        commands.delete(dataclasses.replace(request, invocation=request.invocation._replace(command="DEL")))
+        commands.delete(replace(request, invocation=request.invocation._replace(command="DEL")))
     except Exception as e:  # noqa: BLE001 - reported with the rest
         raise CNIError(errors.TRY_AGAIN_LATER, message + " in part", str(e)) from None
     raise CNIError(errors.TRY_AGAIN_LATER, message)

@@ -18,11 +18,11 @@ the drivers answer a closed iptables FORWARD through iptables itself, as the ref
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from ..spec.record import record
 
 from ..spec import CNIError
 from ..spec import errors
+from ..spec.fastjson import loads
 from . import FORWARD, libnft
 
 PYNET_TABLES = {("inet", "pynet"), ("bridge", "pynet")}
@@ -34,7 +34,7 @@ def tag(owner: str) -> str:
     return f"pynet:{FORWARD}:{owner}"
 
 
-@dataclass(frozen=True)
+@record
 class Chain:
     family: str
     table: str
@@ -46,19 +46,24 @@ class Chain:
         return {"family": self.family, "table": self.table, "chain": self.name}
 
 
-def _run(commands: list[dict]) -> str:
+def _run(commands: list[dict] | str) -> str:
+    """Run libnftables JSON commands (or a listing in nft's own syntax: no json package to write it)."""
+    if isinstance(commands, str):
+        return libnft.checked(commands, True)
+    import json
+
     return libnft.checked(json.dumps({"nftables": commands}), True)
 
 
 def _items(out: str, kind: str) -> list[dict]:
-    return [item[kind] for item in json.loads(out or "{}").get("nftables", []) if kind in item]
+    return [item[kind] for item in loads(out or "{}").get("nftables", []) if kind in item]
 
 
 def forward_chains() -> tuple[list[dict], list[Chain]]:
     """(every chain, as `nft -j list chains` gives it; the foreign base chains at hook forward of
     families ip, ip6 and inet, not iptables', with whether each closes the forward path)."""
     try:
-        listing = _run([{"list": {"chains": {}}}])
+        listing = _run("list chains")
     except CNIError as e:
         if e.code == errors.NOT_AVAILABLE:  # no nftables here: no other firewall's nft chain either
             return [], []

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass, field
 
 from ..spec import CNIError
 from ..spec import errors
@@ -51,11 +50,12 @@ def _tagged(line: str) -> tuple[str, str]:
     return (found[1], found[2]) if found else ("", "")
 
 
-@dataclass
 class Saved:
     """One table as iptables-save prints it: its chains and its rules ("-A CHAIN ...")."""
-    chains: set[str] = field(default_factory=set)
-    rules: list[str] = field(default_factory=list)
+
+    def __init__(self) -> None:
+        self.chains: set[str] = set()
+        self.rules: list[str] = []
 
 
 class Iptables:

@@ -6,7 +6,8 @@ loaded and not loadable), it raises `Unavailable` before libnftables, which woul
 process with exit(3), is called. Each call has a context of its own, opened in the
 calling thread's network namespace, so concurrent calls (agent threads) do not share state.
 
-A resident process (the agent) calls `keep_contexts()`: libnftables contexts of its own network
+A one-shot plugin process leaves its handles open: a child releases them after it exits
+(cni.kernel.background). A resident process (the agent) calls `keep_contexts()`: libnftables contexts of its own network
 namespace are then kept open and reused, one thread at a time. Closing a
 netfilter socket after a change that deleted something waits for an RCU grace period (the kernel
 flushes its deferred frees on every netfilter socket release: 10-15 ms here), which a kept context
@@ -21,6 +22,8 @@ import os
 import threading
 from contextlib import contextmanager
 
+from ..kernel import background
+
 OUTPUT_JSON = 1 << 4  # NFT_CTX_OUTPUT_JSON
 
 _lib = None
@@ -28,6 +31,7 @@ _kept: dict[str, list] = {}  # idle handles of the home namespace, by kind (a re
 _kept_lock = threading.Lock()
 _home: tuple[int, int] | None = None  # (pid, netns inode) that keep_contexts() was called for
 _closers: dict = {}  # kind -> how a handle of that kind is closed
+_lingering: list = []  # a one-shot process's handles, left open for its exit (see cni.kernel.background)
 KEEP_AT_MOST = 8  # of each kind
 
 
@@ -82,7 +86,15 @@ def kept(kind: str, opener, closer):
             if len(_kept[kind]) < KEEP_AT_MOST:
                 _kept[kind].append(handle)
                 return
+    if background.one_shot():
+        _lingering.append(handle)  # closed by a child after this process exits (background.exit_now)
+        return
     closer(handle)
+
+
+def lingering() -> bool:
+    """Whether this one-shot process holds netfilter handles it did not close."""
+    return bool(_lingering)
 
 
 def _library():

@@ -26,12 +26,11 @@ The firewall plugin's accepts are not here: they must sit where the host drops (
 
 from __future__ import annotations
 
-import json
-import re
 
 from ..spec import CNIError
 from ..spec import errors
 from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, libnft, network_label, network_of, nfnl
+from ..spec.fastjson import loads
 from .lock import host_lock
 
 TABLE = "inet pynet"
@@ -107,8 +106,17 @@ _FORWARD_SHAPE = _base_shape(BASE + FORWARD_BASE)
 
 
 # set or map name -> ("set" or "map", the types of its key), as the bases declare them
-_DECLARED = {name: (what, tuple(t.strip() for t in key.split(" . "))) for what, name, key in
-             re.findall(r"add (set|map) \S+ \S+ (\w+) \{ type ([^:;]+)", BASE + BRIDGE_BASE)}
+def _declared(bases: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    found = {}
+    for line in bases.splitlines():
+        if line.startswith(("add set ", "add map ")):  # add set|map FAMILY TABLE NAME { type KEY[ : VALUE]; ...
+            what, name = line.split()[1], line.split()[4]
+            key = line.split("{ type ", 1)[1].split(";")[0].split(":")[0]
+            found[name] = (what, tuple(t.strip() for t in key.split(" . ")))
+    return found
+
+
+_DECLARED = _declared(BASE + BRIDGE_BASE)
 _CONTAINER_SETS = {TABLE: [n for n in _DECLARED if n not in NETWORK_SETS and n != "noicc"], BRIDGE_TABLE: ["noicc"]}
 
 
@@ -227,7 +235,7 @@ class Nftables:
             except CNIError:
                 return None
             try:
-                return json.loads(out or "{}").get("nftables", [])
+                return loads(out or "{}").get("nftables", [])
             except ValueError:
                 if attempt == 2:
                     raise CNIError(errors.KERNEL, f"nftables listed table {table} unreadably", out[:300]) from None
@@ -263,7 +271,7 @@ class Nftables:
             except libnft.Unavailable:  # no nf_tables: no set
                 break
             if status == 0:
-                found.update(self._elements(table, json.loads(out or "{}").get("nftables", [])) or {})
+                found.update(self._elements(table, loads(out or "{}").get("nftables", [])) or {})
         return found
 
     def _comment(self, table: str, name: str, key: str) -> str | None:

@@ -8,14 +8,13 @@ unless PYNET_IPAM_EXEC=1 asks for a separate process.
 
 from __future__ import annotations
 
-import json
-
 from .. import context
 from ..invoke import cni_env, execute, find_plugin, reported_error
 from ..launcher import is_own
 from ..skel import handle
 from ..spec import CNIError, Request, Result, parse_result
 from ..spec import errors
+from ..spec.fastjson import loads
 
 IN_PROCESS = {"host-local": "cni.ipam.host_local", "static": "cni.ipam.static"}
 
@@ -49,7 +48,7 @@ def call(request: Request, command: str, own: bool = False) -> Result | None:
     if command != "ADD":
         return None
     try:
-        document = json.loads(response.stdout)
+        document = loads(response.stdout)
     except ValueError:
         raise CNIError(errors.DECODE_FAILURE, f"IPAM plugin {plugin_type} printed no JSON result",
                        response.stdout[:200]) from None

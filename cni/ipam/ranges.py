@@ -8,14 +8,14 @@ list of {subnet, rangeStart, rangeEnd, gateway}), the older single `subnet`/`ran
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from ..spec.record import record
 
 from ..spec import CNIError, NetConf
 from ..spec import errors
 from ..spec.errors import invalid_config
 
 
-@dataclass(frozen=True)
+@record
 class Range:
     subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
     start: ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -163,50 +163,76 @@ def deleting_link(netns: str, name: str):
     kernel has announced the link deleted (RTM_DELLINK in its namespace). By then the veth and its
     peer are unlisted, their addresses, routes and bridge port are gone, and anything that takes
     the rtnl lock sees the end state. The kernel's reply comes 15-40 ms later, after RCU grace
-    periods that only free the devices' memory; a thread waits for it (a resident agent returns at
-    once; a process that exits waits for the kernel anyway). Nothing to delete when the namespace
-    is gone; the deletion's own error, if any, is raised here.
+    periods that only free the devices' memory: a thread waits for it in a resident agent, a child
+    in a one-shot plugin process (which could not exit while a thread of its own waits; see
+    cni.kernel.background). Nothing to delete when the namespace is gone; the deletion's own error,
+    if any, is raised here.
     """
-    import threading
-
-    from .netns import NetnsGone
+    from . import background
 
     if not netns:
         yield
         return
-    failure: list[BaseException] = []
     done_r, done_w = os.pipe()
-
-    def run() -> None:
-        try:
-            with netlink(netns) as ipr:
-                delete_link(ipr, name)
-        except NetnsGone:
-            pass  # the namespace, and with it the link, is gone already
-        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
-            failure.append(e)
-        finally:
-            os.close(done_w)
-
     watch = None
     try:
         with entered(netns):  # listening before the deletion starts, so its notice cannot be missed
             watch = rtnl.Rtnl(groups=rtnl.RTMGRP_LINK)
     except (CNIError, OSError):
-        pass  # the worker meets the same problem and reports it (none if the namespace is gone)
-    worker = threading.Thread(target=run, name=f"delete {name}", daemon=True)
-    worker.start()
+        pass  # the deletion meets the same problem and reports it (none if the namespace is gone)
     try:
+        child = background.fork_detached(keep=(done_w,)) if background.one_shot() else None
+        if child == 0:
+            try:
+                _delete_and_report(netns, name, done_w)
+            finally:
+                os._exit(0)
+        if child is None:
+            import threading
+
+            threading.Thread(target=_delete_and_report, args=(netns, name, done_w), name=f"delete {name}",
+                             daemon=True).start()
+        else:
+            os.close(done_w)
         yield
         if watch is not None and _announced_deleted(watch, name, done_r):
             return
-        worker.join()
+        failure = _read_all(done_r)  # the deletion's end (its writer closes the pipe)
         if failure:
-            raise failure[0]
+            import pickle
+
+            raise pickle.loads(failure)
     finally:
         if watch is not None:
             watch.close()
         os.close(done_r)
+
+
+def _delete_and_report(netns: str, name: str, report: int) -> None:
+    """Delete the link; an error goes pickled into the pipe `report`, which is closed at the end."""
+    from .netns import NetnsGone
+
+    try:
+        with netlink(netns) as ipr:
+            delete_link(ipr, name)
+    except NetnsGone:
+        pass  # the namespace, and with it the link, is gone already
+    except BaseException as e:  # noqa: BLE001 - raised again in the caller
+        import pickle
+
+        try:
+            os.write(report, pickle.dumps(e))
+        except Exception:  # noqa: BLE001 - an error that does not pickle: its text
+            os.write(report, pickle.dumps(OSError(getattr(e, "errno", None) or 5, str(e)[:500])))
+    finally:
+        os.close(report)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _announced_deleted(watch: rtnl.Rtnl, name: str, done: int) -> bool:

@@ -45,6 +45,9 @@ class NetlinkError(OSError):
         super().__init__(code, os.strerror(code))
         self.code = code
 
+    def __reduce__(self):
+        return NetlinkError, (self.code,)
+
 
 def attr(kind: int, payload: bytes) -> bytes:
     size = _ATTR.size + len(payload)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from .fastjson import loads
+from .record import record
 from types import MappingProxyType
 
 from .env import name_problem
@@ -17,7 +17,7 @@ _EMPTY = MappingProxyType({})
 _JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
-@dataclass(frozen=True)
+@record
 class Attachment:
     """One (container id, ifname) pair of GC's cni.dev/valid-attachments."""
 
@@ -25,20 +25,20 @@ class Attachment:
     ifname: str
 
 
-@dataclass(frozen=True)
+@record
 class NetConf:
     """The well-known keys of a plugin's configuration; `raw` keeps every key for the plugin."""
 
     cni_version: str
     name: str
     type: str
-    raw: MappingProxyType = field(default_factory=lambda: _EMPTY)
-    args: MappingProxyType = field(default_factory=lambda: _EMPTY)
+    raw: MappingProxyType = _EMPTY
+    args: MappingProxyType = _EMPTY
     ip_masq: bool = False
     ipam: MappingProxyType | None = None
     dns: DNS = DNS()
-    capabilities: MappingProxyType = field(default_factory=lambda: _EMPTY)
-    runtime_config: MappingProxyType = field(default_factory=lambda: _EMPTY)
+    capabilities: MappingProxyType = _EMPTY
+    runtime_config: MappingProxyType = _EMPTY
     prev_result: Result | None = None
     valid_attachments: tuple[Attachment, ...] = ()
 
@@ -60,7 +60,7 @@ def decode(stdin: bytes) -> dict:
         raise CNIError(DECODE_FAILURE, "no network configuration on stdin",
                        "the runtime must pass the network configuration as a JSON object on stdin")
     try:
-        obj = json.loads(stdin.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+        obj = loads(stdin.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
     except UnicodeDecodeError as e:
         raise CNIError(DECODE_FAILURE, "network configuration is not UTF-8 text", str(e)) from None
     except ValueError as e:

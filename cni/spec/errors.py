@@ -64,12 +64,15 @@ class CNIError(Exception):
 
     def output(self, cni_version: str) -> str:
         """The error as a plugin prints it on stdout (a plugin's main and the agent's client alike)."""
-        import json  # not at import time: errors are rare
+        from .fastjson import dumps  # not at import time: errors are rare
 
-        return json.dumps(self.to_dict(cni_version), indent=4) + "\n"
+        return dumps(self.to_dict(cni_version)) + "\n"
 
     def __str__(self) -> str:
         return f"{self.msg}: {self.details}" if self.details else self.msg
+
+    def __reduce__(self):  # (pickled: from a child process that did part of the work)
+        return CNIError, (self.code, self.msg, self.details)
 
 
 def _capped(text: str, limit: int) -> str:

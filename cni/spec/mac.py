@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import re
-
 from .errors import invalid_config, shown
 
-_HEX2 = r"[0-9A-Fa-f]{2}"
-_FORMS = (re.compile(rf"{_HEX2}(:{_HEX2}){{5}}"), re.compile(rf"{_HEX2}(-{_HEX2}){{5}}"),
-          re.compile(r"[0-9A-Fa-f]{4}(\.[0-9A-Fa-f]{4}){2}"))
+_HEX = frozenset("0123456789abcdefABCDEF")
+_FORMS = ((":", 2, 6), ("-", 2, 6), (".", 4, 3))  # separator, digits per group, groups
 
 
 def normalise_mac(value) -> str:
     """"AA-BB-CC-DD-EE-FF", "aabb.ccdd.eeff" or "aa:bb:cc:dd:ee:ff" -> "aa:bb:cc:dd:ee:ff" ("" if invalid)."""
-    if not isinstance(value, str) or not any(form.fullmatch(value) for form in _FORMS):
+    if not isinstance(value, str):
         return ""
-    digits = re.sub(r"[^0-9A-Fa-f]", "", value).lower()
-    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+    for separator, size, count in _FORMS:
+        groups = value.split(separator)
+        if len(groups) == count and all(len(g) == size and _HEX.issuperset(g) for g in groups):
+            digits = "".join(groups).lower()
+            return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+    return ""
 
 
 def unicast_mac(value, where: str) -> str:

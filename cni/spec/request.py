@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .record import record
 
 from .config import NetConf, decode, parse_config
 from .env import Invocation, parse_env
@@ -10,7 +10,7 @@ from .errors import INCOMPATIBLE_VERSION, INVALID_CONFIG, INVALID_ENVIRONMENT, C
 from .versions import COMMAND_SINCE, at_least, error_version, version_answer  # noqa: F401 (re-exported)
 
 
-@dataclass(frozen=True)
+@record
 class Request:
     """What a plugin is asked to do. `config` is None only for VERSION (and for no command)."""
 

@@ -8,14 +8,14 @@ converts: fields a version does not define are not rendered in it.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from .record import record
 
 from .env import check_ifname
 from .errors import INVALID_CONFIG, invalid_config
 from .versions import SUPPORTED, at_least
 
 
-@dataclass(frozen=True)
+@record
 class DNS:
     nameservers: tuple[str, ...] = ()
     domain: str = ""
@@ -35,7 +35,7 @@ class DNS:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Interface:
     name: str
     mac: str = ""
@@ -60,7 +60,7 @@ class Interface:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class IPConfig:
     address: str  # CIDR with the host's address, e.g. "10.1.0.5/16"
     gateway: str = ""
@@ -82,7 +82,7 @@ class IPConfig:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Route:
     dst: str
     gw: str = ""
@@ -107,7 +107,7 @@ class Route:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Result:
     interfaces: tuple[Interface, ...] = ()
     ips: tuple[IPConfig, ...] = ()

@@ -19,40 +19,19 @@ def at_least(version: str, minimum: str) -> bool:
     return key(version) >= key(minimum)
 
 
-class _NotPlain(Exception):
-    """What the light parser leaves to the json package."""
-
-
-class _Strict:
-    """The settings json.loads gives its C scanner (see _loads)."""
-
-    strict = True
-    object_hook = object_pairs_hook = None
-    parse_float, parse_int = float, int
-
-    @staticmethod
-    def parse_constant(name):  # NaN, Infinity: json's business
-        raise _NotPlain(name)
-
-
 def _loads(stdin: bytes):
-    """json.loads(stdin) for plain input (UTF-8 text holding one JSON value), parsed by the C scanner
-    json.loads itself uses but without importing the json package, whose `re` costs more than the
-    rest of a VERSION call; anything else (other encodings, a BOM, constants, errors) goes to json."""
+    """json.loads(stdin), without the json package for UTF-8 text (see cni.spec.fastjson)."""
+    from .fastjson import loads
+
     try:
-        import _json
+        text = stdin.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or text.startswith("\ufeff"):
+        import json  # (other encodings, a byte-order mark: json reads bytes as the reference does)
 
-        text = stdin.decode("utf-8").strip(" \t\n\r")
-        if text.startswith("\ufeff"):
-            raise _NotPlain("BOM")
-        value, end = _json.make_scanner(_Strict)(text, 0)
-        if end == len(text):
-            return value
-    except (ImportError, UnicodeDecodeError, ValueError, StopIteration, RecursionError, _NotPlain):
-        pass
-    import json
-
-    return json.loads(stdin)
+        return json.loads(stdin)
+    return loads(text)
 
 
 def _asked(stdin: bytes):

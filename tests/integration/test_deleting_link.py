@@ -1,12 +1,28 @@
-"""cni.kernel.links.deleting_link: the veth is gone (both ends, names free) when the block ends."""
+"""cni.kernel.links.deleting_link: the veth is gone (both ends, names free) when the block ends; the
+kernel's error is raised in the caller, whether a thread (a resident agent) or a forked child (a
+one-shot plugin process) waits for the kernel's reply."""
 
 from __future__ import annotations
 
 import pytest
 
+from cni.kernel import background
 from cni.kernel.links import deleting_link
 from cni.kernel.netns import entered
 from cni.spec import CNIError
+
+
+@pytest.fixture(autouse=True, params=["resident", "one-shot"])
+def forks(request, monkeypatch) -> list[int] | None:
+    """In one-shot mode, the children forked to delete (None: a resident process, no fork)."""
+    if request.param == "resident":
+        return None
+    import os
+
+    made, fork = [], os.fork
+    monkeypatch.setattr(background, "_one_shot", True)
+    monkeypatch.setattr(os, "fork", lambda: made.append(fork()) or made[-1])
+    return made
 
 
 def veth(host, container, host_end: str) -> None:
@@ -16,7 +32,7 @@ def veth(host, container, host_end: str) -> None:
     container.run("ip", "link", "set", "eth0", "up")
 
 
-def test_both_ends_are_gone_and_the_names_free_when_the_block_ends(host, container, token):
+def test_both_ends_are_gone_and_the_names_free_when_the_block_ends(host, container, token, forks):
     host_end = f"pnt{token}h"
     for _ in range(3):  # the names are free at once: the same veth again, and deleted again
         veth(host, container, host_end)
@@ -28,6 +44,7 @@ def test_both_ends_are_gone_and_the_names_free_when_the_block_ends(host, contain
         assert "eth0" not in container.links()
         assert host_end not in host.links()
         assert "10.9.0.2" not in container.run("ip", "-4", "addr").stdout
+    assert forks is None or len(forks) == 3
 
 
 def test_a_missing_link_or_namespace_is_nothing_to_delete(host, container):

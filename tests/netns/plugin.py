@@ -46,8 +46,10 @@ class PluginRun:
 
 def run_plugin(executable: str, command: str | None, config=None, *, netns: str = "", container_id: str = "c1",
                ifname: str = "eth0", args: str = "", cni_path: str = "", host: str | None = None,
-               env: dict | None = None, stdin: bytes | None = None, timeout: float = 30) -> PluginRun:
-    """Run one plugin command; `host` names a namespace to run the plugin in (a simulated host)."""
+               env: dict | None = None, stdin: bytes | None = None, timeout: float | None = None) -> PluginRun:
+    """Run one plugin command; `host` names a namespace to run the plugin in (a simulated host).
+    The default timeout is 30 s, 120 s inside a test VM (emulated: a busy host slows it down a lot)."""
+    timeout = timeout or (120 if os.environ.get("PYNET_IN_VM") == "1" else 30)
     environ = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
     for key in ("PYNET_DEBUG", "PYNET_LOG_FILE", "PYNET_AGENT", "PYNET_RUN_DIR"):
         if key in os.environ:

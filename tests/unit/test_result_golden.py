@@ -10,7 +10,7 @@ key order fails them.
 
 from __future__ import annotations
 
-import dataclasses
+from cni.spec.record import replace
 import json
 
 import pytest
@@ -434,10 +434,10 @@ def test_convert_named(source, target, golden):
 def test_down_conversion_drops_only_110_fields():
     _, result = parse_result(json.loads(GOLDEN["1.1.0"]))
     assert result == FULL
-    stripped = dataclasses.replace(
+    stripped = replace(
         result,
-        interfaces=tuple(dataclasses.replace(i, mtu=0, socket_path="", pci_id="") for i in result.interfaces),
-        routes=tuple(dataclasses.replace(r, mtu=0, advmss=0, priority=0, table=None, scope=None)
+        interfaces=tuple(replace(i, mtu=0, socket_path="", pci_id="") for i in result.interfaces),
+        routes=tuple(replace(r, mtu=0, advmss=0, priority=0, table=None, scope=None)
                      for r in result.routes),
     )
     for target in ("0.3.0", "0.3.1", "0.4.0", "1.0.0"):

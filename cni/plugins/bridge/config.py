@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ...spec.record import record
 
 from ...spec import CNIError, Request
 from ...spec import errors
@@ -13,7 +13,7 @@ from ...spec.mac import unicast_mac
 NOT_YET = ("macspoofchk", "disableContainerInterface")
 
 
-@dataclass(frozen=True)
+@record
 class BridgeConf:
     bridge: str = "cni0"
     is_gateway: bool = False

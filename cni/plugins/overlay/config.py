@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+from ...spec.record import record
 from urllib.parse import urlparse
 
 from ...context import getenv
@@ -21,7 +21,7 @@ DEFAULT_TTL = 86400  # seconds; the member daemon renews it every third of that
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 
 
-@dataclass(frozen=True)
+@record
 class StoreConf:
     type: str  # "file" or "etcd"
     path: str = ""
@@ -34,7 +34,7 @@ class StoreConf:
         return {"type": "etcd", "endpoints": list(self.endpoints), "prefix": self.prefix}
 
 
-@dataclass(frozen=True)
+@record
 class OverlayConf:
     name: str
     vni: int

@@ -3,7 +3,7 @@ link kinds. No I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ...spec.record import record
 
 from ...spec import Request
 from ...spec.env import check_ifname
@@ -11,7 +11,7 @@ from ...spec.errors import INVALID_CONFIG, invalid_config, shown
 from ...spec.mac import unicast_mac
 
 
-@dataclass(frozen=True)
+@record
 class Kind:
     """A kind of link made on a master device: its modes (config name -> kernel value), the prefix of
     its temporary host names, and whether it has a MAC of its own."""
@@ -44,7 +44,7 @@ IPVLAN = Kind("ipvlan", {"l2": 0, "l3": 1, "l3s": 2}, "l2", "pni",
 OTHER = {"macvlan": IPVLAN, "ipvlan": MACVLAN}
 
 
-@dataclass(frozen=True)
+@record
 class LinkConf:
     kind: Kind
     master: str = ""  # "" = the interface of the default route (or, chained, of prevResult)

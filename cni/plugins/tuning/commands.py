@@ -24,7 +24,6 @@ container's /proc/sys is code 7 before anything changes.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import stat
@@ -37,6 +36,7 @@ from ...spec import CNIError, Request, Result
 from ...spec import errors
 from ...spec.errors import invalid_config
 from ...spec.mac import normalise_mac
+from ...spec.record import replace
 from .config import Sysctl, TuningConf, parse, state_dir
 
 IFF_ALLMULTI = 0x200
@@ -193,8 +193,8 @@ def _with_mac(result: Result, request: Request, mac: str) -> Result:
     mine = [i for i in result.interfaces if i.name == request.ifname and i.sandbox == request.netns]
     if not mine:  # the same namespace written another way (/proc/PID/ns/net)
         mine = [i for i in result.interfaces if i.name == request.ifname and i.sandbox]
-    interfaces = tuple(dataclasses.replace(i, mac=mac) if i in mine else i for i in result.interfaces)
-    return dataclasses.replace(result, interfaces=interfaces)
+    interfaces = tuple(replace(i, mac=mac) if i in mine else i for i in result.interfaces)
+    return replace(result, interfaces=interfaces)
 
 
 def add(request: Request) -> Result:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from ...spec.record import record
 
 from ...context import getenv
 from ...spec import Request
@@ -20,14 +20,14 @@ DEFAULT_STATE_DIR = "/var/lib/pynet"
 MTU_MIN, MTU_MAX = 68, 65535
 
 
-@dataclass(frozen=True)
+@record
 class Sysctl:
     key: str    # as configured, e.g. "net.ipv4.conf.IFNAME.rp_filter"
     path: str   # under /proc/sys, slash-separated: "net/ipv4/conf/eth0.100/rp_filter"
     value: str
 
 
-@dataclass(frozen=True)
+@record
 class TuningConf:
     sysctls: tuple[Sysctl, ...] = ()
     mac: str = ""                 # normalised "aa:bb:cc:dd:ee:ff", "" = leave as is

@@ -1,6 +1,6 @@
 """Find a plugin executable in CNI_PATH and run it, as libcni's pkg/invoke does.
 
-Shared by IPAM delegation (a plugin calling its IPAM plugin) and the runtime (cni/runtime).
+Shared by IPAM delegation (a plugin calling its IPAM plugin) and the runtime (cni/libcni).
 """
 
 from __future__ import annotations

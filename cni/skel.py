@@ -114,7 +114,7 @@ def _dump(obj: dict) -> str:
 
 
 def _error(error: CNIError, stdin: bytes) -> Response:
-    return Response(stdout=_dump(error.to_dict(error_version(stdin))), exit_code=1)
+    return Response(stdout=error.output(error_version(stdin)), exit_code=1)
 
 
 def handle(plugin: Plugin, env, stdin: bytes, cwd: str | None = None,

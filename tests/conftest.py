@@ -7,8 +7,14 @@ import shutil
 import tempfile
 
 import pytest
+from hypothesis import settings
 
 from tests.netns import Netns, new_token, root_leftovers, state
+
+# No timed tests: hypothesis's per-example deadline (200 ms) fails properties on a loaded machine
+# (test_ranges' overlap check once took 515 ms under two parallel suites).
+settings.register_profile("pynet", deadline=None)
+settings.load_profile("pynet")
 
 
 def pytest_configure(config):

@@ -87,11 +87,12 @@ def _timeout(env) -> float:
 
 
 def _try_again(stdin: bytes, message: str):
-    from ..skel import _error
     from ..spec.errors import TRY_AGAIN_LATER, CNIError
+    from ..spec.versions import error_version
 
-    return tuple(_error(CNIError(TRY_AGAIN_LATER, message, "the request may have been done in part; the runtime's "
-                                 "DEL (or GC) cleans it up"), stdin))
+    error = CNIError(TRY_AGAIN_LATER, message, "the request may have been done in part; the runtime's DEL (or GC) "
+                     "cleans it up")
+    return error.output(error_version(stdin)), "", 1
 
 
 def start(env, path: str) -> None:

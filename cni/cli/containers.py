@@ -1,4 +1,4 @@
-"""`pynet run|ps|exec|logs|stop|rm|inspect`: containers in namespaces (cni/runtime/lifecycle.py)."""
+"""`pynet run|ps|exec|logs|stop|rm|inspect`: containers in namespaces (cni/containers/lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 
-from ..runtime import containers, lifecycle
+from ..containers import lifecycle, state
 from .output import emit, emit_one
 from .plugins import runtime_path
 
@@ -19,11 +19,11 @@ def _port(m: dict) -> str:
     return f"{host}{m['hostPort']}->{m['containerPort']}/{m['protocol']}"
 
 
-def row(c: containers.Container) -> dict:
+def row(c: state.Container) -> dict:
     network = c.network
     if network.startswith("container:"):
         cid = network.split(":", 1)[1]
-        others = {o.id: o.name for o in containers.all_containers()}
+        others = {o.id: o.name for o in state.all_containers()}
         network = f"container:{others.get(cid, cid[:12])}"
     return {"id": c.id[:12], "name": c.name, "status": c.status(), "network": network,
             "addresses": c.addresses(), "ports": [_port(m) for m in c.ports], "command": " ".join(c.command)}
@@ -50,7 +50,7 @@ def _interrupt(_sig, _frame):
 
 
 def command_ps(args) -> int:
-    found = containers.all_containers()
+    found = state.all_containers()
     if not args.all:
         found = [c for c in found if c.running()]
     emit([row(c) for c in found], COLUMNS, args.format)
@@ -65,9 +65,9 @@ def command_exec(args) -> int:
 
 
 def command_logs(args) -> int:
-    c = containers.find(args.container)
+    c = state.find(args.container)
     if not c.detached:
-        raise containers.ContainerError(f"container {c.name} ran in the foreground: its output was not logged")
+        raise state.ContainerError(f"container {c.name} ran in the foreground: its output was not logged")
     with open(c.log_path, "rb") as f:
         sys.stdout.buffer.write(f.read())
     return 0
@@ -89,7 +89,7 @@ def command_rm(args) -> int:
 
 
 def command_inspect(args) -> int:
-    c = containers.find(args.container)
+    c = state.find(args.container)
     record = c.describe()
     if args.format != "json":  # the CNI result is in the JSON; people get its addresses
         record.pop("result")

@@ -12,6 +12,17 @@ def _interrupt(_sig, _frame):
     raise KeyboardInterrupt
 
 
+def _kind(lab: dict):
+    """The module that runs this lab: cni.lab.vmhosts for a lab of VMs, cni.lab.hosts for namespaces."""
+    if lab.get("vm"):
+        from ..lab import vmhosts
+
+        return vmhosts
+    from ..lab import hosts
+
+    return hosts
+
+
 def command_up(args) -> int:
     from ..lab import hosts
 
@@ -41,10 +52,11 @@ def command_down(args) -> int:
 def command_status(args) -> int:
     from ..lab import hosts
 
-    lab = hosts.status()
+    lab = hosts.read()
     if lab is None:
         print(json.dumps(None) if args.format == "json" else "no lab is up")
         return 1
+    lab = _kind(lab).status(lab)
     print(json.dumps(lab, indent=1) if args.format == "json" else hosts.report(lab))
     return 0
 
@@ -53,7 +65,9 @@ def command_on(args) -> int:
     from ..lab import hosts
 
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    return hosts.on(args.host, argv)
+    lab = hosts.read()
+    hosts.check_host(lab, args.host)
+    return _kind(lab).on(lab, args.host, argv)
 
 
 def register(sub) -> None:

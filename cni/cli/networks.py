@@ -3,7 +3,8 @@ conf dir."""
 
 from __future__ import annotations
 
-from ..runtime import CNIConfig, containers, lifecycle, load_network, load_networks, netadmin
+from ..containers import lifecycle, netadmin, state
+from ..libcni import CNIConfig, load_network, load_networks
 from .output import emit, emit_one
 from .plugins import runtime_path
 
@@ -13,7 +14,7 @@ COLUMNS = [("name", "NAME"), ("driver", "DRIVER"), ("subnets", "SUBNETS"), ("bri
 
 def attached(net_name: str) -> list[dict]:
     """Who is attached to the network: the result cache's entries, named by the runtime's state."""
-    known = {c.id: c for c in containers.all_containers()}
+    known = {c.id: c for c in state.all_containers()}
     found = {}
     for entry in CNIConfig(path=[]).cached_attachments(net_name):
         c = known.get(entry["container_id"])
@@ -50,7 +51,9 @@ def command_create_overlay(args) -> int:
     opts = netadmin.OverlayOptions(vni=args.vni, network=args.network, underlay=args.underlay,
                                    subnet_len=args.subnet_len, port=args.port, mtu=args.mtu,
                                    etcd=tuple(args.etcd), store_file=args.store_file, lease_ttl=args.lease_ttl)
-    net = netadmin.create_overlay(args.name, opts)
+    from ..plugins.overlay.config import conf_problem
+
+    net = netadmin.create_overlay(args.name, opts, check=conf_problem)
     emit_one(summary(net), args.format, text=net.name)
     return 0
 
@@ -109,8 +112,8 @@ def command_gc(args) -> int:
     cni = CNIConfig(path=runtime_path())
     rows = [{"network": c.network, "container_id": c.id, "ifname": c.ifname}
             for c in lifecycle.collect(runtime_path()) if c.cni_network]
-    with containers.locked():
-        live = [(c.id, c.ifname) for c in containers.all_containers()]
+    with state.locked():
+        live = [(c.id, c.ifname) for c in state.all_containers()]
         for net in nets:
             before = {(a["container_id"], a["ifname"]) for a in cni.cached_attachments(net.name)}
             cni.gc(net, valid=live)
@@ -143,7 +146,7 @@ def _create_parser(parent, common) -> None:
         sublink.add_argument("--mode", default="", help=modes)
         sublink.set_defaults(run=command_create_sublink)
     overlay = drivers.add_parser("overlay", parents=[common], help="a VXLAN overlay across hosts (the same command "
-                                 "on every host; run `pynet overlay agent --network NAME` on each)")
+                                 "on every host; run `pynet overlay member --network NAME` on each)")
     overlay.add_argument("name")
     overlay.add_argument("--vni", type=int, required=True, help="VXLAN network identifier, 1-16777215")
     overlay.add_argument("--network", required=True, help="the overlay's IPv4 network, e.g. 10.244.0.0/16")

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..runtime import topology
+from ..containers import topology
 
 
 def command_topology(args) -> int:

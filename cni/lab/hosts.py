@@ -1,9 +1,9 @@
 """`pynet lab up|down|status`: simulated hosts (network namespaces) on an underlay bridge, an
-overlay network across them, an agent and a container per host, proven by pings.
+overlay network across them, a member daemon and a container per host, proven by pings.
 
 Everything carries the prefix `pnlab-` (namespaces; $PYNET_LAB_PREFIX for another lab beside it) and
 lives under $PYNET_LAB_DIR (default /run/pynet/lab): lab.json (what is up), the file store or etcd's
-data, each host's PYNET_STATE_DIR, agent logs. `down` removes all of it, also after a crash (it finds
+data, each host's PYNET_STATE_DIR, member daemon logs. `down` removes all of it, also after a crash (it finds
 the namespaces by prefix). With `--vm` the hosts are VMs (vmhosts.py); `down`, `status` and `on` serve
 both kinds.
 """
@@ -185,7 +185,7 @@ def _pynet(lab: dict, n: int, *argv: str, check: bool = True) -> subprocess.Comp
 
 
 def _host(lab: dict, n: int, config: dict) -> dict:
-    """Host n on the underlay, the overlay's conflist in its conf dir, its agent, and a container
+    """Host n on the underlay, the overlay's conflist in its conf dir, its member daemon, and a container
     started by `pynet run` on the overlay."""
     name, container = f"{prefix()}h{n}", f"{prefix()}c{n}"
     _netns(name)
@@ -204,14 +204,14 @@ def _host(lab: dict, n: int, config: dict) -> dict:
     _write(lab)  # from here on, down() removes this host's container
     _pynet(lab, n, "run", "-d", "--name", container, "--network", config["name"], "--", "sleep", "infinity")
     address = json.loads(_pynet(lab, n, "--format", "json", "inspect", container).stdout)["addresses"][0]
-    lab["pids"].append(_spawn(name, [_tool("pynet"), "overlay", "agent", "--network", config["name"]],
-                              os.path.join(lab["dir"], f"agent-h{n}.log"), env))
+    lab["pids"].append(_spawn(name, [_tool("pynet"), "overlay", "member", "--network", config["name"]],
+                              os.path.join(lab["dir"], f"member-h{n}.log"), env))
     lab["hosts"][-1]["address"] = address
     return lab["hosts"][-1]
 
 
 def _prove(lab: dict, start: float) -> float | None:
-    """Every container pings every other (retrying while agents catch up); seconds from `start` to the
+    """Every container pings every other (retrying while the member daemons catch up); seconds from `start` to the
     first success."""
     hosts, first = lab["hosts"], None
     for a in hosts:
@@ -289,15 +289,8 @@ def _wait_gone(pids: list[int], timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-def status() -> dict | None:
-    """lab.json plus what is alive now: processes, and each host's view of its peers (routes)."""
-    lab = read()
-    if lab is None:
-        return None
-    if lab.get("vm"):
-        from . import vmhosts
-
-        return vmhosts.status(lab)
+def status(lab: dict) -> dict:
+    """lab.json (`read()`) plus what is alive now: processes, and each host's view of its peers (routes)."""
     lab["alive"] = [pid for pid in lab.get("pids", []) if alive(pid)]
     for host in lab["hosts"]:
         out = _sh("ip", "-4", "route", "show", "dev", f"pnx{lab['config']['vni']}", ns=host["name"], check=False).stdout
@@ -328,16 +321,15 @@ def report(lab: dict) -> str:
     return "\n".join(lines)
 
 
-def on(host: int, argv: list[str]) -> int:
-    """Run `pynet ARGV` as host `host` (1..N) of the lab, output straight through; its exit status."""
-    lab = read()
+def check_host(lab: dict | None, host: int) -> None:
+    """Host `host` (1..N) is one of the lab's (of network namespaces or of VMs)."""
     if lab is None:
         raise LabError("no lab is up: pynet lab up")
     if not 1 <= host <= len(lab["hosts"]):
         raise LabError(f"the lab has hosts 1 to {len(lab['hosts'])}")
-    if lab.get("vm"):
-        from . import vmhosts
 
-        return vmhosts.on(lab, host, argv)
+
+def on(lab: dict, host: int, argv: list[str]) -> int:
+    """Run `pynet ARGV` as host `host` (1..N) of the lab, output straight through; its exit status."""
     command, env = pynet_command(lab, host, *argv)
     return subprocess.run(command, env=env).returncode

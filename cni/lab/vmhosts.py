@@ -1,11 +1,11 @@
 """`pynet lab up --vm`: the lab's hosts are small qemu VMs (cni/lab/vm.py's image and command line) on
 the underlay bridge, the store is etcd listening on the underlay, and each VM runs pynet from this
-machine's files (its / shared read-only over 9p, in a chroot): the overlay agent and a container made
+machine's files (its / shared read-only over 9p, in a chroot): the overlay's member daemon and a container made
 by `pynet run`. The VMs keep running after `up` (detached qemu processes, in lab.json's pids, each
 holding one of the machine's VM slots); `pynet lab down` (hosts.down) kills them and removes the rest.
 
 Per VM, under the lab directory: vmN.img (initrd), vmN.log (serial console) and vmN/, the VM's
-writable share: net.d/ (the overlay's conflist), plugins/, the agent's log, the container's state
+writable share: net.d/ (the overlay's conflist), plugins/, the member daemon's log, the container's state
 and the command channel (cni/lab/channel.py) through which `up` proves the pings and `lab on N` and
 `lab status` reach the VM later.
 """
@@ -41,8 +41,8 @@ def _seconds(name: str, default: float) -> float:
 
 def guest_script(n: int, name: str, agent: str) -> str:
     """VM n's /vmlab.sh (after vm.py's address lines): pynet's environment; once the host has written
-    the conflist, the container (its state copied to the share), then the overlay agent; then the
-    command loop, for good. Plugins run in-process (PYNET_AGENT=off unless set): a resident plugin
+    the conflist, the container (its state copied to the share), then the overlay's member daemon;
+    then the command loop, for good. Plugins run in-process (PYNET_AGENT=off unless set): a resident plugin
     agent's start costs more than it saves for one ADD."""
     pynet = shlex.quote(hosts._tool("pynet"))
     return f"""S={SHARE}
@@ -54,8 +54,8 @@ echo "LAB-BOOTED $(cut -d' ' -f1 /proc/uptime)"
 while [ ! -e $S/net.d/{name}.conflist ]; do sleep 0.1; done
 chroot /hostfs {pynet} run -d --name {prefix()}c{n} --network {name} -- sleep infinity >$S/run.out 2>&1
 echo $? >$S/run.rc
-# the agent after the container, not beside it: on one emulated CPU that is 4-5 s sooner to the first ping
-chroot /hostfs {pynet} overlay agent --network {name} >$S/agent.log 2>&1 &
+# the member daemon after the container, not beside it: on one emulated CPU that is 4-5 s sooner to the first ping
+chroot /hostfs {pynet} overlay member --network {name} >$S/member.log 2>&1 &
 cat /run/pynet/run/containers/*/state.json >$S/container.tmp 2>>$S/run.out; mv $S/container.tmp $S/container.json
 echo "LAB-CONTAINER $(cut -d' ' -f1 /proc/uptime) rc=$(cat $S/run.rc)"
 {guest_loop(SHARE, "chroot /hostfs /bin/sh")}"""
@@ -111,7 +111,7 @@ def up(count: int = 2, store: str = "etcd") -> dict:
             hosts._write(lab)
         pid, url = hosts._start_etcd(lab["underlay"], directory, ETCD_PORT, wait=False)
         lab["pids"].append(pid)
-        # a longer lease than the netns lab's: an agent under emulation on a busy machine may stall for seconds
+        # a longer lease than the netns lab's: a member daemon under emulation on a busy machine may stall for seconds
         lab["config"] = {**NETWORK, "underlay": "eth0", "leaseTTL": 30, "store": {"type": "etcd", "endpoints": [url]}}
         hosts._write(lab)
         hosts._etcd_ready(lab["underlay"], url, directory)
@@ -153,7 +153,8 @@ def _boot(lab: dict, n: int, slot: int, agent: str) -> None:
 def _configure(lab: dict, n: int) -> None:
     """The overlay's conflist and the plugins in VM n's share (its `pynet run` waits for the conflist)."""
     from ..cli.plugins import install
-    from ..runtime import netadmin
+    from ..containers import netadmin
+    from ..plugins.overlay.config import conf_problem
 
     share, config = lab["hosts"][n - 1]["share"], lab["config"]
     install(os.path.join(share, "plugins"), "reference")
@@ -162,7 +163,8 @@ def _configure(lab: dict, n: int) -> None:
                                    etcd=tuple(config["store"]["endpoints"]), store_file="",
                                    lease_ttl=config["leaseTTL"])
     os.makedirs(os.path.join(share, "net.d.tmp"))
-    netadmin.create_overlay(config["name"], opts, conf_dir=os.path.join(share, "net.d.tmp"))
+    netadmin.create_overlay(config["name"], opts, conf_dir=os.path.join(share, "net.d.tmp"),
+                           check=conf_problem)
     os.rename(os.path.join(share, "net.d.tmp"), os.path.join(share, "net.d"))  # all at once for the guest
 
 
@@ -210,7 +212,7 @@ def _containers(lab: dict, start: float) -> None:
 
 
 def ping_script(holder: int, addresses: list[str], tries: int = 150) -> str:
-    """Ping each address once from the container whose holder is `holder`, retrying (the agents catch up)."""
+    """Ping each address once from the container whose holder is `holder`, retrying (the member daemons catch up)."""
     return "".join(f"""i=0
 until nsenter -t {holder} -n ping -c1 -W1 {a} >/dev/null; do
   i=$((i+1)); [ $i -lt {tries} ] || {{ echo "cannot reach {a}"; exit 1; }}; sleep 0.1
@@ -234,7 +236,7 @@ def _prove(lab: dict, start: float) -> float:
             raise LabError(f"the ping from {host['container']} on VM {host['vm']}: {e}") from None
         if code:
             raise LabError(f"{host['container']} on VM {host['vm']}: {out.strip()[-300:]} "
-                           f"(the end of its agent's log: {_tail(os.path.join(host['share'], 'agent.log'))})")
+                           f"(the end of its member daemon's log: {_tail(os.path.join(host['share'], 'member.log'))})")
         first = first or round(time.monotonic() - start, 2)
     return first
 
@@ -242,9 +244,8 @@ def _prove(lab: dict, start: float) -> float:
 def _leases(lab: dict) -> dict:
     """Subnet -> underlay address, as etcd has them (read from inside the underlay namespace)."""
     from ..kernel.netns import entered
-    from ..plugins.overlay.cluster import leases
+    from ..plugins.overlay.cluster import leases, open_store
     from ..plugins.overlay.config import parse_netconf
-    from ..plugins.overlay.store import open_store
     from ..spec.config import parse_config
 
     conf = parse_netconf(parse_config({"cniVersion": "1.0.0", **lab["config"], "type": "overlay"}))

@@ -6,7 +6,7 @@ PLUGINS = {
     "bridge": "cni.plugins.bridge",
     "portmap": "cni.plugins.portmap",
     "macvlan": "cni.plugins.macvlan",
-    "ipvlan": "cni.plugins.macvlan.ipvlan",
+    "ipvlan": "cni.plugins.ipvlan",
     "firewall": "cni.plugins.firewall",
     "tuning": "cni.plugins.tuning",
     "overlay": "cni.plugins.overlay",

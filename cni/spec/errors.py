@@ -62,6 +62,12 @@ class CNIError(Exception):
         """The spec's error structure."""
         return {"cniVersion": cni_version, "code": self.code, "msg": self.msg, "details": self.details}
 
+    def output(self, cni_version: str) -> str:
+        """The error as a plugin prints it on stdout (a plugin's main and the agent's client alike)."""
+        from .fastjson import dumps  # not at import time: errors are rare
+
+        return dumps(self.to_dict(cni_version)) + "\n"
+
     def __str__(self) -> str:
         return f"{self.msg}: {self.details}" if self.details else self.msg
 

@@ -151,17 +151,17 @@ class Etcd:
 PYNET = os.path.join(os.path.dirname(OVERLAY), "pynet")
 
 
-class Agents:
-    """`pynet overlay agent` processes, one per (host, network); stop_all() kills what is left."""
+class Members:
+    """The member daemons (`pynet overlay member`), one per (host, network); stop_all() kills what is left."""
 
     def __init__(self, tmp_path) -> None:
         self.tmp_path = tmp_path
         self.procs: dict[tuple[str, str], subprocess.Popen] = {}
 
     def start(self, host: Host, network: str = "ov1", interval: float = 0.2) -> subprocess.Popen:
-        log = open(self.tmp_path / f"agent-{host.ns.name}-{network}.log", "ab")
+        log = open(self.tmp_path / f"member-{host.ns.name}-{network}.log", "ab")
         env = {"PATH": os.environ["PATH"], **host.env}
-        proc = subprocess.Popen(["ip", "netns", "exec", host.ns.name, PYNET, "overlay", "agent", "--network", network,
+        proc = subprocess.Popen(["ip", "netns", "exec", host.ns.name, PYNET, "overlay", "member", "--network", network,
                                  "--interval", str(interval)], stdout=log, stderr=log, env=env)
         log.close()
         self.procs[(host.ns.name, network)] = proc
@@ -218,8 +218,8 @@ def store(request, tmp_path, underlay):
 
 
 @pytest.fixture
-def agents(tmp_path):
-    started = Agents(tmp_path)
+def members(tmp_path):
+    started = Members(tmp_path)
     yield started
     started.stop_all()
 

@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from cni.runtime import cgroups
-from cni.runtime.namespaces import Proc, end
+from cni.containers import cgroups
+from cni.containers.namespaces import Proc, end
 from tests.netns import install_plugins
 
 PYNET = os.path.join(os.path.dirname(sys.executable), "pynet")

@@ -1,5 +1,5 @@
 """A crash storm on a simulated host: ADDs and DELs all at once across several bridge + portmap
-networks (a published port each), run through libcni's layer (cni.runtime) as a runtime runs them,
+networks (a published port each), run through libcni's layer (cni.libcni) as a runtime runs them,
 while plugin processes and the pynet agent are killed with kill -9; then the runtime's DEL of every
 attachment it started (with its cached result where it has one) and GC with no valid attachment,
 and an inventory of what is left.
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from cni.agent import wire
 from cni.kernel.links import ipv4_addresses_of, netlink
 from cni.kernel.netns import pids_in
-from cni.runtime import CNIConfig, CNIRuntimeError, NetworkConfig, PluginError, RuntimeConf
+from cni.libcni import CNIConfig, CNIRuntimeError, NetworkConfig, PluginError, RuntimeConf
 from tests.netns import install_plugins
 
 PYNET = os.path.join(os.path.dirname(sys.executable), "pynet")

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from cni.runtime import CNIConfig, NetworkConfig, RuntimeConf
+from cni.libcni import CNIConfig, NetworkConfig, RuntimeConf
 from tests.integration.firewall_host import close_forwarding, ruleset
 from tests.integration.overlay_lab import address_of as overlay_address, attach, overlay_conf, underlay  # noqa: F401
 from tests.integration.overlay_lab import cni as overlay_cni

@@ -1,4 +1,4 @@
-"""cni.runtime on a simulated host with pynet's real plugins: bridge + host-local + portmap + firewall.
+"""cni.libcni on a simulated host with pynet's real plugins: bridge + host-local + portmap + firewall.
 
 The plugins run inside the host namespace (CNIConfig's host_netns); the result cache, IPAM store
 and pynet state live in the test's own directories.
@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from cni.runtime import CNIConfig, CNIRuntimeError, GCError, NetworkConfig, PluginError, RuntimeConf, load_network
+from cni.libcni import CNIConfig, CNIRuntimeError, GCError, NetworkConfig, PluginError, RuntimeConf, load_network
 from tests.netns import wait_until
 
 pytestmark = pytest.mark.root

@@ -1,4 +1,4 @@
-"""cni.runtime and the Go reference libcni share one result cache: each DELs and CHECKs what the
+"""cni.libcni and the Go reference libcni share one result cache: each DELs and CHECKs what the
 other ADDed, with pynet's plugins on a simulated host. libcni (Debian golang-github-appc-cni-dev
 1.1.2) speaks CNI up to 1.0.0 and writes no netns into the cache; it is driven by tests/interop/gocni.go,
 built offline on first use (skipped, with the reason, where Go or libcni's sources are missing)."""
@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from cni.runtime import CNIConfig, RuntimeConf, load_network
+from cni.libcni import CNIConfig, RuntimeConf, load_network
 from tests import interop
 
 pytestmark = pytest.mark.root

@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from tests.integration.overlay_lab import (address_of, agents, attach, cni, overlay_conf,  # noqa: F401
+from tests.integration.overlay_lab import (address_of, members, attach, cni, overlay_conf,  # noqa: F401
                                            ping, routes, store, underlay, wait_for)
 
 pytestmark = pytest.mark.root
 
 
 def test_two_hosts_each_add_syncs_remote_entries(store, underlay, make_netns):
-    """Without agents: h2's ADD learns h1; h1 learns h2 on its next ADD."""
+    """Without members: h2's ADD learns h1; h1 learns h2 on its next ADD."""
     config = overlay_conf(store)
     h1, h2 = underlay.add_host(), underlay.add_host()
     r1 = attach(h1, make_netns, config, "a")
@@ -50,15 +50,15 @@ def tcp_echo(server, client, address: str, code: str = ECHO) -> str:
         proc.wait()
 
 
-def test_three_hosts_with_agents_ping_and_tcp(store, underlay, make_netns, agents):
+def test_three_hosts_with_member_daemons_ping_and_tcp(store, underlay, make_netns, members):
     config = overlay_conf(store)
     hosts = [underlay.add_host() for _ in range(3)]
     results = []
     for host in hosts:
         results.append(attach(host, make_netns, config))
-        agents.start(host)
+        members.start(host)
     containers = [next(iter(h.containers.values()))[0] for h in hosts]
-    # the agents bring in what the early ADDs could not know
+    # the members bring in what the early ADDs could not know
     assert wait_for(lambda: all(len(routes(h)) == 2 for h in hosts), 10) is not None
     for i, c in enumerate(containers):
         for j, r in enumerate(results):
@@ -67,13 +67,13 @@ def test_three_hosts_with_agents_ping_and_tcp(store, underlay, make_netns, agent
     assert tcp_echo(containers[0], containers[2], address_of(results[0])) == "HELLO"
 
 
-def test_late_host_reachable_within_2s(store, underlay, make_netns, agents):
+def test_late_host_reachable_within_2s(store, underlay, make_netns, members):
     config = overlay_conf(store)
     h1, h2 = underlay.add_host(), underlay.add_host()
     r1 = attach(h1, make_netns, config)
-    agents.start(h1)
-    agents.start(h2)
-    time.sleep(0.5)  # the agents are up and idle on h2 (not joined yet)
+    members.start(h1)
+    members.start(h2)
+    time.sleep(0.5)  # the members are up and idle on h2 (not joined yet)
     c1 = next(iter(h1.containers.values()))[0]
     start = time.monotonic()
     r2 = attach(h2, make_netns, config)
@@ -84,28 +84,28 @@ def test_late_host_reachable_within_2s(store, underlay, make_netns, agents):
     assert ping(c2, address_of(r1)).returncode == 0
 
 
-def test_killed_agent_host_disappears_after_ttl_restart_disturbs_nothing(store, underlay, make_netns, agents):
+def test_killed_member_host_disappears_after_ttl_restart_disturbs_nothing(store, underlay, make_netns, members):
     config = overlay_conf(store, leaseTTL=3)
     h1, h2, h3 = (underlay.add_host() for _ in range(3))
     results = []
-    for h in (h1, h2, h3):  # each host's agent renews its lease from its first ADD on
+    for h in (h1, h2, h3):  # each host's member daemon renews its lease from its first ADD on
         results.append(attach(h, make_netns, config))
-        agents.start(h)
+        members.start(h)
     r1, r2, _ = results
     assert wait_for(lambda: len(routes(h1)) == 2 and len(routes(h2)) == 2, 10) is not None
     c1 = next(iter(h1.containers.values()))[0]
-    # restarting h1's agent: no entry changes, pings keep working
+    # restarting h1's member daemon: no entry changes, pings keep working
     before = h1.ns.run("ip", "route", "show", "dev", "pnx4242").stdout
     pinging = subprocess.Popen(["ip", "netns", "exec", c1.name, "ping", "-q", "-i", "0.1", "-c", "40",
                                 address_of(r2)], stdout=subprocess.PIPE, text=True)
-    agents.kill(h1, sig=15)
-    agents.start(h1)
-    time.sleep(4)  # longer than the TTL: the restarted agent renewed the lease in time
+    members.kill(h1, sig=15)
+    members.start(h1)
+    time.sleep(4)  # longer than the TTL: the restarted member daemon renewed the lease in time
     assert h1.ns.run("ip", "route", "show", "dev", "pnx4242").stdout == before
     summary = pinging.communicate(timeout=30)[0]
     assert " 0% packet loss" in summary, summary  # not one packet lost across the restart
-    # h3's agent dies: its lease runs out and the others drop its entries
-    agents.kill(h3)
+    # h3's member daemon dies: its lease runs out and the others drop its entries
+    members.kill(h3)
     h3_subnet = "10.244.2.0/24"
     assert h3_subnet in routes(h1)
     gone = wait_for(lambda: h3_subnet not in routes(h1) and h3_subnet not in routes(h2), 8)
@@ -113,7 +113,7 @@ def test_killed_agent_host_disappears_after_ttl_restart_disturbs_nothing(store, 
     assert ping(c1, address_of(r2)).returncode == 0
 
 
-def test_two_overlays_on_the_same_hosts_are_separate(store, underlay, make_netns, agents):
+def test_two_overlays_on_the_same_hosts_are_separate(store, underlay, make_netns, members):
     """Different VNIs, networks, devices and bridges; no route from one overlay's containers to the
     other's (isolation by routing: see docs/plugins/overlay.md on isDefaultGateway)."""
     ov1 = overlay_conf(store)
@@ -122,7 +122,7 @@ def test_two_overlays_on_the_same_hosts_are_separate(store, underlay, make_netns
     a1, b1 = attach(h1, make_netns, ov1, "a"), attach(h1, make_netns, ov2, "b")
     a2, b2 = attach(h2, make_netns, ov1, "a"), attach(h2, make_netns, ov2, "b")
     for network in ("ov1", "ov2"):
-        agents.start(h1, network)
+        members.start(h1, network)
     assert wait_for(lambda: len(routes(h1)) == 1 and len(routes(h1, "pnx77")) == 1, 10) is not None
     assert {"pnx4242", "pno4242", "pnx77", "pno77"} <= set(h1.ns.links())
     (ca1, _), (cb1, _) = h1.containers.values()
@@ -160,7 +160,7 @@ def test_default_gateway_and_masquerade_reach_outside_not_the_overlay(underlay, 
 
 
 @pytest.mark.parametrize("isolation,backend", [(False, "nftables"), (True, "nftables"), (True, "iptables")])
-def test_isolation_between_overlays_routed_by_the_host(isolation, backend, underlay, make_netns, tmp_path, agents):
+def test_isolation_between_overlays_routed_by_the_host(isolation, backend, underlay, make_netns, tmp_path, members):
     store = {"type": "file", "path": str(tmp_path / "s.json")}
     extra = {"isDefaultGateway": True, "isolation": isolation, "firewallBackend": backend}
     ov1 = overlay_conf(store, **extra)
@@ -170,7 +170,7 @@ def test_isolation_between_overlays_routed_by_the_host(isolation, backend, under
     for host, config in ((h2, ov1), (h2, ov2), (h1, ov1), (h1, ov2)):  # h1 last: it knows h2
         results[(host.ns.name, config["name"])] = attach(host, make_netns, config)
     for network in ("ov1", "ov2"):
-        agents.start(h2, network)
+        members.start(h2, network)
     assert wait_for(lambda: len(routes(h2)) == 1 and len(routes(h2, "pnx77")) == 1, 10) is not None
     a1, b1, b2 = (results[k] for k in ((h1.ns.name, "ov1"), (h1.ns.name, "ov2"), (h2.ns.name, "ov2")))
     ca1 = [ns for ns, r in h1.containers.values() if r is a1][0]
@@ -190,7 +190,7 @@ def test_isolation_between_overlays_routed_by_the_host(isolation, backend, under
     assert "pno4242" not in firewall and "pnx77" not in firewall
 
 
-def test_store_down_keeps_entries_and_traffic(underlay, make_netns, agents):
+def test_store_down_keeps_entries_and_traffic(underlay, make_netns, members):
     from tests.integration.overlay_lab import Etcd
 
     etcd = Etcd(underlay.ns, underlay.address)
@@ -198,15 +198,15 @@ def test_store_down_keeps_entries_and_traffic(underlay, make_netns, agents):
         config = overlay_conf({"type": "etcd", "endpoints": [etcd.url]})
         h1, h2 = underlay.add_host(), underlay.add_host()
         r1, r2 = attach(h1, make_netns, config), attach(h2, make_netns, config)
-        agents.start(h1)
-        agents.start(h2)
+        members.start(h1)
+        members.start(h2)
         assert wait_for(lambda: routes(h1) == ["10.244.1.0/24"] and routes(h2) == ["10.244.0.0/24"], 10) is not None
         etcd.stop()
         time.sleep(2)
         assert routes(h1) == ["10.244.1.0/24"] and routes(h2) == ["10.244.0.0/24"]
         c1 = next(iter(h1.containers.values()))[0]
         assert ping(c1, address_of(r2)).returncode == 0
-        assert all(proc.poll() is None for proc in agents.procs.values())  # still running, retrying
+        assert all(proc.poll() is None for proc in members.procs.values())  # still running, retrying
     finally:
         etcd.stop()
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.integration.overlay_lab import (agents, attach, cni, overlay_conf, routes, store,  # noqa: F401
+from tests.integration.overlay_lab import (members, attach, cni, overlay_conf, routes, store,  # noqa: F401
                                            underlay, wait_for)
 
 pytestmark = pytest.mark.root
@@ -139,25 +139,25 @@ def test_a_failed_first_add_leaves_no_network_record(store, underlay, make_netns
     assert step > 6 and records_in(store, underlay, "networks") == ["/pynet/overlay/networks/ov1"]
 
 
-def test_check_then_del_twice_and_the_last_container_leaves(store, underlay, make_netns, agents):
+def test_check_then_del_twice_and_the_last_container_leaves(store, underlay, make_netns, members):
     config = overlay_conf(store)
     h1, h2 = underlay.add_host(), underlay.add_host()
     r1 = attach(h1, make_netns, config)
     r2 = attach(h2, make_netns, config)
-    agents.start(h1)
+    members.start(h1)
     assert wait_for(lambda: routes(h1) == ["10.244.1.0/24"], 5) is not None
     (c1, _), = h1.containers.values()
     (c2, _), = h2.containers.values()
     for host, container, result in ((h1, c1, r1), (h2, c2, r2)):
         checked = cni(host, container, "CHECK", {**config, "prevResult": result})
         assert checked.ok, checked.stdout
-    agents.kill(h1)
+    members.kill(h1)
     h1.ns.run("ip", "neigh", "del", "10.244.1.0", "dev", "pnx4242")
     error = error_of(cni(h1, c1, "CHECK", {**config, "prevResult": r1}))
     assert error["code"] == 105 and "no neighbour 10.244.1.0" in error["details"]
-    agents.start(h1)
+    members.start(h1)
     assert wait_for(lambda: cni(h1, c1, "CHECK", {**config, "prevResult": r1}).ok, 5) is not None  # repaired
-    # h2's last container goes: h2 leaves (device, bridge, lease), h1's agent drops its entries
+    # h2's last container goes: h2 leaves (device, bridge, lease), h1's member daemon drops its entries
     for _ in range(2):
         deleted = cni(h2, c2, "DEL", {**config, "prevResult": r2})
         assert deleted.ok and deleted.stdout == "", deleted.stdout

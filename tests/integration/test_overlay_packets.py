@@ -9,36 +9,36 @@ import sys
 
 import pytest
 
-from tests.integration.overlay_lab import (address_of, agents, attach, overlay_conf, ping, routes, store,  # noqa: F401
+from tests.integration.overlay_lab import (address_of, members, attach, overlay_conf, ping, routes, store,  # noqa: F401
                                            underlay, wait_for)
 
 pytestmark = pytest.mark.root
 
 
-def two_hosts(store, underlay, make_netns, agents, **extra):
+def two_hosts(store, underlay, make_netns, members, **extra):
     config = overlay_conf(store, **extra)
     h1, h2 = underlay.add_host(), underlay.add_host()
     r1, r2 = attach(h1, make_netns, config), attach(h2, make_netns, config)
-    agents.start(h1)
+    members.start(h1)
     assert wait_for(lambda: len(routes(h1)) == 1, 10) is not None
     c1, c2 = (next(iter(h.containers.values()))[0] for h in (h1, h2))
     return (c1, r1), (c2, r2)
 
 
 @pytest.mark.parametrize("underlay_mtu,mtu,expected", [(1500, None, 1450), (9000, None, 8950), (1500, 1400, 1400)])
-def test_ping_dont_fragment_at_overlay_mtu(make_netns, tmp_path, agents, underlay_mtu, mtu, expected):
+def test_ping_dont_fragment_at_overlay_mtu(make_netns, tmp_path, members, underlay_mtu, mtu, expected):
     from tests.integration.overlay_lab import Underlay
 
     lab = Underlay(make_netns, tmp_path, mtu=underlay_mtu)
     try:
-        _ping_at_mtu(lab, make_netns, tmp_path, agents, mtu, expected)
+        _ping_at_mtu(lab, make_netns, tmp_path, members, mtu, expected)
     finally:
         lab.close()
 
 
-def _ping_at_mtu(lab, make_netns, tmp_path, agents, mtu, expected):
+def _ping_at_mtu(lab, make_netns, tmp_path, members, mtu, expected):
     extra = {"mtu": mtu} if mtu else {}
-    (c1, r1), (c2, r2) = two_hosts({"type": "file", "path": str(tmp_path / "s.json")}, lab, make_netns, agents,
+    (c1, r1), (c2, r2) = two_hosts({"type": "file", "path": str(tmp_path / "s.json")}, lab, make_netns, members,
                                    **extra)
     assert r1["interfaces"][2]["mtu"] == expected
     assert f"mtu {expected}" in c1.run("ip", "link", "show", "eth0").stdout
@@ -57,11 +57,11 @@ wrpcap(sys.argv[1], packets)
 """
 
 
-def test_underlay_carries_only_vxlan_with_the_vni(store, underlay, make_netns, agents, tmp_path):
+def test_underlay_carries_only_vxlan_with_the_vni(store, underlay, make_netns, members, tmp_path):
     from scapy.all import ICMP, IP, TCP, UDP, VXLAN, bind_layers, rdpcap
 
     port, vni, network = 8472, 4242, ipaddress.ip_network("10.244.0.0/16")
-    (c1, r1), (c2, r2) = two_hosts(store, underlay, make_netns, agents, port=port)
+    (c1, r1), (c2, r2) = two_hosts(store, underlay, make_netns, members, port=port)
     pcap = tmp_path / "underlay.pcap"
     sniffer = subprocess.Popen(["ip", "netns", "exec", underlay.ns.name, sys.executable, "-c", CAPTURE, str(pcap), "6"],
                                stdout=subprocess.PIPE, text=True)

@@ -101,13 +101,18 @@ def test_file_store_create_is_compare_and_set(tmp_path):
 def test_pynet_create_overlay_writes_a_checked_conflist(tmp_path):
     import json
 
-    from cni.runtime.netadmin import NetworkError, OverlayOptions, create_overlay, create_sublink
+    from cni.containers.netadmin import NetworkError, OverlayOptions, create_sublink
+    from cni.containers.netadmin import create_overlay as create
+    from cni.plugins.overlay.config import conf_problem
+
+    def create_overlay(*args):
+        return create(*args, check=conf_problem)
 
     conf_dir = str(tmp_path / "net.d")
     net = create_overlay("ov1", OverlayOptions(vni=42, network="10.244.0.0/16", underlay="eth1",
                                                etcd=("http://10.0.0.1:2379",)), conf_dir)
     plugin = json.loads(open(net.path).read())["plugins"][0]
-    from cni.runtime.netadmin import bridge_of, network_subnets
+    from cni.containers.netadmin import bridge_of, network_subnets
 
     assert bridge_of(net) == "pno42" and [str(s) for s in network_subnets(net)] == ["10.244.0.0/16"]
     assert plugin == {"type": "overlay", "vni": 42, "network": "10.244.0.0/16", "subnetLen": 24, "port": 4789,
@@ -118,3 +123,12 @@ def test_pynet_create_overlay_writes_a_checked_conflist(tmp_path):
         create_overlay("ov3", OverlayOptions(vni=7, network="10.244.128.0/17", underlay="eth1"), conf_dir)
     with pytest.raises(NetworkError, match="overlaps network 'ov1'"):
         create_sublink("macvlan", "lan", "lo", "10.244.9.0/24", conf_dir=conf_dir)
+
+
+def test_pynet_overlay_member_keeps_its_former_name_agent():
+    from cni.cli.main import parser
+    from cni.plugins.overlay.cli import command_member
+
+    for name in ("member", "agent"):
+        args = parser().parse_args(["overlay", name, "--network", "ov1", "--interval", "2"])
+        assert args.run is command_member and args.network == "ov1" and args.interval == 2

@@ -1,4 +1,4 @@
-"""macvlan/ipvlan configuration (cni/plugins/macvlan/config.py), no kernel."""
+"""macvlan/ipvlan configuration (cni/plugins/sublink/config.py), no kernel."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cni.plugins.macvlan.config import IPVLAN, MACVLAN, parse
+from cni.plugins.sublink.config import IPVLAN, MACVLAN, parse
 from cni.spec import CNIError, parse_request
 
 ENV = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/c1", "CNI_IFNAME": "eth0"}

@@ -1,5 +1,6 @@
-"""`pynet overlay agent|status|leave --network NAME`: one host's side of an overlay network
-(run it in the host's network namespace, with the PYNET_STATE_DIR its plugin uses)."""
+"""`pynet overlay member|status|leave --network NAME`: one host's side of an overlay network
+(run it in the host's network namespace, with the PYNET_STATE_DIR its plugin uses). `member` runs
+the host's member daemon (membership.py); `overlay agent` is its former name, kept as an alias."""
 
 from __future__ import annotations
 
@@ -17,15 +18,14 @@ def _state(name: str):
     return state, from_state(state, state_dir_of(name))
 
 
-def command_agent(args) -> int:
-    from .agent import run
+def command_member(args) -> int:
+    from .membership import run
 
     return run(args.network, args.interval)
 
 
 def command_status(args) -> int:
-    from .cluster import leases
-    from .store import open_store
+    from .cluster import leases, open_store
 
     state, conf = _state(args.network)
     rows = [{"subnet": s, "underlay": r["underlay"], "vtep": r["vtepMac"], "hostname": r.get("hostname", ""),
@@ -53,14 +53,15 @@ def command_leave(args) -> int:
 def register(sub) -> None:
     parser = sub.add_parser("overlay", help="this host's side of a VXLAN overlay network")
     actions = parser.add_subparsers(dest="action", required=True)
-    agent = actions.add_parser("agent", help="keep this host's lease alive and its remote entries in sync "
-                                             "(foreground daemon)")
-    agent.add_argument("--interval", type=float, default=0.5, help="seconds between store polls (default 0.5)")
-    agent.set_defaults(run=command_agent)
+    member = actions.add_parser("member", aliases=["agent"],
+                                help="the member daemon: keep this host's lease alive and its remote entries in "
+                                     "sync (foreground; `agent` is its former name)")
+    member.add_argument("--interval", type=float, default=0.5, help="seconds between store polls (default 0.5)")
+    member.set_defaults(run=command_member)
     status = actions.add_parser("status", help="the overlay's hosts (leases) as the store has them")
     status.set_defaults(run=command_status)
     leave = actions.add_parser("leave", help="release this host's lease and remove its VXLAN device and bridge")
     leave.add_argument("--force", action="store_true", help="even with containers still attached")
     leave.set_defaults(run=command_leave)
-    for action in (agent, status, leave):
+    for action in (member, status, leave):
         action.add_argument("--network", required=True, help="the overlay's name (the configuration's `name`)")

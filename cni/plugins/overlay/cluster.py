@@ -16,6 +16,17 @@ from ...spec import errors
 from ...spec.errors import invalid_config
 
 
+def open_store(conf):
+    """The store a StoreConf describes: a FileStore, or an EtcdStore (etcd.py, imported only then)."""
+    if conf.type == "file":
+        from .store import FileStore
+
+        return FileStore(conf.path)
+    from .etcd import EtcdStore
+
+    return EtcdStore(conf.endpoints)
+
+
 def network_key(conf, name: str | None = None) -> str:
     return f"{conf.store.prefix}/networks/{name or conf.name}"
 

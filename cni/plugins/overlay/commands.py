@@ -25,10 +25,9 @@ from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_
 from ..detaching import collect_garbage, detach
 from ..ipconfig import configure, with_default_routes
 from . import local
-from .cluster import leases, network_key, register, release, take_lease, vtep_ip
+from .cluster import leases, network_key, open_store, register, release, take_lease, vtep_ip
 from .config import VXLAN_OVERHEAD, OverlayConf, parse
 from .fabric import device_problems, missing, resolve_underlay, sync, wanted_entries
-from .store import open_store
 
 
 def _ipam_request(request: Request, conf: OverlayConf, subnet: str) -> Request:

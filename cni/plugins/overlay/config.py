@@ -17,7 +17,7 @@ MAX_VNI = 2**24 - 1
 DEFAULT_STATE_DIR = "/var/lib/pynet"
 DEFAULT_FILE_STORE = "/var/lib/pynet/overlay-store.json"
 DEFAULT_PREFIX = "/pynet/overlay"
-DEFAULT_TTL = 86400  # seconds; the agent renews it every third of that
+DEFAULT_TTL = 86400  # seconds; the member daemon renews it every third of that
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 
 
@@ -111,6 +111,18 @@ def parse(request: Request) -> OverlayConf:
     return parse_netconf(request.config)
 
 
+def conf_problem(name: str, plugin: dict) -> str:
+    """What the plugin would reject in `plugin`, its configuration in network `name` ("" for nothing):
+    `pynet create overlay` checks with it the conflist it writes."""
+    from ...spec.config import parse_config
+
+    try:
+        parse_netconf(parse_config({"cniVersion": "1.0.0", "name": name, **plugin}))
+    except CNIError as e:
+        return f"{e.msg}: {e.details}" if e.details else e.msg
+    return ""
+
+
 def parse_netconf(conf) -> OverlayConf:
     """The overlay's configuration from a parsed network configuration (cni.spec NetConf)."""
     if conf.ipam:
@@ -150,7 +162,7 @@ def state_dir_of(name: str) -> str:
 
 
 def from_state(state: dict, state_dir: str) -> OverlayConf:
-    """The configuration a host joined with, as its lease.json recorded it (for the agent and CLI)."""
+    """The configuration a host joined with, as its lease.json recorded it (for the member daemon and CLI)."""
     return OverlayConf(name=state["name"], vni=state["vni"], network=ipaddress.IPv4Network(state["network"]),
                        subnet_len=state["subnetLen"], port=state["port"], underlay=state["underlay"], mtu=0,
                        store=parse_store(state["store"]), lease_ttl=state["leaseTTL"], bridge=state["bridge"],

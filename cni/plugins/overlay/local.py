@@ -1,7 +1,7 @@
 """This host's own state for one overlay, under $PYNET_STATE_DIR/overlay/<name>/:
 
-lock        flock()ed around every ADD/DEL and each agent pass, so they never interleave
-lease.json  the lease and the store this host joined with (what the agent works from)
+lock        flock()ed around every ADD/DEL and each member daemon pass, so they never interleave
+lease.json  the lease and the store this host joined with (what the member daemon works from)
 ipam/       host-local's reservations on the lease's subnet
 """
 

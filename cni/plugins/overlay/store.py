@@ -2,7 +2,7 @@
 
 Two stores with the same operations: `FileStore` (one flock'ed JSON file, for hosts simulated on one
 machine) and `EtcdStore` (etcd v3, in etcd.py). Records whose TTL ran out are invisible and are
-dropped by the next write. `open_store` picks one from the configuration.
+dropped by the next write. `cluster.open_store` picks one from the configuration.
 """
 
 from __future__ import annotations
@@ -119,11 +119,3 @@ class FileStore(Store):
         with self._locked(write=True) as records:
             records.pop(key, None)
 
-
-def open_store(conf) -> Store:
-    """The store a StoreConf describes."""
-    if conf.type == "file":
-        return FileStore(conf.path)
-    from .etcd import EtcdStore
-
-    return EtcdStore(conf.endpoints)

@@ -1,6 +1,6 @@
 """What libcni does, in Python: load network configurations, run plugin chains, keep the result cache.
 
-    from cni.runtime import CNIConfig, RuntimeConf, load_network
+    from cni.libcni import CNIConfig, RuntimeConf, load_network
     net = load_network("mynet")                      # /etc/cni/net.d, or $PYNET_CNI_CONF_DIR
     cni = CNIConfig()                                # $CNI_PATH, cache in /var/lib/cni/results
     result = cni.add(net, RuntimeConf("c1", "/run/netns/c1"))

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from cni.runtime import NetworkConfig, netadmin, subnets
-from cni.runtime.containers import ContainerError, new
-from cni.runtime.lifecycle import parse_port
+from cni.containers import netadmin, subnets
+from cni.libcni import NetworkConfig
+from cni.containers.state import ContainerError, new
+from cni.containers.lifecycle import parse_port
 
 
 @pytest.mark.parametrize("spec,expected", [
@@ -87,7 +88,7 @@ def test_the_runtimes_default_plugin_dir_is_filled_on_first_use_and_kept(tmp_pat
 
 
 def test_etc_files_for_a_rootfs():
-    from cni.runtime.etcfiles import contents
+    from cni.containers.etcfiles import contents
 
     files = contents("web", ["10.1.0.2/24", "fd00::2/64"], {}, "nameserver 127.0.0.53\nnameserver 9.9.9.9\nsearch lan\n")
     assert files["hostname"] == "web\n"

@@ -12,13 +12,14 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import subnets
-from .cache import cache_dir_of
-from .cache import DEFAULT_CACHE_DIR
-from .netconf import NetworkConfig, conf_dir_of, load_network, load_networks
+from ..libcni.cache import cache_dir_of
+from ..libcni.cache import DEFAULT_CACHE_DIR
+from ..libcni.netconf import NetworkConfig, conf_dir_of, load_network, load_networks
 from ..firewall import driver as firewall_driver
 from ..spec.env import name_problem
 
@@ -240,20 +241,17 @@ def overlay_plugins(opts: OverlayOptions) -> list[dict]:
     return [overlay]
 
 
-def create_overlay(name: str, opts: OverlayOptions, conf_dir: str | None = None) -> NetworkConfig:
+def create_overlay(name: str, opts: OverlayOptions, conf_dir: str | None = None, *,
+                   check: Callable[[str, dict], str]) -> NetworkConfig:
     """Write NAME.conflist for a VXLAN overlay across hosts (the same file on every host), validated
-    as the plugin will read it; its network may not overlap another network here."""
-    from ..plugins.overlay.config import parse_netconf
-    from ..spec import CNIError
-    from ..spec.config import parse_config
-
+    by `check` as the plugin will read it (the overlay's config.conf_problem: the runtime does not
+    import plugins); its network may not overlap another network here."""
     directory, existing = _existing(name, conf_dir)
     plugins = overlay_plugins(opts)
-    try:
-        conf = parse_netconf(parse_config({"cniVersion": "1.0.0", "name": name, **plugins[0]}))
-    except CNIError as e:
-        raise NetworkError(f"{e.msg}: {e.details}" if e.details else e.msg) from None
-    _no_overlap([conf.network], existing)
+    problem = check(name, plugins[0])
+    if problem:
+        raise NetworkError(problem)
+    _no_overlap([ipaddress.ip_network(opts.network)], existing)
     return _write(directory, name, plugins)
 
 

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from cni.runtime import CNIRuntimeError, NetworkConfig, ResultCache, RuntimeConf
-from cni.runtime.cache import decode, encode
-from cni.runtime.conf import plugin_stdin, runtime_config
+from cni.libcni import CNIRuntimeError, NetworkConfig, ResultCache, RuntimeConf
+from cni.libcni.cache import decode, encode
+from cni.libcni.conf import plugin_stdin, runtime_config
 
 RESULT = {"cniVersion": "1.0.0", "ips": [{"address": "10.1.0.2/24"}], "dns": {}}
 

@@ -2,7 +2,7 @@
 
 from ...skel import Plugin
 
-PLUGIN = Plugin(name="ipvlan", commands="cni.plugins.macvlan.ipvlan_commands",
+PLUGIN = Plugin(name="ipvlan", commands="cni.plugins.ipvlan.commands",
                 summary="an ipvlan link on a host interface (shares its MAC), moved into the container")
 
 

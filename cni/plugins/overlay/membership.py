@@ -1,12 +1,13 @@
-"""`pynet overlay agent --network NAME`: this host's control plane for one overlay (foreground,
-for systemd or a lab).
+"""`pynet overlay member --network NAME` (alias `overlay agent`): this host's member daemon, its
+control plane for one overlay (foreground, for systemd or a lab). Not the resident plugin agent
+(cni.agent): this one keeps the host's membership of the overlay alive.
 
 Every `interval` seconds, under the host's overlay lock: read the lease this host joined with
 (lease.json; none yet or any more → idle), renew its TTL every third of the TTL (taking the same
 subnet again if it expired meanwhile), and make the VXLAN device's route/neighbour/FDB entries match
 the other hosts' live leases, so hosts that join, change address or leave (explicitly, or by
-their lease's TTL running out) show up or disappear. Stopping the agent changes nothing on the
-host: containers keep working, and a restarted agent takes over the same lease.
+their lease's TTL running out) show up or disappear. Stopping the daemon changes nothing on the
+host: containers keep working, and a restarted one takes over the same lease.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from ...kernel.links import netlink
 from ...log import logger
 from ...spec import CNIError
 from . import local
-from .cluster import lease_key, leases
+from .cluster import lease_key, leases, open_store
 from .config import from_state, state_dir_of
 from .fabric import sync, wanted_entries
-from .store import open_store
 
 
-class Agent:
+class Membership:
+    """This host's membership of overlay `name`: its lease renewed, its entries for the others in sync."""
+
     def __init__(self, name: str, interval: float = 0.5) -> None:
         self.name = name
         self.state_dir = state_dir_of(name)
@@ -68,7 +70,7 @@ class Agent:
         log = logger()
         if log.level > logging.INFO:
             log.setLevel(logging.INFO)  # a daemon says what it does
-        log.info("overlay agent for %s started (state in %s)", self.name, self.state_dir)
+        log.info("overlay member daemon for %s started (state in %s)", self.name, self.state_dir)
         while not self.stopping.is_set():
             try:
                 changes = self.step()
@@ -77,12 +79,12 @@ class Agent:
             except CNIError as e:  # store down, say: keep the entries as they are and retry
                 log.error("overlay %s: %s", self.name, e)
             self.stopping.wait(self.interval)
-        log.info("overlay agent for %s stopped", self.name)
+        log.info("overlay member daemon for %s stopped", self.name)
         return 0
 
 
 def run(name: str, interval: float) -> int:
-    agent = Agent(name, interval)
+    member = Membership(name, interval)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: agent.stopping.set())
-    return agent.run()
+        signal.signal(sig, lambda *_: member.stopping.set())
+    return member.run()

@@ -1,9 +1,9 @@
-"""`python -m cni.runtime`: cnitool's job on cni.runtime, for people and tests.
+"""`python -m cni.libcni`: cnitool's job on cni.libcni, for people and tests.
 
-    python -m cni.runtime add|check|del NETWORK CONTAINER_ID NETNS [IFNAME]
-    python -m cni.runtime gc NETWORK [CONTAINER_ID/IFNAME ...]     (the live attachments)
-    python -m cni.runtime status NETWORK
-    python -m cni.runtime list [NETWORK]                           (networks, or cached attachments)
+    python -m cni.libcni add|check|del NETWORK CONTAINER_ID NETNS [IFNAME]
+    python -m cni.libcni gc NETWORK [CONTAINER_ID/IFNAME ...]     (the live attachments)
+    python -m cni.libcni status NETWORK
+    python -m cni.libcni list [NETWORK]                           (networks, or cached attachments)
 
 CNI_PATH, PYNET_CNI_CONF_DIR and PYNET_CNI_CACHE_DIR say where plugins, configurations and the
 cache are; CNI_ARGS ("K=V;K=V") and CAP_ARGS (a JSON object) go to the plugins, as for cnitool.
@@ -29,7 +29,7 @@ def _runtime_conf(args) -> RuntimeConf:
 
 
 def main(argv: list[str] | None = None) -> int:
-    top = argparse.ArgumentParser(prog="python -m cni.runtime", description="run CNI network configurations")
+    top = argparse.ArgumentParser(prog="python -m cni.libcni", description="run CNI network configurations")
     sub = top.add_subparsers(dest="command", required=True)
     for name in ("add", "check", "del"):
         one = sub.add_parser(name)
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cni.status(net)
     except CNIRuntimeError as e:
-        print(f"cni.runtime: {e}", file=sys.stderr)
+        print(f"cni.libcni: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -25,7 +25,7 @@ DEFAULT_PATH = ("/opt/cni/bin",)
 NO_CNI_ERROR = 999  # a plugin failed without printing a CNI error (the Go skeleton's "unknown" code)
 DECODE_FAILURE = 6
 
-log = logging.getLogger("cni.runtime")
+log = logging.getLogger("cni.libcni")
 
 
 class GCError(CNIRuntimeError):

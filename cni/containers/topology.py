@@ -10,10 +10,10 @@ import json
 import os
 import subprocess
 
-from . import containers as state
+from . import state
 from . import netadmin
-from .api import CNIConfig
-from .netconf import load_networks
+from ..libcni.api import CNIConfig
+from ..libcni.netconf import load_networks
 
 
 def _links() -> dict[str, dict]:

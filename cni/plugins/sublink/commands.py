@@ -1,4 +1,4 @@
-"""ADD/DEL/CHECK shared by macvlan and ipvlan: a link of the plugin's kind on `master`, made under a
+"""ADD/DEL/CHECK/STATUS/GC shared by macvlan and ipvlan: a link of the plugin's kind on `master`, made under a
 temporary name in the namespace that holds the master, moved into the container and renamed to
 CNI_IFNAME; addresses from IPAM (ipvlan may take them from a chained prevResult)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
-
+from functools import partial
 
 from ...ipam import delegate
 from ...kernel.links import delete_link, kernel_knows, kind as link_kind, link, link_index, netlink, netlink_errors
@@ -16,7 +16,14 @@ from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ..ipconfig import configure, differences
 from .config import OTHER, Kind, LinkConf, parse
-from .support import no_support
+
+
+def no_support(kind: str) -> CNIError:
+    """The error for a kernel that does not know the link kind (netlink answers EOPNOTSUPP; whether
+    it knows it: cni.kernel.links.kernel_knows, asked by trying)."""
+    return CNIError(errors.KERNEL, f"this kernel has no {kind} support (module {kind})",
+                    f"kernel {os.uname().release} cannot create {kind} links: load the module with "
+                    f"`modprobe {kind}` or use a kernel built with CONFIG_{kind.upper()}")
 
 
 def _default_route_interface(ipr, kind: Kind) -> str:
@@ -172,3 +179,8 @@ def status(request: Request, kind: Kind) -> None:
         raise CNIError(errors.NOT_AVAILABLE, error.msg, error.details)
     if request.config.ipam:
         delegate.call(request, "STATUS")
+
+
+def for_kind(kind: Kind) -> tuple:
+    """add, delete, check, status and gc of the plugin of `kind` (a plugin's commands module)."""
+    return tuple(partial(command, kind=kind) for command in (add, delete, check, status, gc))

@@ -16,11 +16,11 @@ import signal
 import subprocess
 
 from . import cgroups, etcfiles, namespaces
-from .api import CNIConfig
-from .conf import RuntimeConf
-from .errors import NetworkNotFound
-from .netconf import NetworkConfig, load_network
-from .containers import Container, ContainerError, NoSuchContainer, all_containers, find, locked, new
+from ..libcni.api import CNIConfig
+from ..libcni.conf import RuntimeConf
+from ..libcni.errors import NetworkNotFound
+from ..libcni.netconf import NetworkConfig, load_network
+from .state import Container, ContainerError, NoSuchContainer, all_containers, find, locked, new
 from .namespaces import Proc
 
 PROTOCOLS = ("tcp", "udp", "sctp")

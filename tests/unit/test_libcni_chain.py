@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from cni.runtime import CNIConfig, CNIRuntimeError, GCError, NetworkConfig, PluginError, PluginNotFound, RuntimeConf
+from cni.libcni import CNIConfig, CNIRuntimeError, GCError, NetworkConfig, PluginError, PluginNotFound, RuntimeConf
 from tests.runtime import fake
 
 NETNS = "/run/netns/fake-c1"
@@ -224,7 +224,7 @@ def test_status_and_version(lab):
 
 
 def test_command_line(lab, tmp_path):
-    """`python -m cni.runtime`, cnitool's job: ADD, list, DEL; errors are one line, no traceback."""
+    """`python -m cni.libcni`, cnitool's job: ADD, list, DEL; errors are one line, no traceback."""
     (tmp_path / "net.d").mkdir()
     (tmp_path / "net.d" / "f.conflist").write_text(json.dumps({"cniVersion": "1.0.0", "name": "fakenet",
                                                                 "plugins": [{"type": "a"}]}))
@@ -233,7 +233,7 @@ def test_command_line(lab, tmp_path):
            "CNI_ARGS": "IgnoreUnknown=1", "CAP_ARGS": "{}"}
 
     def run(*argv):
-        return subprocess.run([sys.executable, "-m", "cni.runtime", *argv], env=env, capture_output=True, text=True)
+        return subprocess.run([sys.executable, "-m", "cni.libcni", *argv], env=env, capture_output=True, text=True)
 
     added = run("add", "fakenet", "c1", NETNS)
     assert added.returncode == 0 and json.loads(added.stdout)["ips"] == [{"address": "10.9.0.2/24"}]
@@ -241,7 +241,7 @@ def test_command_line(lab, tmp_path):
     assert run("list", "fakenet").stdout.split() == ["c1", "eth0", NETNS]
     assert run("del", "fakenet", "c1", NETNS).returncode == 0 and run("list", "fakenet").stdout == ""
     missing = run("add", "nonet", "c1", NETNS)
-    assert missing.returncode == 1 and missing.stderr.startswith("cni.runtime: no network named 'nonet'")
+    assert missing.returncode == 1 and missing.stderr.startswith("cni.libcni: no network named 'nonet'")
     assert "Traceback" not in missing.stderr and len(missing.stderr.splitlines()) == 1
 
 

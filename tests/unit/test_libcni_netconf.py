@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from cni.runtime import ConfigError, NetworkConfig, NetworkNotFound, load_file, load_network, load_networks
-from cni.runtime.netconf import negotiate
+from cni.libcni import ConfigError, NetworkConfig, NetworkNotFound, load_file, load_network, load_networks
+from cni.libcni.netconf import negotiate
 
 BRIDGE = {"type": "bridge", "bridge": "cni0"}
 

@@ -26,8 +26,11 @@ def commands(p: argparse.ArgumentParser = None, path: tuple[str, ...] = ("pynet"
     if not subs or len(path) == 1:
         yield path, p
     for sub in subs:
-        for name, child in sub.choices.items():
-            yield from commands(child, (*path, name))
+        seen = set()
+        for name, child in sub.choices.items():  # (an alias maps to the same parser: listed once)
+            if id(child) not in seen:
+                seen.add(id(child))
+                yield from commands(child, (*path, name))
 
 
 def options(p: argparse.ArgumentParser) -> dict[str, tuple]:

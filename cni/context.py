@@ -45,6 +45,11 @@ def reset(token) -> None:
         var.reset(one)
 
 
+def caller_cwd() -> str | None:
+    """The caller's working directory when it is not this process's (the agent's callers), else None."""
+    return _CWD.get() or None
+
+
 def caller_path(path: str) -> str:
     """`path` of the configuration as its caller means it: a relative path is relative to the caller's
     working directory, as for the reference plugins (the runtime's), in a plugin process and in the

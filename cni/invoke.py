@@ -49,6 +49,7 @@ def execute(executable: str, env: dict, stdin: bytes, *, extra_env: dict | None 
 
     `netns`: a network namespace file to run the plugin in (a simulated host), entered with nsenter.
     stderr goes to ours unless `capture_stderr`. "Text file busy" (a plugin being replaced) is retried.
+    It runs in the caller's working directory, as the caller's own process would (its relative paths).
     """
     environ = {k: v for k, v in context.environ().items() if not k.startswith("CNI_")}
     environ.update(extra_env or {})
@@ -60,7 +61,7 @@ def execute(executable: str, env: dict, stdin: bytes, *, extra_env: dict | None 
         try:
             done = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE if capture_stderr else sys.stderr, env=environ,
-                                  timeout=timeout)
+                                  timeout=timeout, cwd=context.caller_cwd())
             return Response(stdout=done.stdout.decode("utf-8", "replace"),
                             stderr=(done.stderr or b"").decode("utf-8", "replace"), exit_code=done.returncode)
         except OSError as e:

@@ -93,6 +93,7 @@ def fuzzlab(make_netns, tmp_path, token):
            "tuned": tuned.path, "run": os.path.join(run_dir, "run")}
     lab["env"] = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "PYNET_STATE_DIR": lab["state"],
                   "PYNET_RUN_DIR": lab["run"]}
+    lab["cwd"] = set(os.listdir("."))  # where pytest runs: a relative path must never land here
     yield lab
     for path in [p for p in _SOCKETS if p.startswith("/run/netns/pnt-" + token)]:
         _SOCKETS.pop(path).close()
@@ -156,6 +157,8 @@ OUTSIDE = ("/var/lib/cni/networks/fuzznet", "/var/lib/pynet/overlay/fuzznet")
 
 def file_state(lab: dict) -> list[str]:
     found = [f"outside: {path}" for path in OUTSIDE if os.path.exists(path)]
+    found += [f"in the test's working directory: {name}" for name in os.listdir(".")
+              if name not in lab["cwd"] and not name.startswith(".")]  # (.hypothesis, .pytest_cache: other tests)
     for root, dirs, files in os.walk(lab["tmp"]):
         dirs[:] = [d for d in dirs if os.path.join(root, d) != os.path.join(lab["tmp"], "bin")]
         for name in files:

@@ -144,7 +144,7 @@ def hostile_env_values(lab: dict):
                             "IgnoreUnknown=1;MAC=02:42:0a:5b:00:aa", "IP=10.91.0.999", "K8S_POD_NAME=x;=;",
                             "IgnoreUnknown=1;IP=10.91.0.300,fd91::5", "relative/netns", "/dev/zero", lab["fifo"],
                             lab["tmp"], lab["tmp"] + "/nonexistent", "/proc/thread-self/ns/net",
-                            lab["container"], lab["tuned"], "a" * 5000])
+                            lab["container"], "a" * 5000])  # not the container with an eth0: DEL deletes CNI_IFNAME
 
 
 ENV_KEYS = ("CNI_IFNAME", "CNI_CONTAINERID", "CNI_NETNS", "CNI_ARGS", "CNI_COMMAND", "CNI_PATH")

@@ -9,7 +9,7 @@ import tempfile
 import pytest
 from hypothesis import settings
 
-from tests.netns import Netns, new_token, root_leftovers, state
+from tests.netns import Netns, agent_files, new_token, root_leftovers, state
 
 # No timed tests: hypothesis's per-example deadline (200 ms) fails properties on a loaded machine
 # (test_ranges' overlap check once took 515 ms under two parallel suites).
@@ -57,7 +57,8 @@ def make_netns(token):
     """Factory of namespaces ("containers" or simulated "hosts"), removed after the test.
 
     After removal, a leak check fails the test if anything carrying its token is left in the root
-    namespace (namespaces, links, nft tables, chains, sets, elements). Nothing else there counts:
+    namespace (namespaces, links, nft tables, chains, sets, elements), or if an agent that served one
+    of its namespaces left its socket or lock in the run directory. Nothing else there counts:
     the root namespace is the machine's, where pynet may be in use and other tests run at once
     (tests/netns/leaks.py).
     """
@@ -71,7 +72,7 @@ def make_netns(token):
     yield make
     for ns in reversed(made):
         ns.delete()
-    leftovers = root_leftovers(token, wait=10)
+    leftovers = root_leftovers(token, wait=10) + agent_files(ns.inode for ns in made)
     assert not leftovers, f"test leaked: {leftovers}"
 
 

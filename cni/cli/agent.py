@@ -11,7 +11,7 @@ from ..agent import wire
 from .output import emit
 
 
-def _holder(path: str) -> tuple[int, str] | None:
+def lock_holder(path: str) -> tuple[int, str] | None:
     """(pid, build) of the agent holding the socket's lock, or None if no agent holds it."""
     try:
         with open(path + ".lock") as f:
@@ -34,7 +34,7 @@ def status(path: str) -> dict:
         listening = False
     finally:
         sock.close()
-    holder = _holder(path)
+    holder = lock_holder(path)
     ours = wire.build_id()
     return {"socket": path, "listening": listening, "pid": holder[0] if holder else None,
             "build": holder[1] if holder else None, "current": bool(holder) and holder[1] == ours,
@@ -56,7 +56,7 @@ def command_status(args) -> int:
 
 def command_stop(args) -> int:
     path = args.socket or wire.socket_path()
-    holder = _holder(path)
+    holder = lock_holder(path)
     if holder is None:
         raise RuntimeError(f"no pynet agent serves {path}")
     os.kill(holder[0], signal.SIGTERM)  # it finishes the requests it has, then leaves

@@ -85,13 +85,33 @@ def pids_in(*paths: str) -> list[int]:
     return pids
 
 
-def kill_all_in(*paths: str) -> None:
-    """SIGKILL every process in the namespaces at `paths` (a pynet agent there keeps it alive, with
-    its links, after `ip netns delete`)."""
-    import signal
+def alive(pid: int) -> bool:
+    """Is process `pid` there (and not a zombie: a zombie has released everything it held)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
 
-    for pid in pids_in(*paths):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+
+def kill_all_in(*paths: str, wait: float = 5.0) -> None:
+    """SIGKILL every process in the namespaces at `paths` (a pynet agent there keeps it alive, with
+    its links, after `ip netns delete`), and wait up to `wait` s until they have exited (a process
+    leaves its namespace before its last files are closed: only then is a killed agent's lock free),
+    killing any that appear meanwhile."""
+    import signal
+    import time
+
+    end = time.monotonic() + wait
+    killed: set[int] = set()
+    while True:
+        for pid in pids_in(*paths):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            except ProcessLookupError:
+                pass
+        killed = {pid for pid in killed if alive(pid)}
+        if not killed and not pids_in(*paths) or time.monotonic() >= end:
+            return
+        time.sleep(0.01)

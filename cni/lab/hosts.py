@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from ..kernel.netns import entered, kill_all_in
+from ..kernel.netns import alive, entered, kill_all_in
 
 PREFIX = "pnlab-"  # the default; $PYNET_LAB_PREFIX gives a lab names of its own (labs side by side, tests)
 UNDERLAY = "192.168.213"
@@ -272,15 +272,6 @@ def down() -> list[str]:
         shutil.rmtree(lab_dir(), ignore_errors=True)
         removed.append(f"dir {lab_dir()}")
     return removed
-
-
-def alive(pid: int) -> bool:
-    """Is process `pid` there (and not a zombie)?"""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
 
 
 def _wait_gone(pids: list[int], timeout: float = 10) -> None:

@@ -19,7 +19,8 @@ from .namespaces import sh
 
 def root_leftovers(token: str, netns: str | None = None, wait: float = 0.0) -> list[str]:
     """What still carries `token` in the root namespace (or in `netns`, a simulated one):
-    namespaces, links, nft objects and set elements. With `wait`, allow that many seconds for the
+    namespaces, links, nft objects and set elements (agent_files: what an agent of the test's
+namespaces left, named by their inodes). With `wait`, allow that many seconds for the
     kernel's background teardown of deleted namespaces (a veth pair goes with its namespace)."""
     end = time.monotonic() + wait
     while True:
@@ -27,6 +28,21 @@ def root_leftovers(token: str, netns: str | None = None, wait: float = 0.0) -> l
         if not found or time.monotonic() >= end:
             return found
         time.sleep(0.1)
+
+
+def agent_files(inodes) -> list[str]:
+    """Files in the run directory of agents that served the namespaces `inodes` and are gone (a
+    socket and lock nobody holds; a held one is a live agent's, of a namespace that got the inode
+    again)."""
+    from cni.agent import wire
+    from cni.cli.agent import lock_holder
+
+    found = []
+    for inode in inodes:
+        socket_path = wire.socket_path(os.environ, inode)
+        if lock_holder(socket_path) is None:
+            found += [path for path in (socket_path, socket_path + ".lock") if os.path.exists(path)]
+    return found
 
 
 def _namespaces(token: str) -> list[str]:

@@ -8,6 +8,8 @@ import secrets
 import subprocess
 import time
 
+from cni.agent import wire
+from cni.agent.supervisor import sweep
 from cni.kernel.netns import kill_all_in
 
 from . import state
@@ -35,6 +37,7 @@ class Netns:
         self.path = f"/run/netns/{name}"
         sh("ip", "netns", "add", name)
         sh("ip", "link", "set", "lo", "up", netns=name)
+        self.inode = os.stat(self.path).st_ino  # what an agent serving it names its socket after
 
     def run(self, *argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
         return sh(*argv, check=check, netns=self.name, **kw)
@@ -57,9 +60,13 @@ class Netns:
         return os.path.exists(self.path)
 
     def delete(self) -> None:
+        """Kill what runs in it (an agent a plugin call started, say), remove it, and sweep the
+        files of the agents that died with it from the run directory (/run/pynet unless
+        PYNET_RUN_DIR says otherwise)."""
         if self.exists():
             kill_all_in(self.path)
             sh("ip", "netns", "delete", self.name, check=False)
+            sweep(wire.run_dir(), keep="")
 
     def __repr__(self) -> str:
         return f"Netns({self.name!r})"

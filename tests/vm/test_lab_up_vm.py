@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from cni.lab.hosts import alive
+from cni.kernel.netns import alive
 from cni.lab.image import missing
 from tests.integration.overlay_lab import etcd_missing
 

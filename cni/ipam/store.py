@@ -64,7 +64,7 @@ class _Seen:
 _SEEN: dict[str, _Seen] = {}  # directory -> what this process read of it
 
 
-def _is_address(name: str) -> bool:
+def is_address(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
     except ValueError:
@@ -135,7 +135,7 @@ class Store:
                 seen.drop(name)
                 if name.startswith(TEMP_PREFIX):
                     self._remove_stale(name)
-                elif _is_address(name) and (found := self._look(name)) is not None:
+                elif is_address(name) and (found := self._look(name)) is not None:
                     seen.put(name, *found)
         else:
             again = {str(a) for a in also} | (seen.by_id.get(container_id, set()) if seen else set())
@@ -146,7 +146,7 @@ class Store:
                     if name.startswith(TEMP_PREFIX):
                         self._remove_stale(name)
                         continue
-                    if name not in old.files and not _is_address(name):
+                    if name not in old.files and not is_address(name):
                         continue
                     try:
                         st = entry.stat(follow_symlinks=False)

@@ -49,19 +49,11 @@ def version_answer(stdin: bytes, supported: tuple[str, ...] = SUPPORTED) -> dict
 
 
 def version_document(stdin: bytes, supported: tuple[str, ...] = SUPPORTED) -> str:
-    """VERSION's output: version_answer as json.dumps(indent=4) writes it (plus a newline), written
-    here with json's own string quoting so that VERSION loads no json package."""
-    answer = version_answer(stdin, supported)
-    try:
-        from _json import encode_basestring_ascii as quote
-    except ImportError:
-        quote = None
-    if quote is None or not supported:
-        import json
+    """VERSION's output: version_answer as json.dumps(indent=4) writes it (plus a newline), without
+    the json package (cni.spec.fastjson)."""
+    from .fastjson import dumps
 
-        return json.dumps(answer, indent=4) + "\n"
-    items = ",\n".join(f"        {quote(v)}" for v in supported)
-    return f'{{\n    "cniVersion": {quote(answer["cniVersion"])},\n    "supportedVersions": [\n{items}\n    ]\n}}\n'
+    return dumps(version_answer(stdin, supported)) + "\n"
 
 
 def error_version(stdin: bytes) -> str:

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from cni.ipam.store import is_address
 from tests.netns import plugin_path, reference_path, run_plugin
 
 HOST_LOCAL = plugin_path("host-local")
@@ -41,19 +42,11 @@ def listing(data_dir) -> set[str]:
     return set(os.listdir(network_dir(data_dir)))
 
 
-def is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
 def reservations(data_dir) -> dict[str, bytes]:
     """Every IP-named file of the network -> its raw content."""
     out = {}
     for name in listing(data_dir):
-        if is_ip(name):
+        if is_address(name):
             with open(os.path.join(network_dir(data_dir), name), "rb") as f:
                 out[name] = f.read()
     return out
@@ -267,11 +260,11 @@ def test_kill_9_leaves_a_consistent_store(tmp_path, processes):
         if name.startswith(LAST_RESERVED):
             assert name[len(LAST_RESERVED):].isdigit(), name
             text = content.decode().strip()
-            assert text == "" or is_ip(text), f"{name} holds {content!r}"
+            assert text == "" or is_address(text), f"{name} holds {content!r}"
         elif name.startswith(TEMP_PREFIX):
             stale.append(name)
         else:
-            assert is_ip(name), f"unexpected file {name!r} ({content!r})"
+            assert is_address(name), f"unexpected file {name!r} ({content!r})"
             cid, sep, ifname = content.decode().partition("\r\n")
             assert sep and cid in cids and ifname == "eth0" and content == owner(cid), \
                 f"reservation {name} holds {content!r}: not \"<container id>\\r\\neth0\""
@@ -296,7 +289,7 @@ def test_kill_9_leaves_a_consistent_store(tmp_path, processes):
     assert collected.ok and collected.stdout == "", collected.stdout + collected.stderr
     assert reservations(data_dir) == {address: owner(cid) for cid, address in succeeded.items()}
     assert not [n for n in listing(data_dir) if n.startswith(TEMP_PREFIX)]
-    assert all(n == "lock" or n.startswith(LAST_RESERVED) or is_ip(n) for n in listing(data_dir))
+    assert all(n == "lock" or n.startswith(LAST_RESERVED) or is_address(n) for n in listing(data_dir))
 
     for cid in cids:
         deleted = run(HOST_LOCAL, "DEL", config, cid)

@@ -9,7 +9,7 @@ import tempfile
 import pytest
 from hypothesis import settings
 
-from tests.netns import Netns, agent_files, new_token, root_leftovers, state
+from tests.netns import Netns, new_token, root_leftovers, state
 
 # No timed tests: hypothesis's per-example deadline (200 ms) fails properties on a loaded machine
 # (test_ranges' overlap check once took 515 ms under two parallel suites).
@@ -70,9 +70,8 @@ def make_netns(token):
         return ns
 
     yield make
-    for ns in reversed(made):
-        ns.delete()
-    leftovers = root_leftovers(token, wait=10) + agent_files(ns.inode for ns in made)
+    agents_left = [path for ns in reversed(made) for path in ns.delete()]
+    leftovers = root_leftovers(token, wait=10) + agents_left
     assert not leftovers, f"test leaked: {leftovers}"
 
 

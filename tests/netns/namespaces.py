@@ -59,14 +59,20 @@ class Netns:
     def exists(self) -> bool:
         return os.path.exists(self.path)
 
-    def delete(self) -> None:
-        """Kill what runs in it (an agent a plugin call started, say), remove it, and sweep the
-        files of the agents that died with it from the run directory (/run/pynet unless
-        PYNET_RUN_DIR says otherwise)."""
-        if self.exists():
-            kill_all_in(self.path)
-            sh("ip", "netns", "delete", self.name, check=False)
-            sweep(wire.run_dir(), keep="")
+    def delete(self) -> list[str]:
+        """Kill what runs in it (an agent a plugin call started, say), sweep the files of the agents
+        that died with it from the run directory (/run/pynet unless PYNET_RUN_DIR says otherwise),
+        and remove it. Returns what such an agent still left there, looked at while the namespace
+        exists (once it is gone, another test's namespace may get its inode, and its agent's name)."""
+        from .leaks import agent_files  # (leaks uses this module's sh)
+
+        if not self.exists():
+            return []
+        kill_all_in(self.path)
+        sweep(wire.run_dir(), keep="")
+        left = agent_files([self.inode])
+        sh("ip", "netns", "delete", self.name, check=False)
+        return left
 
     def __repr__(self) -> str:
         return f"Netns({self.name!r})"

@@ -180,12 +180,28 @@ def run_request(plugin: str, env: dict[str, str], stdin: bytes, cwd: str | None 
 
 def _cwd_of(pid: int) -> str:
     """The caller's working directory, against which its configuration's relative paths resolve
-    ("" if it cannot be known)."""
+    ("" if it cannot be known): the path the caller itself sees (its own root taken off), when it
+    names the same directory here; else the kernel's way into it, valid while the caller waits.
+
+    A caller in another mount namespace and root (a runtime in a chroot, the VM lab's hostrun)
+    has /proc/PID/cwd read as a path from its namespace's root, which names nothing here."""
+    link = f"/proc/{pid}/cwd"
     try:
-        cwd = os.readlink(f"/proc/{pid}/cwd")
+        cwd, root, actual = os.readlink(link), os.readlink(f"/proc/{pid}/root"), os.stat(link)
     except OSError:
         return ""
-    return "" if cwd.endswith(" (deleted)") else cwd
+    if cwd.endswith(" (deleted)"):
+        return ""
+    inside = cwd
+    if root != "/" and (cwd + "/").startswith(root + "/"):
+        inside = cwd[len(root):] or "/"
+    for candidate in dict.fromkeys((inside, cwd)):
+        try:
+            if os.path.samestat(os.stat(candidate), actual):
+                return candidate
+        except OSError:
+            pass
+    return link
 
 
 def _gone(conn: socket.socket):

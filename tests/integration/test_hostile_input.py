@@ -230,6 +230,40 @@ def test_relative_paths_resolve_against_the_callers_directory_both_ways(lab, age
         assert "10.77.0.2" not in os.listdir(store)
 
 
+def test_a_caller_in_a_chroot_of_its_own_mount_namespace_has_its_directory_found(lab, agent_run):
+    """A runtime in another mount namespace and root (the VM lab's hostrun, a runtime in a
+    container): its /proc/PID/cwd reads as a path from its namespace's root, which names nothing in
+    the agent's; its relative dataDir, and host-local run as a process of its own, still land in its
+    directory."""
+    work = lab["tmp"] / "chrooted" / "cwd"
+    work.mkdir(parents=True)
+    root = lab["tmp"] / "root"
+    root.mkdir()
+    environ = {"PATH": os.environ["PATH"], "PYNET_RUN_DIR": agent_run, "PYNET_AGENT": "auto",
+               "CNI_NETNS": lab["c1"].path, "CNI_PATH": lab["cni_path"], "CNI_IFNAME": "eth0"}
+    chrooted = ("mount --rbind / \"$1\" && exec chroot \"$1\" sh -c 'cd \"$0\" && exec ip netns exec \"$1\" \"$2\"'"
+                " \"$2\" \"$3\" \"$4\"")  # as the VM lab's hostrun: chroot, then cd
+
+    def bridge(command: str, config: dict, exec_ipam: bool):
+        env = {**environ, "CNI_COMMAND": command, "CNI_CONTAINERID": "id-1", "PYNET_IPAM_EXEC": str(int(exec_ipam))}
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", chrooted, "sh", root,
+                               work, lab["host"].name, plugin_path("bridge")],
+                              input=json.dumps(config).encode(), env=env, capture_output=True, timeout=60)
+
+    assert bridge("DEL", bridge_conf(lab), False).returncode == 0  # starts the host's agent
+    socket_path = wire.socket_path({"PYNET_RUN_DIR": agent_run}, os.stat(lab["host"].path).st_ino)
+    wait_until(lambda: os.path.exists(socket_path), "the agent", timeout=20)
+    for exec_ipam in (False, True):
+        config = bridge_conf(lab, name=f"chrooted{int(exec_ipam)}")
+        config["ipam"]["dataDir"] = "data"
+        added = bridge("ADD", config, exec_ipam)
+        assert added.returncode == 0, added.stdout
+        assert "10.77.0.2" in os.listdir(work / "data" / config["name"])
+        assert bridge("DEL", config, exec_ipam).returncode == 0
+        assert "10.77.0.2" not in os.listdir(work / "data" / config["name"])
+    assert not os.listdir(root)  # the chroot's mount stayed in the callers' namespaces
+
+
 # ---- size ------------------------------------------------------------------------------------
 
 def test_ten_thousand_range_sets_are_refused_at_once(lab):

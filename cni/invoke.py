@@ -66,7 +66,8 @@ def execute(executable: str, env: dict, stdin: bytes, *, extra_env: dict | None 
                             stderr=(done.stderr or b"").decode("utf-8", "replace"), exit_code=done.returncode)
         except OSError as e:
             if e.errno != errno.ETXTBSY or attempt == 4:
-                raise CNIError(errors.IO_FAILURE, f"cannot run {argv[0]}", e.strerror or str(e)) from None
+                where = f"{e.filename}: " if e.filename and e.filename != argv[0] else ""  # the directory
+                raise CNIError(errors.IO_FAILURE, f"cannot run {argv[0]}", where + (e.strerror or str(e))) from None
             time.sleep(0.05 * (attempt + 1))
         except subprocess.TimeoutExpired:
             raise CNIError(errors.TRY_AGAIN_LATER, f"{executable} did not answer within {timeout:g} s") from None

@@ -1,7 +1,10 @@
-"""Links, addresses and routes over netlink, in the host or in a container's namespace.
+"""Links, addresses, routes, neighbours and FDB entries over netlink, in the host or in a
+container's namespace: the typed operations pynet does to the kernel, each taking a `Netlink`.
 
 The requests every bridge ADD and DEL makes go through cni.kernel.rtnl (hand-encoded, standard
-library); everything else through pyroute2, imported and opened only when first needed.
+library); everything else through pyroute2, imported and opened only when first needed. Nothing
+outside cni.kernel sees either: a refused request raises `NetlinkError` (errno in `code`) whichever
+sent it, and `netlink()` turns one that escapes into the CNI error (code 11).
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from .netns import entered, open_netns
 
 IFF_UP = 0x1
 IFF_PROMISC = 0x100
+IFF_ALLMULTI = 0x200
 RT_TABLE_MAIN = 254
 
 
+NetlinkError = rtnl.NetlinkError  # the one error of a refused request
+
+
 class Netlink:
-    """Netlink in one namespace: `rtnl` for the hot path, and every pyroute2 IPRoute method (opened
-    in the same namespace on first use), so `ipr.link("set", ...)` works as with IPRoute itself."""
+    """Netlink in one namespace, for this module's functions: `rtnl` for the hot path, pyroute2's
+    IPRoute (opened in the same namespace on first use) through `call` for the rest."""
 
     def __init__(self, netns: str = "") -> None:
         self._ns = open_netns(netns or "/proc/thread-self/ns/net")  # for pyroute2, if it is needed
@@ -38,19 +45,20 @@ class Netlink:
             os.close(self._ns)
             raise
 
-    @property
-    def pyroute2(self):
+    def call(self, method: str, *args, **kw):
+        """IPRoute's `method`; a dump is read out, a refusal raised as our NetlinkError."""
         if self._ipr is None:
             from pyroute2 import IPRoute
 
             with entered(f"/proc/self/fd/{self._ns}"):
                 self._ipr = IPRoute()
-        return self._ipr
+        from pyroute2.netlink.exceptions import NetlinkError as Refused
 
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.pyroute2, name)
+        try:
+            answer = getattr(self._ipr, method)(*args, **kw)
+            return list(answer) if hasattr(answer, "__next__") else answer
+        except Refused as e:
+            raise NetlinkError(e.code) from None
 
     def close(self) -> None:
         self.rtnl.close()
@@ -59,21 +67,13 @@ class Netlink:
         os.close(self._ns)
 
 
-def netlink_errors() -> tuple[type, ...]:
-    """What a refused netlink request raises: ours, and pyroute2's NetlinkError once it is loaded."""
-    found = [rtnl.NetlinkError]
-    if "pyroute2.netlink.exceptions" in sys.modules:
-        found.append(sys.modules["pyroute2.netlink.exceptions"].NetlinkError)
-    return tuple(found)
-
-
 @contextmanager
 def netlink(netns: str = ""):
     """Netlink bound to the namespace at `netns` (the current one if empty)."""
     ipr = Netlink(netns)
     try:
         yield ipr
-    except netlink_errors() as e:
+    except NetlinkError as e:
         raise CNIError(errors.KERNEL, "netlink request failed", f"{os.strerror(e.code)} ({e.code})") from None
     finally:
         ipr.close()
@@ -115,23 +115,14 @@ def kernel_knows(kind: str) -> bool:
     return known
 
 
-def link(ipr, index: int):
-    """The link's full pyroute2 message (see `summary` for the common fields, faster)."""
-    return ipr.get_links(index)[0]
-
-
 def summary(ipr, index: int) -> rtnl.Link:
-    """The link's index, flags, name, mac, master, peer (IFLA_LINK) and kind."""
+    """The link's index, flags, name, mac, mtu, master, peer (IFLA_LINK: a veth's peer, a macvlan's
+    lower link), kind and the kind's own attributes (see `sublink_mode`, `vxlan_info`)."""
     return ipr.rtnl.get_link(index)
 
 
 def mac_of(ipr, index: int) -> str | None:
     return summary(ipr, index).mac
-
-
-def kind(message) -> str:
-    info = message.get_attr("IFLA_LINKINFO")
-    return info.get_attr("IFLA_INFO_KIND") if info else ""
 
 
 def is_up(ipr, index: int) -> bool:
@@ -140,6 +131,90 @@ def is_up(ipr, index: int) -> bool:
 
 def set_up(ipr, index: int, up: bool = True) -> None:
     ipr.rtnl.set_link(index, up=up)
+
+
+def set_flag(ipr, index: int, flag: int, on: bool) -> None:
+    """Set or clear one IFF_* flag (IFF_PROMISC, IFF_ALLMULTI) of the link."""
+    ipr.rtnl.set_link(index, flags=flag if on else 0, change=flag)
+
+
+def set_mac(ipr, index: int, mac: str) -> None:
+    ipr.rtnl.set_link(index, address=mac)
+
+
+def set_mtu(ipr, index: int, mtu: int) -> None:
+    ipr.rtnl.set_link(index, mtu=mtu)
+
+
+def rename(ipr, index: int, name: str) -> None:
+    ipr.rtnl.set_link(index, name=name)
+
+
+def move_to(ipr, index: int, netns_fd: int) -> None:
+    """Move the link into the namespace of `netns_fd`."""
+    ipr.rtnl.set_link(index, netns_fd=netns_fd)
+
+
+def add_bridge(ipr, name: str, mtu: int = 0, mac: str = "") -> None:
+    """A new bridge; with `mac`, the bridge keeps that MAC whatever ports it gets."""
+    ipr.rtnl.add_link(name, "bridge", mtu, mac)
+
+
+def attach_port(ipr, index: int, bridge: int, mtu: int = 0, alias: str = "") -> None:
+    """The link becomes a port of `bridge`, up, with `mtu` and `alias` if given."""
+    ipr.rtnl.set_link(index, up=True, master=bridge, mtu=mtu, alias=alias)
+
+
+def set_hairpin(ipr, port: int) -> None:
+    ipr.rtnl.set_hairpin(port)
+
+
+def ports_of(ipr, bridge: int) -> list[rtnl.Link]:
+    """The links whose master is `bridge`."""
+    return ipr.rtnl.links(master=bridge)
+
+
+def create_sublink(ipr, name: str, kind: str, lower: int, mode: int, mtu: int = 0, mac: str = "") -> None:
+    """A macvlan or ipvlan link `name` on the link `lower`, in `mode` (the kernel's number)."""
+    spec = {"ifname": name, "kind": kind, "link": lower, f"{kind}_mode": mode}
+    if mtu:
+        spec["mtu"] = mtu
+    if mac:
+        spec["address"] = mac
+    ipr.call("link", "add", **spec)
+
+
+def sublink_mode(ipr, index: int) -> int:
+    """A macvlan's or ipvlan's mode, the kernel's number (IFLA_MACVLAN_MODE / IFLA_IPVLAN_MODE)."""
+    value = summary(ipr, index).data.get(1, b"")
+    return int.from_bytes(value, sys.byteorder) if value else 0
+
+
+def default_route_link(ipr) -> int | None:
+    """The link of the main table's IPv4 default route, if any."""
+    for route in ipr.call("get_routes", family=_socket.AF_INET, table=RT_TABLE_MAIN):
+        if not route.get("dst") and route.get("oif"):
+            return route.get("oif")
+    return None
+
+
+IFLA_BR_VLAN_FILTERING = 7
+
+
+def vlan_filtering(ipr, bridge: int) -> bool:
+    """Is VLAN filtering on for the bridge?"""
+    return summary(ipr, bridge).data.get(IFLA_BR_VLAN_FILTERING, b"\0") != b"\0"
+
+
+def enable_vlan_filtering(ipr, bridge: int) -> None:
+    ipr.call("link", "set", index=bridge, kind="bridge", br_vlan_filtering=1)
+
+
+def bridge_vlan(ipr, command: str, port: int, vid: int, access: bool = False) -> None:
+    """Add ("add") or remove ("del") VLAN `vid` on a bridge port: tagged, or with `access` the
+    port's PVID, untagged."""
+    info = {"vid": vid, "flags": ["pvid", "untagged"]} if access else {"vid": vid}
+    ipr.call("vlan_filter", command, index=port, vlan_info=info)
 
 
 def delete_link(ipr, name: str) -> bool:
@@ -271,11 +346,16 @@ def add_address(ipr, index: int, cidr: str, nodad: bool = False) -> None:
     ipr.rtnl.add_address(index, address, int(prefix), IFA_F_NODAD if nodad and ":" in address else 0)
 
 
+def delete_address(ipr, index: int, cidr: str) -> None:
+    address, prefix = cidr.split("/")
+    ipr.rtnl.delete_address(index, address, int(prefix))
+
+
 def main_routes(ipr, index: int | None = None) -> list[tuple[str, str]]:
     """(dst CIDR, gateway) of the main table's routes, optionally of one link."""
     found = []
     for family, default in ((_socket.AF_INET, "0.0.0.0/0"), (_socket.AF_INET6, "::/0")):
-        for route in ipr.get_routes(family=family, table=RT_TABLE_MAIN):
+        for route in ipr.call("get_routes", family=family, table=RT_TABLE_MAIN):
             if index is not None and route.get("oif") != index:
                 continue
             dst = route.get("dst")
@@ -291,12 +371,13 @@ def add_route(ipr, index: int, dst: str, gateway: str = "", **extra) -> None:
     spec = {"dst": dst, "oif": index, "family": family, **extra}
     if gateway:
         spec["gateway"] = gateway
-    ipr.route("add", **spec)
+    ipr.call("route", "add", **spec)
 
 
-def create_veth(container_ipr, ifname: str, host_name: str, host_netns_fd: int, mtu: int = 0,
+def create_veth(container_ipr, ifname: str, host_name: str, host_netns_fd: int | None, mtu: int = 0,
                 mac: str = "") -> None:
-    """A veth pair: `ifname` in the container's namespace, `host_name` in the host's."""
+    """A veth pair: `ifname` in the container's namespace, `host_name` in the host's (None: both in
+    the container's)."""
     container_ipr.rtnl.add_veth(ifname, host_name, host_netns_fd, mtu, mac)
 
 
@@ -350,34 +431,40 @@ AF_BRIDGE = 7
 def create_vxlan(ipr, name: str, vni: int, local: str, port: int, mtu: int, mac: str) -> None:
     """A VXLAN device for `vni` bound to the underlay address `local`, learning off: every remote
     VTEP is an explicit neighbour + FDB entry, so the underlay needs no multicast."""
-    ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_local=local, vxlan_port=port,
+    ipr.call("link", "add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_local=local, vxlan_port=port,
              vxlan_learning=0, mtu=mtu, address=mac)
 
 
-def vxlan_info(message) -> dict:
-    """A VXLAN link's vni, local address and port (empty for other links)."""
-    info = message.get_attr("IFLA_LINKINFO")
-    if not info or info.get_attr("IFLA_INFO_KIND") != "vxlan":
+IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
+
+
+def vxlan_info(ipr, index: int) -> dict:
+    """A VXLAN link's vni, local address, port and learning (empty for other links)."""
+    found = summary(ipr, index)
+    if found.kind != "vxlan":
         return {}
-    data = info.get_attr("IFLA_INFO_DATA")
-    return {"vni": data.get_attr("IFLA_VXLAN_ID"), "local": data.get_attr("IFLA_VXLAN_LOCAL"),
-            "port": data.get_attr("IFLA_VXLAN_PORT"), "learning": data.get_attr("IFLA_VXLAN_LEARNING")}
+    data = found.data
+    local = data.get(IFLA_VXLAN_LOCAL)
+    return {"vni": int.from_bytes(data.get(IFLA_VXLAN_ID, b""), sys.byteorder),
+            "local": _socket.inet_ntop(_socket.AF_INET, local) if local else None,
+            "port": int.from_bytes(data.get(IFLA_VXLAN_PORT, b""), "big"),
+            "learning": int.from_bytes(data.get(IFLA_VXLAN_LEARNING, b""), sys.byteorder)}
 
 
 def neighbours(ipr, index: int) -> dict[str, str]:
     """Permanent IPv4 neighbours of a link: {ip: mac}."""
-    return {n.get("NDA_DST"): n.get("NDA_LLADDR") for n in ipr.get_neighbours(ifindex=index, family=_socket.AF_INET)
-            if n["state"] & NUD_PERMANENT and n.get("NDA_LLADDR")}
+    found = ipr.call("get_neighbours", ifindex=index, family=_socket.AF_INET)
+    return {n.get("NDA_DST"): n.get("NDA_LLADDR") for n in found if n["state"] & NUD_PERMANENT and n.get("NDA_LLADDR")}
 
 
 def set_neighbour(ipr, index: int, ip: str, mac: str) -> None:
-    ipr.neigh("replace", dst=ip, lladdr=mac, ifindex=index, state=NUD_PERMANENT)
+    ipr.call("neigh", "replace", dst=ip, lladdr=mac, ifindex=index, state=NUD_PERMANENT)
 
 
 def delete_neighbour(ipr, index: int, ip: str) -> None:
     try:
-        ipr.neigh("del", dst=ip, ifindex=index)
-    except netlink_errors() as e:
+        ipr.call("neigh", "del", dst=ip, ifindex=index)
+    except NetlinkError as e:
         if e.code != 2:  # ENOENT
             raise
 
@@ -385,20 +472,20 @@ def delete_neighbour(ipr, index: int, ip: str) -> None:
 def fdb_entries(ipr, index: int) -> dict[str, str]:
     """A VXLAN device's FDB entries with a remote destination: {mac: underlay ip}."""
     found = {}
-    for entry in ipr.fdb("dump", ifindex=index):
+    for entry in ipr.call("fdb", "dump", ifindex=index):
         if entry["ifindex"] == index and entry.get("NDA_DST") and entry.get("NDA_LLADDR") != "00:00:00:00:00:00":
             found[entry.get("NDA_LLADDR")] = entry.get("NDA_DST")
     return found
 
 
 def set_fdb(ipr, index: int, mac: str, dst: str) -> None:
-    ipr.fdb("replace", ifindex=index, lladdr=mac, dst=dst, state=NUD_PERMANENT, flags=NTF_SELF)
+    ipr.call("fdb", "replace", ifindex=index, lladdr=mac, dst=dst, state=NUD_PERMANENT, flags=NTF_SELF)
 
 
 def delete_fdb(ipr, index: int, mac: str, dst: str) -> None:
     try:
-        ipr.fdb("del", ifindex=index, lladdr=mac, dst=dst)
-    except netlink_errors() as e:
+        ipr.call("fdb", "del", ifindex=index, lladdr=mac, dst=dst)
+    except NetlinkError as e:
         if e.code != 2:
             raise
 
@@ -410,17 +497,17 @@ def onlink_routes(ipr, index: int) -> dict[str, str]:
 
 def set_onlink_route(ipr, index: int, dst: str, gateway: str) -> None:
     """`dst via gateway dev index onlink`: the gateway needs no connected route (a remote VTEP)."""
-    ipr.route("replace", dst=dst, gateway=gateway, oif=index, flags=RTNH_F_ONLINK, table=RT_TABLE_MAIN)
+    ipr.call("route", "replace", dst=dst, gateway=gateway, oif=index, flags=RTNH_F_ONLINK, table=RT_TABLE_MAIN)
 
 
 def delete_route(ipr, index: int, dst: str) -> None:
     try:
-        ipr.route("del", dst=dst, oif=index, table=RT_TABLE_MAIN)
-    except netlink_errors() as e:
+        ipr.call("route", "del", dst=dst, oif=index, table=RT_TABLE_MAIN)
+    except NetlinkError as e:
         if e.code not in (2, 3):  # ENOENT, ESRCH
             raise
 
 
 def ipv4_addresses_of(ipr) -> dict[str, int]:
     """Every IPv4 address of the namespace: {address: link index}."""
-    return {a.get("address"): a["index"] for a in ipr.get_addr(family=_socket.AF_INET)}
+    return {a.get("address"): a["index"] for a in ipr.call("get_addr", family=_socket.AF_INET)}

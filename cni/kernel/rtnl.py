@@ -4,7 +4,8 @@ pyroute2 0.9 spends about 0.3 ms of CPU per request (an asyncio loop turn and it
 and 200-350 ms on `import pyroute2`; these requests are ~20 per ADD, on every container start. This
 module sends what pyroute2 sends for them (same attributes, same flags), with the standard
 library only; dumps ask the kernel to filter (strict checking), so their cost does not grow with
-the containers on the host. Everything else goes to pyroute2 (see cni.kernel.links.Netlink).
+the containers on the host. Everything else goes to pyroute2 (see cni.kernel.links.Netlink). Only
+cni.kernel uses this module; the rest of pynet calls cni.kernel.links.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import struct
 NETLINK_ROUTE = 0
 SOL_NETLINK, NETLINK_GET_STRICT_CHK = 270, 12
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_GETADDR = 20, 22
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE = 24
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTMGRP_LINK = 0x1
@@ -98,19 +99,22 @@ def messages(data: bytes):
 
 
 class Link:
-    """What a link's RTM_NEWLINK says that pynet's hot path needs."""
+    """What a link's RTM_NEWLINK says that pynet needs: `peer` is IFLA_LINK (a veth's peer, a
+    macvlan's lower link), `data` the kind's own attributes (IFLA_INFO_DATA: type -> payload)."""
 
-    __slots__ = ("index", "flags", "name", "mac", "master", "peer", "kind", "alias")
+    __slots__ = ("index", "flags", "name", "mac", "mtu", "master", "peer", "kind", "data", "alias")
 
     def __init__(self, body: bytes) -> None:
         _, _, self.index, self.flags, _ = _IFINFO.unpack_from(body)
         found = attributes(body, _IFINFO.size)
         self.name = found.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()
         self.mac = found[IFLA_ADDRESS].hex(":") if IFLA_ADDRESS in found else None
+        self.mtu = struct.unpack("=I", found[IFLA_MTU])[0] if IFLA_MTU in found else 0
         self.master = struct.unpack("=I", found[IFLA_MASTER])[0] if IFLA_MASTER in found else None
         self.peer = struct.unpack("=I", found[IFLA_LINK])[0] if IFLA_LINK in found else None
         info = attributes(found.get(IFLA_LINKINFO, b""))
         self.kind = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode()
+        self.data = attributes(info[IFLA_INFO_DATA]) if IFLA_INFO_DATA in info else {}
         self.alias = found.get(IFLA_IFALIAS, b"").rstrip(b"\0").decode(errors="replace")
 
 
@@ -178,9 +182,12 @@ class Rtnl(NetlinkSocket):
         return [Link(body) for body in self.request(RTM_GETLINK, NLM_F_DUMP, ifinfo() + u32(IFLA_MASTER, master))]
 
     def set_link(self, index: int, up: bool | None = None, master: int | None = None, mtu: int = 0,
-                 alias: str = "") -> None:
-        """One RTM_NEWLINK changing the link's master, MTU, alias and up/down state (only those given)."""
-        flags, change = (0, 0) if up is None else (IFF_UP if up else 0, IFF_UP)
+                 alias: str = "", address: str = "", name: str = "", netns_fd: int | None = None,
+                 flags: int = 0, change: int = 0) -> None:
+        """One RTM_NEWLINK changing the link's master, MTU, alias, MAC, name, namespace, up/down state
+        and the `change` bits of its flags to `flags` (only those given)."""
+        if up is not None:
+            flags, change = (flags | IFF_UP) if up else (flags & ~IFF_UP), change | IFF_UP
         body = ifinfo(index, flags, change)
         if master is not None:
             body += u32(IFLA_MASTER, master)
@@ -188,6 +195,12 @@ class Rtnl(NetlinkSocket):
             body += u32(IFLA_MTU, mtu)
         if alias:
             body += text(IFLA_IFALIAS, alias)
+        if address:
+            body += mac(IFLA_ADDRESS, address)
+        if name:
+            body += text(IFLA_IFNAME, name)
+        if netns_fd is not None:
+            body += u32(IFLA_NET_NS_FD, netns_fd)
         self.request(RTM_NEWLINK, NLM_F_ACK, body)
 
     def add_link(self, name: str, kind: str, mtu: int = 0, address: str = "") -> None:
@@ -199,14 +212,15 @@ class Rtnl(NetlinkSocket):
         body += attr(IFLA_LINKINFO, text(IFLA_INFO_KIND, kind))
         self.request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
 
-    def add_veth(self, name: str, peer: str, peer_netns_fd: int, mtu: int = 0, address: str = "") -> None:
-        """A veth pair: `name` here, `peer` in the namespace of `peer_netns_fd`."""
+    def add_veth(self, name: str, peer: str, peer_netns_fd: int | None, mtu: int = 0, address: str = "") -> None:
+        """A veth pair: `name` here, `peer` in the namespace of `peer_netns_fd` (None: here too)."""
         body = ifinfo() + text(IFLA_IFNAME, name)
         if mtu:
             body += u32(IFLA_MTU, mtu)
         if address:
             body += mac(IFLA_ADDRESS, address)
-        peer_info = attr(VETH_INFO_PEER, ifinfo() + text(IFLA_IFNAME, peer) + u32(IFLA_NET_NS_FD, peer_netns_fd))
+        where = u32(IFLA_NET_NS_FD, peer_netns_fd) if peer_netns_fd is not None else b""
+        peer_info = attr(VETH_INFO_PEER, ifinfo() + text(IFLA_IFNAME, peer) + where)
         body += attr(IFLA_LINKINFO, text(IFLA_INFO_KIND, "veth") + attr(IFLA_INFO_DATA, peer_info))
         self.request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
 
@@ -229,6 +243,13 @@ class Rtnl(NetlinkSocket):
         if flags:
             body += u32(IFA_FLAGS, flags)
         self.request(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
+
+    def delete_address(self, index: int, address: str, prefix: int) -> None:
+        family = _socket.AF_INET6 if ":" in address else _socket.AF_INET
+        body = _IFADDR.pack(family, prefix, 0, 0, index) + ip(IFA_ADDRESS, address)
+        if family == _socket.AF_INET:
+            body += ip(IFA_LOCAL, address)
+        self.request(RTM_DELADDR, NLM_F_ACK, body)
 
     def addresses(self, index: int, family: int) -> list[str]:
         """The link's addresses of one family as CIDR strings."""

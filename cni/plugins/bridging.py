@@ -6,9 +6,9 @@ from __future__ import annotations
 import errno
 import os
 
-from ..kernel.links import (IFF_PROMISC, add_address, all_addresses, create_veth, delete_link, host_netns_fd,
-                            link_index, random_mac, set_up, summary, write_sysctl)
-from ..kernel import rtnl
+from ..kernel.links import (IFF_PROMISC, NetlinkError, add_address, add_bridge, all_addresses, attach_port,
+                            create_veth, delete_address, delete_link, host_netns_fd, link_index, random_mac, set_flag,
+                            set_hairpin, set_up, summary, write_sysctl)
 from ..kernel.undo import UndoLog
 from ..spec import CNIError
 from ..spec import errors
@@ -33,9 +33,9 @@ def ensure_bridge(ipr, name: str, undo: UndoLog, mtu: int = 0, promisc: bool = F
     else:
         index, flags = found.index, found.flags
     if promisc and not (flags or 0) & IFF_PROMISC:
-        ipr.link("set", index=index, flags=IFF_PROMISC, change=IFF_PROMISC)
+        set_flag(ipr, index, IFF_PROMISC, True)
         if flags is not None:  # a created bridge goes as a whole
-            undo.done(f"promiscuous {name}", lambda: ipr.link("set", index=index, flags=0, change=IFF_PROMISC))
+            undo.done(f"promiscuous {name}", lambda: set_flag(ipr, index, IFF_PROMISC, False))
     set_up(ipr, index)
     return index
 
@@ -44,8 +44,8 @@ def _created_bridge(ipr, name: str, mtu: int) -> bool:
     """Create the bridge `name`; False if another ADD (of a runtime starting containers at once)
     created it first."""
     try:
-        ipr.rtnl.add_link(name, "bridge", mtu, random_mac())
-    except rtnl.NetlinkError as e:
+        add_bridge(ipr, name, mtu, random_mac())
+    except NetlinkError as e:
         if e.code != errno.EEXIST:
             raise
         return False
@@ -72,9 +72,9 @@ def attach_veth(container, host, ifname: str, bridge: int, undo: UndoLog, mtu: i
         os.close(home)
     undo.done(f"veth {host_name}", lambda: delete_link(host, host_name))
     host_end = link_index(host, host_name)
-    host.rtnl.set_link(host_end, up=True, master=bridge, mtu=mtu, alias=owner)
+    attach_port(host, host_end, bridge, mtu, owner)
     if hairpin:
-        host.rtnl.set_hairpin(host_end)
+        set_hairpin(host, host_end)
     return host_name, host_end, link_index(container, ifname)
 
 
@@ -92,16 +92,12 @@ def gateway_on_bridge(ipr, index: int, name: str, ips, undo: UndoLog, force_addr
         clashing = [a for a in present if (":" in a) == family]
         if clashing and force_address:
             for old in clashing:
-                _delete_address(ipr, index, old)
+                delete_address(ipr, index, old)
                 present.discard(old)
                 undo.done(f"address {old} off {name}", lambda a=old: add_address(ipr, index, a, nodad=True))
         add_address(ipr, index, wanted, nodad=True)  # a gateway must answer at once, not after DAD
         present.add(wanted)
-        undo.done(f"gateway {wanted} on {name}", lambda a=wanted: _delete_address(ipr, index, a))
-
-
-def _delete_address(ipr, index: int, cidr: str) -> None:
-    ipr.addr("del", index=index, address=cidr.split("/")[0], prefixlen=int(cidr.split("/")[1]))
+        undo.done(f"gateway {wanted} on {name}", lambda a=wanted: delete_address(ipr, index, a))
 
 
 def enable_forwarding(ips) -> None:
@@ -115,7 +111,7 @@ def enable_forwarding(ips) -> None:
 def _master(ipr, index: int) -> int | None:
     try:
         return summary(ipr, index).master
-    except rtnl.NetlinkError:  # no such link
+    except NetlinkError:  # no such link
         return None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..firewall import network_label, network_of, owner_tag
 from ..ipam import delegate
-from ..kernel.links import delete_link, deleting_link, link_index, netlink
+from ..kernel.links import delete_link, deleting_link, link_index, netlink, ports_of
 from ..kernel.undo import EveryStep
 from .bridging import VETH_PREFIX
 
@@ -57,6 +57,6 @@ def _tagged_ports(bridge: str) -> dict[str, str]:
     """The pynet veths on `bridge` that carry an owner tag: {tag: veth name}."""
     with netlink() as host:
         index = link_index(host, bridge)
-        ports = host.rtnl.links(master=index) if index is not None else []
+        ports = ports_of(host, index) if index is not None else []
     return {port.alias: port.name for port in ports if port.name.startswith(VETH_PREFIX) and port.alias}
 

@@ -133,3 +133,43 @@ def test_layer_does_not_import(importer, imported, why):
     offending = sorted(f"{m} imports {i}" for m, deps in edges.items() if within(m, importer)
                        for i in deps if within(i, imported))
     assert offending == [], why
+
+
+# What only cni.kernel may touch: pyroute2, its messages (get_attr/get_nested) and the Netlink
+# object's insides (its rtnl socket); cni.kernel.rtnl itself also serves cni.firewall (nfnetlink).
+NETLINK_INSIDES = {"rtnl", "pyroute2", "get_attr", "get_nested"}
+
+
+def netlink_use(name: str, known: dict[str, tuple[str, bool]]) -> list[str]:
+    """What module `name` does with netlink that only cni.kernel may do."""
+    path, _ = known[name]
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"imports {a.name}" for a in node.names if a.name.split(".")[0] == "pyroute2"]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pyroute2":
+            found.append(f"imports {node.module}")
+        elif isinstance(node, ast.Attribute) and node.attr in NETLINK_INSIDES and name != "cni.firewall.nfnl":
+            found.append(f"line {node.lineno}: .{node.attr}")
+    if not name.startswith(("cni.kernel", "cni.firewall")):
+        found += [f"imports {m}" for m in imports(name, known) if m == "cni.kernel.rtnl"]
+    return found
+
+
+def test_only_the_kernel_layer_speaks_netlink():
+    known = modules()
+    offending = {name: use for name in known if not (name == "cni.kernel" or name.startswith("cni.kernel."))
+                 for use in [netlink_use(name, known)] if use}
+    assert offending == {}, "cni.kernel.links offers typed operations for this"
+
+
+def test_the_netlink_rule_sees_pyroute2_and_its_messages(tmp_path):
+    source = tmp_path / "cni" / "sample.py"
+    source.parent.mkdir()
+    source.write_text("from .kernel import rtnl\n\ndef f(ipr):\n    from pyroute2 import IPRoute\n"
+                      "    return ipr.rtnl.get_link(1), m.get_attr('X')\n")
+    known = {"cni.sample": (str(source), False), "cni.kernel.rtnl": ("", False)}
+    assert sorted(netlink_use("cni.sample", known)) == ["imports cni.kernel.rtnl", "imports pyroute2",
+                                                        "line 5: .get_attr", "line 5: .rtnl"]

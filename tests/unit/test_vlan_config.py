@@ -60,4 +60,4 @@ def test_chained_ipvlan_takes_addresses_and_master_from_prev_result():
 
 def test_mode_names_from_the_kernel():
     assert IPVLAN.mode_name(1) == "l3" and IPVLAN.mode_name(2) == "l3s"
-    assert MACVLAN.mode_name("bridge") == "bridge" and MACVLAN.mode_name(1) == "private"
+    assert MACVLAN.mode_name(4) == "bridge" and MACVLAN.mode_name(1) == "private"

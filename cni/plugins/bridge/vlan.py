@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import errno
 
-
-from ...kernel.links import delete_link, link, link_index, netlink_errors, set_up
+from ...kernel.links import (NetlinkError, attach_port, bridge_vlan, create_veth, delete_link, enable_vlan_filtering,
+                             link_index, set_up, vlan_filtering)
 from ...kernel.undo import UndoLog
 from ...spec import CNIError
 from ...spec import errors
@@ -19,24 +19,18 @@ NO_FILTERING = ("this kernel's bridge has no VLAN filtering (CONFIG_BRIDGE_VLAN_
                 "vlanTrunk need")
 
 
-def filtering(ipr, index: int) -> bool:
-    """Is VLAN filtering on for the bridge at `index`?"""
-    data = link(ipr, index).get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
-    return bool(data and data.get("IFLA_BR_VLAN_FILTERING"))
-
-
 def require_filtering(ipr, index: int, conf: BridgeConf, created: bool) -> None:
     """VLAN filtering on the bridge: switched on when pynet just created it; an existing bridge
     without it is left alone (its other ports would change) and refused."""
-    if filtering(ipr, index):
+    if vlan_filtering(ipr, index):
         return
     if not created:
         raise CNIError(errors.INVALID_CONFIG, f"bridge {conf.bridge} has no VLAN filtering",
                        "vlan and vlanTrunk need a bridge with vlan_filtering on; use another bridge name, "
                        f"or `ip link set {conf.bridge} type bridge vlan_filtering 1`")
     try:
-        ipr.link("set", index=index, kind="bridge", br_vlan_filtering=1)
-    except netlink_errors() as e:
+        enable_vlan_filtering(ipr, index)
+    except NetlinkError as e:
         if e.code in (errno.EOPNOTSUPP, errno.EINVAL):
             raise CNIError(errors.KERNEL, NO_FILTERING, f"setting vlan_filtering on {conf.bridge}: "
                                                         f"{errno.errorcode.get(e.code, e.code)}") from None
@@ -49,18 +43,17 @@ def configure_port(ipr, port: int, vlan: int, trunk: tuple[int, ...], preserve_d
     if not preserve_default:
         _vlan(ipr, "del", port, DEFAULT_VLAN)
     if vlan:
-        _vlan(ipr, "add", port, vlan, ["pvid", "untagged"])
+        _vlan(ipr, "add", port, vlan, access=True)
     for vid in trunk:
         _vlan(ipr, "add", port, vid)
     if not vlan and trunk:
-        _vlan(ipr, "add", port, DEFAULT_VLAN, ["pvid", "untagged"])
+        _vlan(ipr, "add", port, DEFAULT_VLAN, access=True)
 
 
-def _vlan(ipr, command: str, port: int, vid: int, flags: list[str] | None = None) -> None:
-    info = {"vid": vid, "flags": flags} if flags else {"vid": vid}
+def _vlan(ipr, command: str, port: int, vid: int, access: bool = False) -> None:
     try:
-        ipr.vlan_filter(command, index=port, vlan_info=info)
-    except netlink_errors() as e:
+        bridge_vlan(ipr, command, port, vid, access)
+    except NetlinkError as e:
         if command == "del" and e.code in (errno.ENOENT, errno.EINVAL):
             return  # not there: nothing to remove
         raise CNIError(errors.KERNEL, f"cannot {command} VLAN {vid} on the bridge port",
@@ -79,14 +72,11 @@ def gateway_link(ipr, bridge: int, conf: BridgeConf, undo: UndoLog) -> tuple[str
     if index is not None:
         return name, index
     peer = veth_name(ipr)
-    ipr.link("add", ifname=name, kind="veth", peer=peer)
+    create_veth(ipr, name, peer, None, conf.mtu)
     undo.done(f"VLAN gateway {name}", lambda: delete_link(ipr, name))
     peer_index = link_index(ipr, peer)
-    ipr.link("set", index=peer_index, master=bridge, **({"mtu": conf.mtu} if conf.mtu else {}))
+    attach_port(ipr, peer_index, bridge, conf.mtu)  # up, but no traffic before its other end is
     configure_port(ipr, peer_index, conf.vlan, (), conf.preserve_default_vlan)
     index = link_index(ipr, name)
-    if conf.mtu:
-        ipr.link("set", index=index, mtu=conf.mtu)
-    set_up(ipr, peer_index)
     set_up(ipr, index)
     return name, index

@@ -14,9 +14,8 @@ import json
 
 from ...firewall import driver, owner_tag
 from ...ipam import delegate
-from ...kernel.links import (add_address, all_addresses, create_vxlan, delete_link, link_index, mac_of, netlink,
-                             set_up)
-from ...kernel.links import write_sysctl
+from ...kernel.links import (add_address, all_addresses, create_vxlan, delete_address, delete_link, link_index, mac_of,
+                             netlink, set_up, write_sysctl)
 from ...kernel.undo import EveryStep, UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
@@ -55,7 +54,7 @@ def _ensure_device(host, conf: OverlayConf, underlay: str, mtu: int, lease: dict
     address = f"{vtep_ip(lease['subnet'])}/32"
     for other in all_addresses(host, index):
         if other != address:
-            host.addr("del", index=index, address=other.split("/")[0], prefixlen=int(other.split("/")[1]))
+            delete_address(host, index, other)
     if address not in all_addresses(host, index):
         add_address(host, index, address)
     set_up(host, index)

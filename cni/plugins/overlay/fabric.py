@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from ...kernel.links import (delete_fdb, delete_neighbour, delete_route, fdb_entries, link, link_index,
-                             neighbours, onlink_routes, set_fdb, set_neighbour, set_onlink_route, vxlan_info)
+from ...kernel.links import (delete_fdb, delete_neighbour, delete_route, fdb_entries, link_index, neighbours,
+                             onlink_routes, set_fdb, set_neighbour, set_onlink_route, summary, vxlan_info)
 from .cluster import vtep_ip
 
 
@@ -84,7 +84,7 @@ def device_problems(ipr, conf, underlay: str) -> list[str]:
     index = link_index(ipr, conf.device)
     if index is None:
         return [f"VXLAN device {conf.device} is missing"]
-    info = vxlan_info(link(ipr, index))
+    info = vxlan_info(ipr, index)
     if not info:
         return [f"{conf.device} is not a VXLAN device"]
     want = {"vni": conf.vni, "local": underlay, "port": conf.port, "learning": 0}
@@ -109,8 +109,8 @@ def resolve_underlay(ipr, underlay: str) -> tuple[str, int]:
         if not mine:
             raise invalid_config(f"underlay {underlay} has no IPv4 address",
                                  f"give {underlay} the address the other hosts reach this one at") from None
-        return mine[0], link(ipr, index).get("IFLA_MTU")
+        return mine[0], summary(ipr, index).mtu
     if underlay not in by_address:
         raise invalid_config(f"underlay {underlay} is not an address of this host",
                              f"no interface here has {underlay}; set underlay to this host's own address")
-    return underlay, link(ipr, by_address[underlay]).get("IFLA_MTU")
+    return underlay, summary(ipr, by_address[underlay]).mtu

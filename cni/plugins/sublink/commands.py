@@ -9,7 +9,8 @@ import os
 from functools import partial
 
 from ...ipam import delegate
-from ...kernel.links import delete_link, kernel_knows, kind as link_kind, link, link_index, netlink, netlink_errors
+from ...kernel.links import (NetlinkError, create_sublink, default_route_link, delete_link, kernel_knows, link_index,
+                             move_to, netlink, rename, sublink_mode, summary)
 from ...kernel.netns import NetnsGone, open_netns
 from ...kernel.undo import EveryStep, UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
@@ -27,25 +28,26 @@ def no_support(kind: str) -> CNIError:
 
 
 def _default_route_interface(ipr, kind: Kind) -> str:
-    for route in ipr.get_routes(family=2, table=254):
-        if not route.get("dst") and route.get("oif"):
-            return link(ipr, route.get("oif")).get("ifname")
-    raise CNIError(errors.INVALID_CONFIG, f"{kind.name} needs a master",
-                   "no \"master\" is set and there is no default route to take it from")
+    index = default_route_link(ipr)
+    if index is None:
+        raise CNIError(errors.INVALID_CONFIG, f"{kind.name} needs a master",
+                       "no \"master\" is set and there is no default route to take it from")
+    return summary(ipr, index).name
 
 
-def _master(ipr, conf: LinkConf, where: str) -> tuple[str, int, dict]:
+def _master(ipr, conf: LinkConf, where: str):
+    """The master link (its name, index, mtu, master...)."""
     name = conf.master or _default_route_interface(ipr, conf.kind)
     index = link_index(ipr, name)
     if index is None:
         raise CNIError(errors.INVALID_CONFIG, f"master {name} not found", f"there is no interface {name} in {where}")
-    return name, index, link(ipr, index)
+    return summary(ipr, index)
 
 
-def _busy(conf: LinkConf, master: tuple) -> CNIError:
+def _busy(conf: LinkConf, master) -> CNIError:
     """The kernel's EBUSY, explained: the master's one receive handler is taken."""
-    name, _, message = master
-    if message.get_attr("IFLA_MASTER"):
+    name = master.name
+    if master.master:
         why = f"{name} is a bridge or bond port"
     else:
         why = (f"{name} already carries {OTHER[conf.kind.name].name} links (or is a bridge or bond port); "
@@ -53,22 +55,17 @@ def _busy(conf: LinkConf, master: tuple) -> CNIError:
     return CNIError(errors.INVALID_CONFIG, f"cannot put {conf.kind.a} on {name}", f"{why} (EBUSY)")
 
 
-def _create(ipr, conf: LinkConf, master: tuple, name: str, target_fd: int | None) -> None:
-    spec = {"ifname": name, "kind": conf.kind.name, "link": master[1], conf.kind.mode_key: conf.kind.modes[conf.mode]}
-    if conf.mtu:
-        spec["mtu"] = conf.mtu
-    if conf.mac:
-        spec["address"] = conf.mac
+def _create(ipr, conf: LinkConf, master, name: str, target_fd: int | None) -> None:
     try:
-        ipr.link("add", **spec)
-    except netlink_errors() as e:
+        create_sublink(ipr, name, conf.kind.name, master.index, conf.kind.modes[conf.mode], conf.mtu, conf.mac)
+    except NetlinkError as e:
         if e.code == errno.EBUSY:
             raise _busy(conf, master) from None
         if e.code == errno.EOPNOTSUPP:
             raise no_support(conf.kind.name) from None
         raise
     if target_fd is not None:
-        ipr.link("set", index=link_index(ipr, name), net_ns_fd=target_fd)
+        move_to(ipr, link_index(ipr, name), target_fd)
 
 
 def _make_link(request: Request, conf: LinkConf, container, host, undo: UndoLog) -> int:
@@ -79,9 +76,9 @@ def _make_link(request: Request, conf: LinkConf, container, host, undo: UndoLog)
                        f"{request.netns} has a link called {ifname}; choose another CNI_IFNAME")
     owner = container if conf.link_in_container else host
     master = _master(owner, conf, "the container" if conf.link_in_container else "the host")
-    if conf.mtu and conf.mtu > master[2].get("mtu", 0):
+    if conf.mtu and conf.mtu > master.mtu:
         raise CNIError(errors.INVALID_CONFIG, "mtu larger than the master's",
-                       f"mtu {conf.mtu} > {master[0]}'s {master[2].get('mtu')}")
+                       f"mtu {conf.mtu} > {master.name}'s {master.mtu}")
     temporary = ifname if conf.link_in_container else conf.kind.prefix + os.urandom(4).hex()
     if conf.link_in_container:
         _create(container, conf, master, temporary, None)
@@ -97,7 +94,7 @@ def _make_link(request: Request, conf: LinkConf, container, host, undo: UndoLog)
     undo.done(f"{conf.kind.name} {ifname}", lambda: delete_link(container, temporary) or delete_link(container, ifname))
     index = link_index(container, temporary)
     if temporary != ifname:
-        container.link("set", index=index, ifname=ifname)
+        rename(container, index, ifname)
     return index
 
 
@@ -111,7 +108,7 @@ def add(request: Request, kind: Kind) -> Result:
         else:  # no IPAM: a chained prevResult's addresses (ipvlan), or none (macvlan)
             ipam = request.config.prev_result or Result()
         configure(container, index, request, ipam, ipam.routes)
-        interface = Interface(name=request.ifname, mac=link(container, index).get("IFLA_ADDRESS"),
+        interface = Interface(name=request.ifname, mac=summary(container, index).mac,
                               sandbox=request.netns)
     ips = tuple(IPConfig(address=ip.address, gateway=ip.gateway, interface=0) for ip in ipam.ips)
     return Result(interfaces=(interface,), ips=ips, routes=ipam.routes, dns=ipam.dns)
@@ -150,20 +147,19 @@ def check(request: Request, kind: Kind) -> None:
     problems = []
     with netlink(request.netns) as container:
         index = link_index(container, request.ifname)
-        if index is None or link_kind(link(container, index)) != kind.name:
+        found = summary(container, index) if index is not None else None
+        if found is None or found.kind != kind.name:
             raise CNIError(errors.CHECK_FAILED, f"{request.ifname} is missing or not {kind.a} in the container")
-        message = link(container, index)
-        data = message.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA")
-        mode = kind.mode_name(data.get_attr(kind.mode_attr) if data else 0)
+        mode = kind.mode_name(sublink_mode(container, index))
         if mode != conf.mode:
             problems.append(f"mode is {mode}, expected {conf.mode}")
         problems += differences(container, index, request.ifname, [ip.address for ip in prev.ips], prev.routes)
-        master_index = message.get("IFLA_LINK")
+        master_index = found.peer
         if conf.link_in_container:
-            wanted = _master(container, conf, "the container")[1]
+            wanted = _master(container, conf, "the container").index
     if not conf.link_in_container:
         with netlink() as host:
-            wanted = _master(host, conf, "the host")[1]
+            wanted = _master(host, conf, "the host").index
     if master_index != wanted:
         problems.append(f"the master is not {conf.master or 'the default route interface'}")
     if problems:

@@ -20,8 +20,6 @@ class Kind:
     modes: dict
     default_mode: str
     prefix: str
-    mode_key: str  # pyroute2 keyword and attribute for the mode
-    mode_attr: str
     own_mac: bool
     needs_ip: bool  # ipvlan: IPAM, or a chained prevResult with addresses
 
@@ -30,17 +28,14 @@ class Kind:
         """"a macvlan", "an ipvlan"."""
         return ("an " if self.name[0] in "aeiou" else "a ") + self.name
 
-    def mode_name(self, value) -> str:
-        """The config name of a mode as the kernel reports it (a number, or pyroute2's decoded name)."""
-        if value in self.modes:
-            return value
+    def mode_name(self, value: int) -> str:
+        """The config name of a mode the kernel reports (its number)."""
         return {v: k for k, v in self.modes.items()}.get(value, str(value))
 
 
-MACVLAN = Kind("macvlan", {"bridge": 4, "private": 1, "vepa": 2, "passthru": 8}, "bridge", "pnm",
-               "macvlan_mode", "IFLA_MACVLAN_MODE", own_mac=True, needs_ip=False)
-IPVLAN = Kind("ipvlan", {"l2": 0, "l3": 1, "l3s": 2}, "l2", "pni",
-              "ipvlan_mode", "IFLA_IPVLAN_MODE", own_mac=False, needs_ip=True)
+MACVLAN = Kind("macvlan", {"bridge": 4, "private": 1, "vepa": 2, "passthru": 8}, "bridge", "pnm", own_mac=True,
+               needs_ip=False)
+IPVLAN = Kind("ipvlan", {"l2": 0, "l3": 1, "l3s": 2}, "l2", "pni", own_mac=False, needs_ip=True)
 OTHER = {"macvlan": IPVLAN, "ipvlan": MACVLAN}
 
 

@@ -29,7 +29,8 @@ import os
 import stat
 
 from ...files import read_regular, write_atomic
-from ...kernel.links import IFF_PROMISC, link, link_index, netlink, write_sysctl
+from ...kernel.links import (IFF_ALLMULTI, IFF_PROMISC, link_index, netlink, set_flag, set_mac, set_mtu, summary,
+                             write_sysctl)
 from ...kernel.netns import NetnsGone, entered
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Request, Result
@@ -39,7 +40,6 @@ from ...spec.mac import normalise_mac
 from ...spec.record import replace
 from .config import Sysctl, TuningConf, parse, state_dir
 
-IFF_ALLMULTI = 0x200
 KNOBS = ("mac", "mtu", "promisc", "allmulti")
 MISSING = object()  # a sysctl CHECK cannot find
 
@@ -83,10 +83,10 @@ def _same_value(a: str, b: str) -> bool:
 
 # ---- the interface ---------------------------------------------------------------------------
 
-def _link_state(message) -> dict:
-    flags = message["flags"]
-    return {"mac": message.get_attr("IFLA_ADDRESS") or "", "mtu": message.get_attr("IFLA_MTU"),
-            "promisc": bool(flags & IFF_PROMISC), "allmulti": bool(flags & IFF_ALLMULTI)}
+def _link_state(ipr, index: int) -> dict:
+    found = summary(ipr, index)
+    return {"mac": found.mac or "", "mtu": found.mtu, "promisc": bool(found.flags & IFF_PROMISC),
+            "allmulti": bool(found.flags & IFF_ALLMULTI)}
 
 
 def _wanted(conf: TuningConf) -> dict:
@@ -105,12 +105,12 @@ def _wanted(conf: TuningConf) -> dict:
 
 def _set(ipr, index: int, knob: str, value) -> None:
     if knob == "mac":
-        ipr.link("set", index=index, address=value)
+        set_mac(ipr, index, value)
     elif knob == "mtu":
-        ipr.link("set", index=index, mtu=value)
+        set_mtu(ipr, index, value)
     else:
         bit = IFF_PROMISC if knob == "promisc" else IFF_ALLMULTI
-        ipr.link("set", index=index, flags=bit if value else 0, change=bit)
+        set_flag(ipr, index, bit, value)
 
 
 # ---- the saved values ------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def add(request: Request) -> Result:
         # everything that can be refused is refused before the first change
         index = _interface(ipr, request) if wanted else None
         before_sysctls = _read_sysctls(request.netns, conf.sysctls)
-        before = _link_state(link(ipr, index)) if wanted else {}
+        before = _link_state(ipr, index) if wanted else {}
         for sysctl in conf.sysctls:
             write_sysctl(sysctl.path, sysctl.value, request.netns)
             old = before_sysctls[sysctl.path]
@@ -219,7 +219,7 @@ def add(request: Request) -> Result:
                 _set(ipr, index, knob, wanted[knob])
                 undo.done(f"{knob} of {request.ifname}", lambda k=knob: _set(ipr, index, k, before[k]))
         if conf.mac:
-            result = _with_mac(result, request, _link_state(link(ipr, index))["mac"])
+            result = _with_mac(result, request, _link_state(ipr, index)["mac"])
     return result
 
 
@@ -277,7 +277,7 @@ def check(request: Request) -> None:
             if index is None:
                 problems.append(f"interface {request.ifname} is missing")
             else:
-                have = _link_state(link(ipr, index))
+                have = _link_state(ipr, index)
                 for knob, value in wanted.items():
                     ok = normalise_mac(have[knob]) == value if knob == "mac" else have[knob] == value
                     if not ok:

@@ -102,7 +102,7 @@ class Link:
     """What a link's RTM_NEWLINK says that pynet needs: `peer` is IFLA_LINK (a veth's peer, a
     macvlan's lower link), `data` the kind's own attributes (IFLA_INFO_DATA: type -> payload)."""
 
-    __slots__ = ("index", "flags", "name", "mac", "mtu", "master", "peer", "kind", "data", "alias")
+    __slots__ = ("index", "flags", "name", "mac", "mtu", "master", "peer", "kind", "alias", "_data")
 
     def __init__(self, body: bytes) -> None:
         _, _, self.index, self.flags, _ = _IFINFO.unpack_from(body)
@@ -114,8 +114,13 @@ class Link:
         self.peer = struct.unpack("=I", found[IFLA_LINK])[0] if IFLA_LINK in found else None
         info = attributes(found.get(IFLA_LINKINFO, b""))
         self.kind = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode()
-        self.data = attributes(info[IFLA_INFO_DATA]) if IFLA_INFO_DATA in info else {}
+        self._data = info.get(IFLA_INFO_DATA, b"")
         self.alias = found.get(IFLA_IFALIAS, b"").rstrip(b"\0").decode(errors="replace")
+
+    @property
+    def data(self) -> dict[int, bytes]:
+        """The kind's own attributes (read when asked: a bridge has some forty)."""
+        return attributes(self._data)
 
 
 class NetlinkSocket:

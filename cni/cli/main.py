@@ -7,7 +7,7 @@ import os
 import sys
 
 from .. import __version__
-from ..plugins.overlay import cli as overlay
+from . import overlay
 from . import agent, containers, lab, networks, plugins, topology
 
 FORMATS = ("table", "json")

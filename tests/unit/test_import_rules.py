@@ -18,8 +18,12 @@ FORBIDDEN = [
     ("cni.containers", "cni.plugins", "the container runtime runs plugins as executables, through cni.libcni"),
     ("cni.libcni", "cni.containers", "libcni serves any runtime; the container runtime builds on it"),
     ("cni.libcni", "cni.plugins", "libcni runs plugins as executables"),
-    # The rules of issue 16's items 1 and 2 come here: pyroute2 outside cni.kernel, nftables set
-    # names and iptables chains outside cni.firewall.<driver>.
+    ("cni.plugins", "cni.cli", "plugins are below the CLI (`pynet overlay` lives in cni.cli.overlay)"),
+    ("cni.plugins", "cni.libcni", "a plugin is run by libcni, never the other way round"),
+    ("cni.plugins", "cni.containers", "a plugin knows nothing of the runtime that runs it"),
+    ("cni.kernel", "cni.plugins", "the kernel interface serves the plugins"),
+    ("cni.kernel", "cni.firewall", "the firewall builds on the kernel interface"),
+    ("cni.spec", "cni.kernel", "the protocol core is sans-I/O"),
 ]
 
 # Circles the layers still have, each with the change that removes it; an entry that is no circle

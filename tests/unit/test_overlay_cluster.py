@@ -127,7 +127,7 @@ def test_pynet_create_overlay_writes_a_checked_conflist(tmp_path):
 
 def test_pynet_overlay_member_keeps_its_former_name_agent():
     from cni.cli.main import parser
-    from cni.plugins.overlay.cli import command_member
+    from cni.cli.overlay import command_member
 
     for name in ("member", "agent"):
         args = parser().parse_args(["overlay", name, "--network", "ov1", "--interval", "2"])

@@ -4,12 +4,12 @@ the host's member daemon (membership.py); `overlay agent` is its former name, ke
 
 from __future__ import annotations
 
-from ...cli.output import emit
+from .output import emit
 
 
 def _state(name: str):
-    from . import local
-    from .config import from_state, state_dir_of
+    from ..plugins.overlay import local
+    from ..plugins.overlay.config import from_state, state_dir_of
 
     state = local.read(state_dir_of(name))
     if state is None:
@@ -19,13 +19,13 @@ def _state(name: str):
 
 
 def command_member(args) -> int:
-    from .membership import run
+    from ..plugins.overlay.membership import run
 
     return run(args.network, args.interval)
 
 
 def command_status(args) -> int:
-    from .cluster import leases, open_store
+    from ..plugins.overlay.cluster import leases, open_store
 
     state, conf = _state(args.network)
     rows = [{"subnet": s, "underlay": r["underlay"], "vtep": r["vtepMac"], "hostname": r.get("hostname", ""),
@@ -37,8 +37,8 @@ def command_status(args) -> int:
 
 
 def command_leave(args) -> int:
-    from . import local
-    from .commands import leave
+    from ..plugins.overlay import local
+    from ..plugins.overlay.commands import leave
 
     state, conf = _state(args.network)
     with local.locked(conf.state_dir):

@@ -1,7 +1,8 @@
 """`pynet topology`: the host's networks, bridges, veths, containers and addresses.
 
 gather() reads the conf dir, the result cache, the runtime's state and the kernel's links (of the
-network namespace pynet runs in); tree() and dot() render that model without I/O.
+network namespace pynet runs in, through cni.kernel.inventory); tree() and dot() render that model
+without I/O.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ import ipaddress
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,6 +20,8 @@ from ..libcni.cache import cache_dir_of
 from ..libcni.cache import DEFAULT_CACHE_DIR
 from ..libcni.netconf import NetworkConfig, conf_dir_of, load_network, load_networks
 from ..firewall import driver as firewall_driver
+from ..kernel import inventory
+from ..spec import CNIError
 from ..spec.env import name_problem
 
 RESERVED = ("none", "host")
@@ -212,7 +213,11 @@ def create_sublink(kind: str, name: str, parent: str, subnet: str, gateway: str 
         raise NetworkError(f"a {kind} network needs --subnet: the subnet of the parent's LAN")
     if mode not in modes:
         raise NetworkError(f"invalid --mode {mode!r}: {', '.join(modes)}")
-    if subprocess.run(["ip", "link", "show", "dev", parent], capture_output=True).returncode != 0:
+    try:
+        present = inventory.has_link(parent)
+    except CNIError as e:
+        raise NetworkError(f"cannot look for --parent {parent!r}: {e}") from None
+    if not present:
         raise NetworkError(f"invalid --parent {parent!r}: no such interface here")
     v4 = _subnet(subnet, 4, "--subnet")
     _no_overlap([v4], existing)
@@ -257,18 +262,25 @@ def create_overlay(name: str, opts: OverlayOptions, conf_dir: str | None = None,
 
 def remove(net: NetworkConfig) -> None:
     """Delete the network's file, its bridge (unless another network names it too), its firewall
-    elements and its IPAM store."""
+    elements and its IPAM store. A bridge the kernel refuses to delete is a NetworkError, raised
+    when the rest is done."""
     os.unlink(net.path)
     bridge = bridge_of(net)
     shared = {bridge_of(n) for n in load_networks(os.path.dirname(net.path), on_error=lambda e: None)}
+    refused = None
     if bridge and bridge not in shared:
-        subprocess.run(["ip", "link", "delete", bridge, "type", "bridge"], capture_output=True)
+        try:
+            inventory.delete_bridge(bridge)
+        except CNIError as e:
+            refused = e
     for plugin in net.plugins:
         if plugin.get("type") == "bridge":
             firewall_driver(plugin.get("firewallBackend") or "").forget_network(net.name)
         ipam = plugin.get("ipam") or {}
         if ipam.get("type") == "host-local":
             shutil.rmtree(os.path.join(ipam.get("dataDir") or HOST_LOCAL_DIR, net.name), ignore_errors=True)
+    if refused:
+        raise NetworkError(f"network {net.name} is removed but its bridge {bridge} is not: {refused}")
 
 
 def made_by_pynet(net: NetworkConfig) -> dict | None:

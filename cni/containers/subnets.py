@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-import json
-import subprocess
 from collections.abc import Iterable, Iterator
+
+from ..kernel import inventory
+from ..spec import CNIError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -26,20 +27,13 @@ def choose(taken: Iterable[Network]) -> ipaddress.IPv4Network:
     raise ValueError("no free subnet left in the default pools: give one with --subnet")
 
 
-def routed() -> list[Network]:
-    """Every destination routed in the current network namespace (all tables), but default routes."""
-    found = []
-    for family in ("-4", "-6"):
-        done = subprocess.run(["ip", "-j", family, "route", "show", "table", "all"], capture_output=True, text=True)
-        for route in json.loads(done.stdout or "[]"):
-            dst = route.get("dst", "default")
-            if dst in ("default", "0.0.0.0/0", "::/0"):
-                continue
-            try:
-                found.append(ipaddress.ip_network(dst, strict=False))
-            except ValueError:
-                continue  # "multicast", ...
-    return found
+def routed(netns: str = "") -> list[Network]:
+    """Every destination routed in the network namespace (this one by default; all tables), but
+    default routes. ValueError, with the kernel's reason, if it cannot be read."""
+    try:
+        return [ipaddress.ip_network(dst, strict=False) for dst in inventory.routed(netns)]
+    except CNIError as e:
+        raise ValueError(f"cannot read the routes to choose a free subnet ({e}): give one with --subnet") from None
 
 
 def overlapping(subnet: Network, others: dict[str, list[Network]]) -> list[str]:

@@ -1,33 +1,34 @@
 """`pynet topology`: the host's networks, bridges, veths, containers and addresses.
 
 gather() reads the conf dir, the result cache, the runtime's state and the kernel's links (of the
-network namespace pynet runs in); tree() and dot() render that model without I/O.
+network namespace pynet runs in, through cni.kernel.inventory); tree() and dot() render that model
+without I/O.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 
 from . import state
 from . import netadmin
+from ..kernel import inventory
 from ..libcni.api import CNIConfig
 from ..libcni.netconf import load_networks
+from ..spec import CNIError
 
 
-def _links() -> dict[str, dict]:
-    done = subprocess.run(["ip", "-j", "-d", "addr", "show"], capture_output=True, text=True)
-    return {link["ifname"]: link for link in json.loads(done.stdout or "[]")}
+def _links(netns: str) -> dict[str, inventory.LinkState]:
+    try:
+        return inventory.all_links(netns)
+    except CNIError as e:
+        raise netadmin.NetworkError(f"cannot read the links of {netns or 'this network namespace'}: {e}") from None
 
 
-def _addresses(link: dict | None) -> list[str]:
-    return [f"{a['local']}/{a['prefixlen']}" for a in (link or {}).get("addr_info", []) if a.get("scope") != "link"]
-
-
-def gather() -> dict:
-    """The model: {"host", "networks": [...], "containers": [...]} (containers not on a CNI network)."""
-    links = _links()
+def gather(netns: str = "") -> dict:
+    """The model: {"host", "networks": [...], "containers": [...]} (containers not on a CNI network),
+    with the links of the network namespace at `netns` (this one by default)."""
+    links = _links(netns)
     everyone = state.all_containers()
     by_id = {c.id: c for c in everyone}
     cache = CNIConfig(path=[])
@@ -48,16 +49,18 @@ def gather() -> dict:
                 "addresses": [ip.get("address") for ip in result.get("ips", [])],
                 "ports": c.ports if c else [], "joined_by": _joiners_of(c, everyone) if c else []})
         link = links.get(bridge)
-        strays = [name for name, l in links.items() if bridge and l.get("master") == bridge and name not in seen_ports]
+        strays = [name for name, l in links.items() if bridge and l.master == bridge and name not in seen_ports]
         networks.append({"name": net.name, "type": net.plugins[0].get("type", "") if net.plugins else "",
                          "parent": net.plugins[0].get("master", "") if net.plugins else "",
                          "subnets": [str(s) for s in netadmin.network_subnets(net)], "bridge": bridge,
-                         "bridge_state": (link.get("operstate", "").lower() if link else "absent") if bridge else "",
-                         "bridge_addresses": _addresses(link), "other_ports": strays, "attachments": attachments})
+                         "bridge_state": (link.operstate if link else "absent") if bridge else "",
+                         "bridge_addresses": list(link.addresses if link else ()), "other_ports": strays,
+                         "attachments": attachments})
     others = [{"name": c.name, "id": c.id, "status": c.status(), "mode": _mode(c, by_id),
                "joined_by": _joiners_of(c, everyone)}
               for c in everyone if c.network in ("none", "host") or _orphan(c, by_id)]
-    return {"host": {"netns": os.readlink("/proc/self/ns/net")}, "networks": networks, "containers": others}
+    return {"host": {"netns": f"net:[{os.stat(netns or '/proc/self/ns/net').st_ino}]"}, "networks": networks,
+            "containers": others}
 
 
 def _joiners_of(c: state.Container, everyone: list[state.Container]) -> list[str]:

@@ -278,3 +278,44 @@ class Rtnl(NetlinkSocket):
         if gateway:
             body += ip(RTA_GATEWAY, gateway)
         self.request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
+
+    # whole-namespace dumps (the admin command line's inventory, cni.kernel.inventory)
+
+    def all_links(self) -> list[tuple[Link, int]]:
+        """Every link of the namespace with its operational state (IF_OPER_*, 0 if not given)."""
+        found = []
+        for body in self.request(RTM_GETLINK, NLM_F_DUMP, ifinfo()):
+            state = attributes(body, _IFINFO.size).get(IFLA_OPERSTATE, b"\0")
+            found.append((Link(body), state[0]))
+        return found
+
+    def all_addresses(self) -> list[tuple[int, str, int]]:
+        """Every address of the namespace, both families: (link index, CIDR, scope). The local
+        address where the kernel gives one (IFA_LOCAL: the far end is IFA_ADDRESS on a point-to-point
+        link), as `ip address` shows it."""
+        found = []
+        for body in self.request(RTM_GETADDR, NLM_F_DUMP, _IFADDR.pack(0, 0, 0, 0, 0)):
+            family, prefix, _, scope, index = _IFADDR.unpack_from(body)
+            attrs = attributes(body, _IFADDR.size)
+            value = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
+            if family in (_socket.AF_INET, _socket.AF_INET6) and value:
+                found.append((index, f"{_socket.inet_ntop(family, value)}/{prefix}", scope))
+        return found
+
+    def route_destinations(self, family: int) -> list[str]:
+        """The destination (CIDR; 0.0.0.0/0 or ::/0 for a default route) of every route of one
+        family in every table, of every type (local, broadcast, unreachable ... too): what
+        `ip route show table all` lists."""
+        found = []
+        for body in self.request(RTM_GETROUTE, NLM_F_DUMP, _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)):
+            rfamily, length = body[0], body[1]
+            if rfamily != family:
+                continue
+            dst = attributes(body, _RTMSG.size).get(RTA_DST)
+            address = _socket.inet_ntop(family, dst) if dst else ("::" if family == _socket.AF_INET6 else "0.0.0.0")
+            found.append(f"{address}/{length}")
+        return found
+
+
+RTM_GETROUTE = 26
+IFLA_OPERSTATE = 16

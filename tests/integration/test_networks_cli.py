@@ -39,6 +39,15 @@ def test_subnets_avoid_routes_and_other_networks(simhost):
     assert [(n["name"], n["subnets"]) for n in ls] == [("one", ["172.18.0.0/16"]), ("two", ["172.20.0.0/16"])]
 
 
+def test_routes_of_every_table_take_their_subnet_but_default_routes_do_not(simhost):
+    simhost.ns.run("ip", "route", "add", "unreachable", "172.17.0.0/16", "table", "100")
+    simhost.ns.run("ip", "route", "add", "blackhole", "172.18.3.0/24", "table", "3000")
+    simhost.ns.run("ip", "route", "add", "local", "172.19.0.9", "dev", "lo", "table", "local")
+    simhost.ns.run("ip", "route", "add", "unreachable", "default", "table", "100")
+    simhost.ns.run("ip", "-6", "route", "add", "blackhole", "fd00:17::/64", "table", "100")
+    assert simhost.json("create", "bridge", "one")["subnets"] == ["172.20.0.0/16"]
+
+
 def test_options_internal_mtu_no_icc_ipv6_gateway(simhost):
     simhost.pynet("network", "create", "bridge", "opts", "--subnet", "10.50.0.0/24", "--gateway", "10.50.0.254",
                   "--ipv6", "fd00:50::/64", "--internal", "--mtu", "1400", "--no-icc")

@@ -177,3 +177,36 @@ def test_the_netlink_rule_sees_pyroute2_and_its_messages(tmp_path):
     known = {"cni.sample": (str(source), False), "cni.kernel.rtnl": ("", False)}
     assert sorted(netlink_use("cni.sample", known)) == ["imports cni.kernel.rtnl", "imports pyroute2",
                                                         "line 5: .get_attr", "line 5: .rtnl"]
+
+
+# Packages that go through cni.kernel's typed operations instead of running `ip` (issue 16, item 1).
+NO_IP_COMMAND = ["cni.containers", "cni.cli"]
+
+
+def ip_argvs(source: str) -> list[int]:
+    """The lines of `source` with a list or tuple literal that starts with the `ip` command (an argv,
+    however it is formatted: "ip", '/sbin/ip', split over lines)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
+            first = node.elts[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str) and \
+                    os.path.basename(first.value.strip()) == "ip":
+                found.append(node.lineno)
+    return sorted(found)
+
+
+def test_the_ip_argv_finder_sees_any_formatting():
+    source = 'run(["ip", "link"])\nrun(\n    [\n        \'/usr/sbin/ip\',\n        "-j", "route"])\nx = ("ip",)\n'
+    assert ip_argvs(source) == [1, 3, 6]
+    assert ip_argvs('run(["ipset", "list"]); msg = "ip link"; f(["nft", "ip"])') == []
+
+
+@pytest.mark.parametrize("package", NO_IP_COMMAND)
+def test_no_ip_command_runs_in(package):
+    offending = []
+    for name, (path, _) in sorted(modules().items()):
+        if name == package or name.startswith(package + "."):
+            with open(path) as f:
+                offending += [f"{os.path.relpath(path, ROOT)}:{line}" for line in ip_argvs(f.read())]
+    assert offending == [], "use cni.kernel's operations (cni.kernel.inventory ...), not the ip command"

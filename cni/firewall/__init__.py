@@ -56,6 +56,17 @@ def network_of(tag: str) -> str:
     return tag.split("/", 1)[0] if tag.count("/") >= 2 else ""
 
 
+def host_port(mapping: dict) -> str:
+    """A published port as people read it: "HOST_IP:PORT/PROTOCOL" ("*" for any host address)."""
+    return f"{mapping['host_ip'] or '*'}:{mapping['host_port']}/{mapping['protocol']}"
+
+
+def mapping_text(mapping: dict) -> str:
+    """A port mapping as people read it: "*:8080/tcp -> 10.0.0.2:80"."""
+    address = mapping["address"]
+    return f"{host_port(mapping)} -> {f'[{address}]' if ':' in address else address}:{mapping['container_port']}"
+
+
 def driver(name: str = "") -> Firewall:
     """The firewall driver called `name` ("nftables", "iptables" or "none"; "" picks the default)."""
     from ..spec.errors import invalid_config

@@ -46,8 +46,8 @@ class Firewall(Protocol):
     def forget_network(self, network: str) -> None:
         """The network is deleted: release every attachment of it that is left."""
 
-    def owned(self, owner: str, kind: str) -> set[str]:
-        """`owner`'s state of one kind, as "set: key" (for CHECK)."""
-
-    def missing(self, owner: str, kind: str, addresses: list[str]) -> list[str]:
-        """What of `addresses` lacks the state of `kind` that ADD gave it (for CHECK)."""
+    def missing(self, owner: str, kind: str, expected: list) -> list[str]:
+        """What of `expected` lacks the state of `kind` that ADD gave `owner` (for CHECK), as people
+        read it: the addresses without their masquerade (MASQUERADE) or an accept where the forward
+        path is closed (FORWARD); for PORTS, `expected` is the mappings, and each one not published
+        is described ("*:8080/tcp -> 10.0.0.2:80")."""

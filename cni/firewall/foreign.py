@@ -160,12 +160,6 @@ def missing(chains: list[Chain], owner: str, addresses: list[str]) -> list[str]:
     return found
 
 
-def owned(chains: list[Chain], owner: str) -> set[str]:
-    """"forward: address" for each address `owner` has accepts for in `chains`."""
-    return {f"{FORWARD}: {_source(r)}" for c in chains for r in rules(c.family, c.table, c.name)
-            if r.get("comment") == tag(owner) and _source(r)}
-
-
 def owners(chains: list[Chain], prefix: str) -> set[str]:
     """The owners whose tag starts with `prefix` that have accepts in `chains`."""
     return {r["comment"][len(tag("")):] for c in chains for r in rules(c.family, c.table, c.name)

@@ -16,7 +16,7 @@ import subprocess
 
 from ..spec import CNIError
 from ..spec import errors
-from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, network_label, network_of
+from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, host_port, mapping_text, network_label, network_of
 from .lock import host_lock
 
 # (table, pynet chain, built-in chain it hangs off (None: no jump), match on the jump)
@@ -188,14 +188,11 @@ class Iptables:
                 if taken:
                     undo()
                     raise CNIError(errors.PORT_TAKEN, "host port already published",
-                                   f"{m['host_ip'] or '*'}:{m['host_port']}/{m['protocol']} is published by "
-                                   "another container")
-                target = f"[{m['address']}]:{m['container_port']}" if ":" in m["address"] else \
-                    f"{m['address']}:{m['container_port']}"
+                                   f"{host_port(m)} is published by another container")
                 dnat = ["-A", "PYNET-PORTS", "-p", m["protocol"], "--dport", str(m["host_port"])]
                 if m["host_ip"]:
                     dnat += ["-d", m["host_ip"]]
-                rules = [[*dnat, *_mark(PORTS, owner), "-j", "DNAT", "--to-destination", target]]
+                rules = [[*dnat, *_mark(PORTS, owner), "-j", "DNAT", "--to-destination", _target(m)]]
                 if m["snat"]:
                     loopback = "::1" if ":" in m["address"] else "127.0.0.0/8"
                     for source in (loopback, m.get("subnet") or ""):
@@ -266,30 +263,36 @@ class Iptables:
 
     # ---- CHECK ----------------------------------------------------------------------------------
 
-    def owned(self, owner: str, kind: str) -> set[str]:
-        """`owner`'s rules of one kind, in the nftables driver's "set: key" terms where they map."""
-        found = set()
-        for tool in TOOLS:
-            for lines in self._owned(tool + self.variant, kind, owner).values():
-                for line in lines:
-                    words = line.split()
-                    if kind == PORTS and "DNAT" in words:
-                        family = "6" if tool == "ip6tables" else "4"
-                        key = f"{words[words.index('-p') + 1]} . {words[words.index('--dport') + 1]}"
-                        if "-d" in words:
-                            found.add(f"pm{family}ip: {words[words.index('-d') + 1].split('/')[0]} . {key}")
-                        else:
-                            found.add(f"pm{family}: {key}")
-                    elif kind in (FORWARD, MASQUERADE) and "-s" in words:
-                        found.add(f"{kind}: {words[words.index('-s') + 1].split('/')[0]}")
-        return found
+    def _rules(self, owner: str, kind: str) -> list[list[str]]:
+        """`owner`'s rules of one kind in every family, as words."""
+        return [line.split() for tool in TOOLS for lines in self._owned(tool + self.variant, kind, owner).values()
+                for line in lines]
 
-    def missing(self, owner: str, kind: str, addresses: list[str]) -> list[str]:
-        have = {key.split(": ", 1)[1] for key in self.owned(owner, kind)}
-        gaps = [a for a in addresses if a.split("/")[0] not in have]
+    def missing(self, owner: str, kind: str, expected: list) -> list[str]:
+        """Which of the addresses `expected` have no rule of `owner`'s of `kind` from them (for
+        FORWARD, also no accept in a foreign chain that closes the path); (PORTS) which mappings
+        have no DNAT rule of `owner`'s to the container."""
+        rules = self._rules(owner, kind)
+        if kind == PORTS:
+            published = {(_after(w, "-p"), _after(w, "--dport"), _after(w, "-d").split("/")[0],
+                          _after(w, "--to-destination")) for w in rules if "DNAT" in w}
+            return [mapping_text(m) for m in expected
+                    if (m["protocol"], str(m["host_port"]), m["host_ip"], _target(m)) not in published]
+        sources = {_after(w, "-s").split("/")[0] for w in rules}
+        gaps = [a for a in expected if a.split("/")[0] not in sources]
         if kind == FORWARD and not self.variant:
-            gaps += foreign.missing(foreign.forward_chains()[1], owner, addresses)
+            gaps += foreign.missing(foreign.forward_chains()[1], owner, expected)
         return gaps
+
+
+def _target(m: dict) -> str:
+    """A mapping's DNAT destination, as iptables takes and prints it."""
+    return f"[{m['address']}]:{m['container_port']}" if ":" in m["address"] else f"{m['address']}:{m['container_port']}"
+
+
+def _after(words: list[str], option: str) -> str:
+    """The value of `option` in a saved rule's words ("" without it)."""
+    return words[words.index(option) + 1] if option in words else ""
 
 
 def _tidy(saved: dict[str, Saved], doomed) -> dict[str, list[str]]:

@@ -26,10 +26,9 @@ The firewall plugin's accepts are not here: they must sit where the host drops (
 
 from __future__ import annotations
 
-
 from ..spec import CNIError
 from ..spec import errors
-from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, libnft, network_label, network_of, nfnl
+from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, host_port, libnft, mapping_text, network_label, network_of, nfnl
 from ..spec.fastjson import loads
 from .lock import host_lock
 
@@ -176,18 +175,20 @@ def _masquerade_elements(addresses: list[str]) -> list[tuple[str, str]]:
     return [(f"masq{_family(a)}", a.split("/")[0]) for a in addresses]
 
 
+def _published(m: dict) -> tuple[str, str, str]:
+    """(map, key, value) of a published port: pm4/pm6 for any host address, pm4ip/pm6ip for one."""
+    family, key, target = _family(m["address"]), f"{m['protocol']} . {m['host_port']}", \
+        f"{m['address']} . {m['container_port']}"
+    return (f"pm{family}ip", f"{m['host_ip']} . {key}", target) if m["host_ip"] else (f"pm{family}", key, target)
+
+
 def _port_elements(mappings: list[dict]) -> list[tuple[str, str, str]]:
     """(set or map, key, map value or "") of each published port and its hairpin element."""
     found = []
     for m in mappings:
-        family = _family(m["address"])
-        key = f"{m['protocol']} . {m['host_port']}"
-        if m["host_ip"]:
-            found.append((f"pm{family}ip", f"{m['host_ip']} . {key}", f"{m['address']} . {m['container_port']}"))
-        else:
-            found.append((f"pm{family}", key, f"{m['address']} . {m['container_port']}"))
+        found.append(_published(m))
         if m["snat"]:
-            found.append((f"hairpin{family}", f"{m['address']} . {m['protocol']} . {m['container_port']}", ""))
+            found.append((f"hairpin{_family(m['address'])}", f"{m['address']} . {m['protocol']} . {m['container_port']}", ""))
     return found
 
 
@@ -430,7 +431,7 @@ class Nftables:
                 self._apply(lines)
         except CNIError as e:
             if "File exists" in e.details:
-                taken = [f"{m['host_ip'] or '*'}:{m['host_port']}/{m['protocol']}" for m in mappings]
+                taken = [host_port(m) for m in mappings]
                 raise CNIError(errors.PORT_TAKEN, "host port already published",
                                f"one of {', '.join(taken)} is published by another container") from None
             raise
@@ -545,27 +546,19 @@ class Nftables:
 
     # ---- CHECK -------------------------------------------------------------------------------------
 
-    def owned(self, owner: str, kind: str) -> set[str]:
-        """`owner`'s elements of one kind, as "set: key" (FORWARD: "forward: address" of its accepts)."""
-        if kind == FORWARD:
-            others, xtables = self._forward_state()
-            return foreign.owned(others, owner) | {key for driver in xtables for key in driver.owned(owner, FORWARD)}
-        present = self._elements(_table_of(kind)) or {}
-        return {f"{name}: {key}" for name in SETS[kind] for key, comment in present.get(name, []) if comment == owner}
-
-    def missing(self, owner: str, kind: str, addresses: list[str]) -> list[str]:
-        """Which of `addresses` lack `owner`'s masquerade, or (FORWARD) an accept in a chain that
-        closes the forward path now."""
+    def missing(self, owner: str, kind: str, expected: list) -> list[str]:
+        """Which of the addresses `expected` lack `owner`'s masquerade, or (FORWARD) an accept in a
+        chain that closes the forward path now; (PORTS) which mappings `owner` does not publish.
+        Elements are looked up by key: nothing that grows with the containers is listed."""
         if kind == MASQUERADE:
-            return [a for a, (name, key) in zip(addresses, _masquerade_elements(addresses))
+            return [a for a, (name, key) in zip(expected, _masquerade_elements(expected))
                     if self._comment(TABLE, name, key) != owner]
-        if kind != FORWARD:
-            have = {key.split(": ", 1)[1] for key in self.owned(owner, kind)}
-            return [a for a in addresses if a.split("/")[0] not in have]
+        if kind == PORTS:
+            return [mapping_text(m) for m in expected if self._comment(TABLE, *_published(m)[:2]) != owner]
         chains, others = foreign.forward_chains()
-        gaps = foreign.missing(others, owner, addresses)
+        gaps = foreign.missing(others, owner, expected)
         for variant, families in _closed_xtables(chains).items():
-            gaps += _iptables(variant).missing(owner, FORWARD, [a for a in addresses if _family(a) in families])
+            gaps += _iptables(variant).missing(owner, FORWARD, [a for a in expected if _family(a) in families])
         return gaps
 
 

@@ -35,8 +35,5 @@ class NoFirewall:
     def forget_network(self, network: str) -> None:
         pass
 
-    def owned(self, owner: str, kind: str) -> set[str]:
-        return set()
-
-    def missing(self, owner: str, kind: str, addresses: list[str]) -> list[str]:
+    def missing(self, owner: str, kind: str, expected: list) -> list[str]:
         return []

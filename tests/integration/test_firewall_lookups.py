@@ -131,7 +131,7 @@ def test_kept_contexts_are_reused_and_see_changes_made_by_others(host):
             host.run("nft", "delete", "element", "inet", "pynet", "masq4", "{ 10.77.0.2 }")
             host.run("nft", "add", "element", "inet", "pynet", "masq4", '{ 10.77.0.99 comment "net/x/eth0" }')
             assert fw.missing("net/c0/eth0", MASQUERADE, ["10.77.0.2/16"]) == ["10.77.0.2/16"]
-            assert fw.owned("net/x/eth0", MASQUERADE) == {"masq4: 10.77.0.99"}
+            assert "net/x/eth0" in fw.owners("net")
             assert nfnl.shape("inet pynet").chains == ["portmap", "prerouting", "output", "postrouting"]
         finally:
             libnft.keep_contexts(False)

@@ -71,13 +71,6 @@ def delete(request: Request) -> None:
 def check(request: Request) -> None:
     prev = request.prev_result(chained=True)
     owner = owner_tag(request.config.name, request.container_id, request.ifname)
-    have = driver(request.config.get("firewallBackend") or "").owned(owner, PORTS)
-    missing = []
-    for e in _elements(request, prev):
-        key = f"{e['protocol']} . {e['host_port']}"
-        name = f"pm{'6' if ':' in e['address'] else '4'}"
-        expected = f"{name}ip: {e['host_ip']} . {key}" if e["host_ip"] else f"{name}: {key}"
-        if expected not in have:
-            missing.append(f"{e['host_ip'] or '*'}:{e['host_port']}/{e['protocol']} -> {e['address']}:{e['container_port']}")
+    missing = driver(request.config.get("firewallBackend") or "").missing(owner, PORTS, _elements(request, prev))
     if missing:
         raise CNIError(errors.CHECK_FAILED, "published ports are missing", "; ".join(missing))

@@ -68,14 +68,11 @@ def mapping_text(mapping: dict) -> str:
 
 
 def driver(name: str = "") -> Firewall:
-    """The firewall driver called `name` ("nftables", "iptables" or "none"; "" picks the default)."""
-    from ..spec.errors import invalid_config
+    """The firewall driver called `name` (a firewallBackend: "nftables", "iptables" or "none"; ""
+    picks the default), validated as cni.spec.config.firewall_backend does (code 7)."""
+    from ..spec.config import firewall_backend
 
-    name = name or "nftables"
-    if name == "nftables":
-        from .nftables import Nftables
-
-        return Nftables()
+    name = firewall_backend(name) or "nftables"
     if name == "iptables":
         from .iptables import Iptables
 
@@ -84,4 +81,6 @@ def driver(name: str = "") -> Firewall:
         from .none import NoFirewall
 
         return NoFirewall()
-    raise invalid_config("invalid firewallBackend", f"{name!r}: use \"nftables\", \"iptables\" or \"none\"")
+    from .nftables import Nftables
+
+    return Nftables()

@@ -14,6 +14,8 @@ from .versions import SUPPORTED
 
 PATH_MAX = 4096  # bytes, with the terminating NUL (linux/limits.h)
 _EMPTY = MappingProxyType({})
+FIREWALL_BACKENDS = ("nftables", "iptables", "none")  # firewallBackend "" (or none): nftables
+MTU_MIN, MTU_MAX = 68, 65535
 _JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
@@ -45,6 +47,45 @@ class NetConf:
     def get(self, key: str, default=None):
         """A plugin-specific key of the configuration."""
         return self.raw.get(key, default)
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        """A true/false key the plugin reads (isGateway, hairpinMode, isolation, ...)."""
+        return flag(self.get(key), key, default)
+
+    def mtu(self, high: int = MTU_MAX) -> int:
+        """The `mtu` key: 0 if unset."""
+        return mtu(self.get("mtu"), "mtu", high)
+
+    @property
+    def firewall_backend(self) -> str:
+        """The `firewallBackend` key: "nftables", "iptables", "none", or "" for the default."""
+        return firewall_backend(self.get("firewallBackend"))
+
+
+def flag(value, key: str, default: bool = False) -> bool:
+    """A true/false value of `key`; null means unset, as the reference plugins read it."""
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise invalid_config(f"invalid {key}", f"{key} must be true or false, got {shown(value)}")
+    return value
+
+
+def mtu(value, where: str = "mtu", high: int = MTU_MAX) -> int:
+    """An MTU (`where` says which key): 0 if null or 0, else a number from 68 to `high`."""
+    if value is None or (value == 0 and not isinstance(value, bool)):
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not MTU_MIN <= value <= high:
+        raise invalid_config("invalid mtu", f"{where} {shown(value)}: an MTU is a number from {MTU_MIN} to {high}")
+    return value
+
+
+def firewall_backend(value) -> str:
+    """A firewallBackend value: one of FIREWALL_BACKENDS, or "" (null, unset) for the default."""
+    value = "" if value is None else value
+    if value != "" and (not isinstance(value, str) or value not in FIREWALL_BACKENDS):
+        raise invalid_config("invalid firewallBackend", f"{shown(value)}: use \"nftables\", \"iptables\" or \"none\"")
+    return value
 
 
 def decode(stdin: bytes) -> dict:
@@ -186,10 +227,7 @@ def parse_config(obj: dict) -> NetConf:
         raise invalid_config("invalid network name",
                              f"{str(name)[:80]!r}: {name_problem(name) if isinstance(name, str) else 'not a string'}")
     plugin_type = check_type(obj.get("type"), "type")
-    ip_masq = obj.get("ipMasq")
-    ip_masq = False if ip_masq is None else ip_masq  # null means unset, as for the reference
-    if not isinstance(ip_masq, bool):
-        raise invalid_config("invalid ipMasq", f"ipMasq must be true or false, got {ip_masq!r}")
+    ip_masq = flag(obj.get("ipMasq"), "ipMasq")
     ipam = obj.get("ipam")
     if ipam is not None:
         if not isinstance(ipam, dict):

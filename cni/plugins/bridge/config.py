@@ -37,15 +37,6 @@ class BridgeConf:
         return bool(self.vlan or self.vlan_trunk)
 
 
-def _bool(conf, key: str, default: bool = False) -> bool:
-    value = conf.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise invalid_config(f"invalid {key}", f"{key} must be true or false, got {value!r}")
-    return value
-
-
 def _vlan_id(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4094:
         raise invalid_config(f"invalid {what}", f"{value!r}: a VLAN ID is a number from 1 to 4094")
@@ -82,34 +73,28 @@ def parse(request: Request) -> BridgeConf:
             raise CNIError(errors.UNSUPPORTED_FIELD, f"unsupported field {key}",
                            f"{key}={conf.get(key)!r}: pynet's bridge does not support {key} yet")
     name = check_ifname(conf.get("bridge") or "cni0", "bridge name", errors.INVALID_CONFIG)
-    mtu = conf.get("mtu") or 0
-    if isinstance(mtu, bool) or not isinstance(mtu, int) or not (mtu == 0 or 68 <= mtu <= 65535):
-        raise invalid_config("invalid mtu", f"{mtu!r}: an MTU is a number from 68 to 65535")
     # CNI_ARGS are shared with the IPAM plugin (IP=...), which validates its own keys.
     mac = unicast_mac(conf.runtime_config.get("mac"), "runtimeConfig.mac") or \
         unicast_mac(dict(request.invocation.args).get("MAC"), "CNI_ARGS MAC")
-    backend = conf.get("firewallBackend") or ""
-    if backend not in ("", "nftables", "iptables", "none"):
-        raise invalid_config("invalid firewallBackend", f"{backend!r}: use \"nftables\", \"iptables\" or \"none\"")
-    default_gateway = _bool(conf, "isDefaultGateway")
+    default_gateway = conf.flag("isDefaultGateway")
     vlan = conf.get("vlan") or 0
     if vlan:
         vlan = _vlan_id(vlan, "vlan")
     return BridgeConf(
         bridge=name,
-        is_gateway=_bool(conf, "isGateway") or default_gateway,
+        is_gateway=conf.flag("isGateway") or default_gateway,
         is_default_gateway=default_gateway,
-        force_address=_bool(conf, "forceAddress"),
+        force_address=conf.flag("forceAddress"),
         ip_masq=conf.ip_masq,
-        mtu=mtu,
-        hairpin=_bool(conf, "hairpinMode"),
-        promisc=_bool(conf, "promiscMode"),
-        enable_dad=_bool(conf, "enabledad"),
+        mtu=conf.mtu(),
+        hairpin=conf.flag("hairpinMode"),
+        promisc=conf.flag("promiscMode"),
+        enable_dad=conf.flag("enabledad"),
         mac=mac,
-        firewall_backend=backend,
-        isolation=_bool(conf, "isolation"),
-        icc=_bool(conf, "icc", default=True),
+        firewall_backend=conf.firewall_backend,
+        isolation=conf.flag("isolation"),
+        icc=conf.flag("icc", True),
         vlan=vlan,
         vlan_trunk=vlan_trunk(conf.get("vlanTrunk")),
-        preserve_default_vlan=_bool(conf, "preserveDefaultVlan"),
+        preserve_default_vlan=conf.flag("preserveDefaultVlan"),
     )

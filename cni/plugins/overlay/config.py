@@ -19,6 +19,7 @@ DEFAULT_FILE_STORE = "/var/lib/pynet/overlay-store.json"
 DEFAULT_PREFIX = "/pynet/overlay"
 DEFAULT_TTL = 86400  # seconds; the member daemon renews it every third of that
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+MAX_MTU = 65535 - VXLAN_OVERHEAD
 
 
 @record
@@ -62,13 +63,6 @@ def _int(conf, key: str, default, low: int, high: int, what: str) -> int:
     value = conf.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise invalid_config(f"invalid {key}", f"{value!r}: {what} is a number from {low} to {high}")
-    return value
-
-
-def _bool(conf, key: str) -> bool:
-    value = conf.get(key, False)
-    if not isinstance(value, bool):
-        raise invalid_config(f"invalid {key}", f"{key} must be true or false, got {value!r}")
     return value
 
 
@@ -139,12 +133,7 @@ def parse_netconf(conf) -> OverlayConf:
     subnet_len = _int(conf, "subnetLen", 24, network.prefixlen + 1 if network.prefixlen < 30 else 31, 30,
                       f"subnetLen of {network}")
     underlay = _underlay(conf.get("underlay"))
-    mtu = conf.get("mtu") or 0
-    if mtu:
-        mtu = _int(conf, "mtu", 0, 68, 65485, "an overlay MTU")
-    backend = conf.get("firewallBackend") or ""
-    if backend not in ("", "nftables", "iptables", "none"):
-        raise invalid_config("invalid firewallBackend", f"{backend!r}: use \"nftables\", \"iptables\" or \"none\"")
+    mtu = conf.mtu(MAX_MTU)
     state = state_dir_of(conf.name)
     return OverlayConf(
         name=conf.name, vni=vni, network=network, subnet_len=subnet_len,
@@ -152,8 +141,8 @@ def parse_netconf(conf) -> OverlayConf:
         store=parse_store(conf.get("store")),
         lease_ttl=_int(conf, "leaseTTL", DEFAULT_TTL, 2, 10**8, "a lease time to live in seconds"),
         bridge=check_ifname(conf.get("bridge") or f"pno{vni}", "bridge", errors.INVALID_CONFIG), device=f"pnx{vni}", state_dir=state,
-        is_default_gateway=_bool(conf, "isDefaultGateway"), ip_masq=conf.ip_masq, firewall_backend=backend,
-        isolation=_bool(conf, "isolation"))
+        is_default_gateway=conf.flag("isDefaultGateway"), ip_masq=conf.ip_masq,
+        firewall_backend=conf.firewall_backend, isolation=conf.flag("isolation"))
 
 
 def state_dir_of(name: str) -> str:

@@ -50,7 +50,7 @@ def add(request: Request) -> Result:
     if not elements:
         return prev
     owner = owner_tag(request.config.name, request.container_id, request.ifname)
-    firewall = driver(request.config.get("firewallBackend") or "")
+    firewall = driver(request.config.firewall_backend)
     with UndoLog() as undo:
         undo.done("port mappings", firewall.add_port_mappings(owner, elements))
         if any(e["snat"] and ":" not in e["address"] for e in elements):
@@ -65,12 +65,12 @@ def delete(request: Request) -> None:
         expected = _elements(request, prev) if prev is not None else None
     except CNIError:  # a DEL goes on whatever its configuration holds
         expected = None
-    driver(request.config.get("firewallBackend") or "").remove(owner, PORTS, expected)
+    driver(request.config.firewall_backend).remove(owner, PORTS, expected)
 
 
 def check(request: Request) -> None:
     prev = request.prev_result(chained=True)
     owner = owner_tag(request.config.name, request.container_id, request.ifname)
-    missing = driver(request.config.get("firewallBackend") or "").missing(owner, PORTS, _elements(request, prev))
+    missing = driver(request.config.firewall_backend).missing(owner, PORTS, _elements(request, prev))
     if missing:
         raise CNIError(errors.CHECK_FAILED, "published ports are missing", "; ".join(missing))

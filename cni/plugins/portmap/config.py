@@ -55,9 +55,4 @@ def port_mappings(request: Request) -> list[dict]:
 
 
 def snat(request: Request) -> bool:
-    value = request.config.get("snat", True)
-    if value is None:
-        return True
-    if not isinstance(value, bool):
-        raise invalid_config("invalid snat", f"snat must be true or false, got {value!r}")
-    return value
+    return request.config.flag("snat", True)

@@ -57,9 +57,7 @@ def parse(request: Request, kind: Kind) -> LinkConf:
     mode = conf.get("mode") or kind.default_mode
     if not isinstance(mode, str) or mode not in kind.modes:
         raise invalid_config("invalid mode", f"{shown(mode)}: {kind.name} modes are {', '.join(kind.modes)}")
-    mtu = conf.get("mtu") or 0
-    if isinstance(mtu, bool) or not isinstance(mtu, int) or not (mtu == 0 or 68 <= mtu <= 65535):
-        raise invalid_config("invalid mtu", f"{mtu!r}: an MTU is a number from 68 to 65535")
+    mtu = conf.mtu()
     mac = ""
     if kind.own_mac:
         mac = unicast_mac(conf.runtime_config.get("mac"), "runtimeConfig.mac") or \

@@ -13,11 +13,11 @@ from ...spec.record import record
 
 from ...context import getenv
 from ...spec import Request
+from ...spec.config import mtu as parse_mtu
 from ...spec.mac import unicast_mac
 from ...spec.errors import invalid_config
 
 DEFAULT_STATE_DIR = "/var/lib/pynet"
-MTU_MIN, MTU_MAX = 68, 65535
 
 
 @record
@@ -39,14 +39,6 @@ class TuningConf:
     @property
     def touches_link(self) -> bool:
         return bool(self.mac or self.mtu or self.promisc is not None or self.allmulti is not None)
-
-
-def _mtu(value, where: str) -> int:
-    if value is None or (value == 0 and not isinstance(value, bool)):
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or not MTU_MIN <= value <= MTU_MAX:
-        raise invalid_config("invalid mtu", f"{where} {value!r}: an MTU is a number from {MTU_MIN} to {MTU_MAX}")
-    return value
 
 
 def _flag(value, key: str, where: str) -> bool | None:
@@ -156,9 +148,9 @@ def parse(request: Request) -> TuningConf:
     mac = unicast_mac(dict(request.invocation.args).get("MAC"), "CNI_ARGS MAC") or mac
     mac = unicast_mac(conf.runtime_config.get("mac"), "runtimeConfig.mac") or mac
     mac = unicast_mac(cni_args.get("mac"), "args.cni.mac") or mac
-    mtu = _mtu(conf.get("mtu"), "mtu")
+    mtu = conf.mtu()
     if cni_args.get("mtu") is not None:
-        mtu = _mtu(cni_args["mtu"], "args.cni.mtu")
+        mtu = parse_mtu(cni_args["mtu"], "args.cni.mtu")
     flags = {}
     for key in ("promisc", "allmulti"):
         flags[key] = _flag(conf.get(key), key, key)

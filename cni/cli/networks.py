@@ -82,7 +82,7 @@ def _remove(net) -> None:
         names = ", ".join(u["name"] or u["id"][:12] for u in users)
         raise netadmin.NetworkError(f"network {net.name} is in use by {len(users)} container(s) ({names}): "
                                     f"remove them first (pynet rm -f ...)")
-    netadmin.remove(net)
+    netadmin.remove(net, cni_path=runtime_path())
 
 
 def command_rm(args) -> int:
@@ -96,7 +96,7 @@ def command_prune(args) -> int:
     removed = []
     for net in load_networks(on_error=lambda e: None):
         if netadmin.made_by_pynet(net) is not None and not attached(net.name):
-            netadmin.remove(net)
+            netadmin.remove(net, cni_path=runtime_path())
             removed.append(net.name)
     emit([{"name": n} for n in removed], [("name", "REMOVED")], args.format)
     return 0

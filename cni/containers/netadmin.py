@@ -12,17 +12,18 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from . import subnets
+from ..libcni import CNIConfig, CNIRuntimeError
 from ..libcni.cache import cache_dir_of
 from ..libcni.cache import DEFAULT_CACHE_DIR
 from ..libcni.netconf import NetworkConfig, conf_dir_of, load_network, load_networks
-from ..firewall import driver as firewall_driver
 from ..kernel import inventory
 from ..spec import CNIError
 from ..spec.env import name_problem
+from ..spec.versions import at_least
 
 RESERVED = ("none", "host")
 HOST_LOCAL_DIR = "/var/lib/cni/networks"  # host-local's default dataDir
@@ -260,10 +261,24 @@ def create_overlay(name: str, opts: OverlayOptions, conf_dir: str | None = None,
     return _write(directory, name, plugins)
 
 
-def remove(net: NetworkConfig) -> None:
-    """Delete the network's file, its bridge (unless another network names it too), its firewall
-    elements and its IPAM store. A bridge the kernel refuses to delete is a NetworkError, raised
-    when the rest is done."""
+def release(net: NetworkConfig, cni_path=None) -> None:
+    """Every plugin of the network releases what it holds for it (veths, firewall elements,
+    addresses): CNI GC with no valid attachment, at CNI 1.1.0 for a network of an older version (GC
+    caches no result that an older libcni would have to read); nothing with disableGC."""
+    if not at_least(net.cni_version, "1.1.0"):
+        net = replace(net, cni_version="1.1.0")
+    try:
+        CNIConfig(path=cni_path).gc(net, valid=())
+    except CNIRuntimeError as e:
+        raise NetworkError(f"network {net.name} is kept: its plugins could not release what they hold for it "
+                           f"({e}); fix that and remove it again, or delete {net.path} by hand") from None
+
+
+def remove(net: NetworkConfig, cni_path=None) -> None:
+    """Release what the network's plugins hold for it (`release`), then delete its file, its bridge
+    (unless another network names it too) and its IPAM store. A bridge the kernel refuses to delete
+    is a NetworkError, raised when the rest is done."""
+    release(net, cni_path)
     os.unlink(net.path)
     bridge = bridge_of(net)
     shared = {bridge_of(n) for n in load_networks(os.path.dirname(net.path), on_error=lambda e: None)}
@@ -274,8 +289,6 @@ def remove(net: NetworkConfig) -> None:
         except CNIError as e:
             refused = e
     for plugin in net.plugins:
-        if plugin.get("type") == "bridge":
-            firewall_driver(plugin.get("firewallBackend") or "").forget_network(net.name)
         ipam = plugin.get("ipam") or {}
         if ipam.get("type") == "host-local":
             shutil.rmtree(os.path.join(ipam.get("dataDir") or HOST_LOCAL_DIR, net.name), ignore_errors=True)

@@ -29,7 +29,8 @@ def collect_garbage(request, bridge: str, firewall, ipam_request=None, own_ipam:
     its host veth, its firewall state and its IPAM reservation (the IPAM plugin's own GC).
     Attachments are found by their host veths on `bridge` (alias: the owner tag, set at ADD), by the
     firewall's state and by the IPAM plugin's reservations (their container may be gone, and its
-    veth with it)."""
+    veth with it). With no valid attachment, the firewall forgets the network (`pynet network rm`
+    runs such a GC)."""
     network = request.config.name
     valid = {owner_tag(network, a.container_id, a.ifname) for a in request.config.valid_attachments}
     ipam_request = ipam_request or request
@@ -49,6 +50,8 @@ def collect_garbage(request, bridge: str, firewall, ipam_request=None, own_ipam:
                 with steps.guard(f"deleting {veths[owner]}"), netlink() as host:
                     delete_link(host, veths[owner])
             steps.run(f"removing the firewall state of {owner}", firewall.release, network, owner)
+        if not valid:  # no attachment left: the network's own elements go too (whatever left them)
+            steps.run("removing the network's firewall state", firewall.forget_network, network)
         if ipam_request.config.ipam:  # the IPAM plugin frees what is not valid (spec: GC is passed on)
             steps.run("IPAM GC", delegate.call, ipam_request, "GC", own_ipam)
 

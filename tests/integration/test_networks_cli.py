@@ -222,3 +222,35 @@ def test_a_networks_isolation_leaves_with_its_last_container_and_rm_leaves_nothi
     simhost.pynet("rm", "-f", "c-iso2")
     simhost.pynet("network", "rm", "iso2")
     assert "pn-iso" not in firewall() and "pynet" not in firewall().lower()
+
+
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_rm_releases_what_an_attachment_never_deleted_left(simhost, backend):
+    """Firewall state of an attachment no DEL will come for (its runtime died before it): `network
+    rm` takes it, and the network's own elements with it."""
+    simhost.pynet("create", "bridge", "left", "--subnet", "10.57.0.0/24")
+    path = os.path.join(simhost.conf_dir, "left.conflist")
+    with open(path) as f:
+        doc = json.load(f)
+    doc["plugins"][0]["firewallBackend"] = doc["plugins"][1]["firewallBackend"] = backend
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    simhost.pynet("run", "-d", "--name", "c", "--network", "left", "-p", "8080:80", "--", "sleep", "300")
+    if backend == "nftables":
+        simhost.ns.run("nft", "add", "element", "inet", "pynet", "masq4", '{ 10.57.0.99 comment "left/stale/eth0" }')
+        simhost.ns.run("nft", "add", "element", "inet", "pynet", "pm4",
+                       '{ tcp . 9999 comment "left/stale/eth0" : 10.57.0.99 . 80 }')
+    else:
+        for chain, rule in (("PYNET-POSTROUTING", ["-s", "10.57.0.99", "-j", "MASQUERADE"]),
+                            ("PYNET-PORTS", ["-p", "tcp", "--dport", "9999", "-j", "DNAT", "--to-destination",
+                                             "10.57.0.99:80"])):
+            simhost.ns.run("iptables", "-t", "nat", "-A", chain, "-m", "comment", "--comment",
+                           f"pynet:{'masquerade' if chain == 'PYNET-POSTROUTING' else 'ports'}:left/stale/eth0", *rule)
+
+    def firewall() -> str:
+        return simhost.ns.run("nft", "list", "ruleset").stdout + simhost.ns.run("iptables-save").stdout
+
+    simhost.pynet("rm", "-f", "c")
+    assert "9999" in firewall() and "10.57.0.99" in firewall() and "8080" not in firewall()
+    simhost.pynet("network", "rm", "left")
+    assert "pynet" not in firewall().lower() and "10.57.0." not in firewall()

@@ -13,11 +13,10 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING as it is at run time, without impo
 if TYPE_CHECKING:
     from .contract import Firewall
 
-# What a firewall change is about, so one attachment's kinds can be removed separately.
-MASQUERADE = "masquerade"
-PORTS = "ports"
-FORWARD = "forward"
-ICC = "icc"
+from .terms import FORWARD, ICC, MASQUERADE, PORTS, host_port, mapping_text, network_label, network_of, owner_tag
+
+__all__ = ["FORWARD", "ICC", "MASQUERADE", "PORTS", "driver", "host_port", "mapping_text", "network_label",
+           "network_of", "owner_tag"]
 
 
 def __getattr__(name: str):
@@ -28,43 +27,6 @@ def __getattr__(name: str):
 
         return getattr(contract, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _digest(text: str, length: int) -> str:
-    import hashlib  # rarely needed: not on every plugin start
-
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def network_label(network: str) -> str:
-    """The network as it appears in tags: its name, or for a long one a prefix and a digest (nft
-    comments are limited to 128 bytes); never contains "/"."""
-    return network if len(network) <= 40 else f"{network[:31]}~{_digest(network, 8)}"
-
-
-def owner_tag(network: str, container_id: str, ifname: str) -> str:
-    """A short, exact tag for one attachment: "<network label>/<container id>/<ifname>"."""
-    label = network_label(network)
-    tag = f"{label}/{container_id}/{ifname}"
-    if len(tag) > 100:
-        tag = f"{label}/{_digest(tag, 32)}/{ifname}"
-    return tag
-
-
-def network_of(tag: str) -> str:
-    """The network label of an owner tag ("" if `tag` is not one)."""
-    return tag.split("/", 1)[0] if tag.count("/") >= 2 else ""
-
-
-def host_port(mapping: dict) -> str:
-    """A published port as people read it: "HOST_IP:PORT/PROTOCOL" ("*" for any host address)."""
-    return f"{mapping['host_ip'] or '*'}:{mapping['host_port']}/{mapping['protocol']}"
-
-
-def mapping_text(mapping: dict) -> str:
-    """A port mapping as people read it: "*:8080/tcp -> 10.0.0.2:80"."""
-    address = mapping["address"]
-    return f"{host_port(mapping)} -> {f'[{address}]' if ':' in address else address}:{mapping['container_port']}"
 
 
 def driver(name: str = "") -> Firewall:

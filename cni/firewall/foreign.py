@@ -23,7 +23,8 @@ from ..spec.record import record
 from ..spec import CNIError
 from ..spec import errors
 from ..spec.fastjson import loads
-from . import FORWARD, libnft
+from . import libnft
+from .terms import FORWARD
 
 PYNET_TABLES = {("inet", "pynet"), ("bridge", "pynet")}
 XTABLES = "filter", "FORWARD"  # iptables-nft's table and chain names

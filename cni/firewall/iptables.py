@@ -16,7 +16,8 @@ import subprocess
 
 from ..spec import CNIError
 from ..spec import errors
-from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, host_port, mapping_text, network_label, network_of
+from . import foreign
+from .terms import FORWARD, ICC, MASQUERADE, PORTS, host_port, mapping_text, network_label, network_of
 from .lock import host_lock
 
 # (table, pynet chain, built-in chain it hangs off (None: no jump), match on the jump)

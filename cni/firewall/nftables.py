@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from ..spec import CNIError
 from ..spec import errors
-from . import FORWARD, ICC, MASQUERADE, PORTS, foreign, host_port, libnft, mapping_text, network_label, network_of, nfnl
+from . import foreign, libnft, nfnl
+from .terms import FORWARD, ICC, MASQUERADE, PORTS, host_port, mapping_text, network_label, network_of
 from ..spec.fastjson import loads
 from .lock import host_lock
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 
 import pytest
 
@@ -24,15 +25,13 @@ FORBIDDEN = [
     ("cni.kernel", "cni.plugins", "the kernel interface serves the plugins"),
     ("cni.kernel", "cni.firewall", "the firewall builds on the kernel interface"),
     ("cni.spec", "cni.kernel", "the protocol core is sans-I/O"),
+    ("cni.containers", "cni.firewall", "the container runtime does not reach into firewall state: a network's "
+     "removal runs its plugins' GC, and each plugin releases its own"),
 ]
 
 # Circles the layers still have, each with the change that removes it; an entry that is no circle
 # any more fails the test below, so that it is taken out.
-KNOWN_CIRCLES = [
-    # cni.firewall's factory imports its drivers, which import the names they share (FORWARD, PORTS,
-    # network_label ...) from the package: issue 16's item 2 (one firewall contract) moves those.
-    {"cni.firewall", "cni.firewall.foreign", "cni.firewall.iptables", "cni.firewall.nftables"},
-]
+KNOWN_CIRCLES: list[set[str]] = []
 
 
 def modules() -> dict[str, tuple[str, bool]]:
@@ -210,3 +209,46 @@ def test_no_ip_command_runs_in(package):
             with open(path) as f:
                 offending += [f"{os.path.relpath(path, ROOT)}:{line}" for line in ip_argvs(f.read())]
     assert offending == [], "use cni.kernel's operations (cni.kernel.inventory ...), not the ip command"
+
+
+def firewall_names() -> re.Pattern:
+    """The names of pynet's nftables tables and sets and of its iptables chains, as the drivers declare
+    them, that no other text uses: those with a digit, "_" or "-" in them (masq4, pm6ip, iso_self,
+    PYNET-PORTS), "noicc" and the tables ("inet pynet"); not the plain words "iso" and "attached"."""
+    from cni.firewall import iptables, nftables
+
+    names = {n for n in nftables._DECLARED if re.search(r"[0-9_-]", n) or n == "noicc"}
+    names |= {chain for _, chain, _, _ in iptables.CHAINS} | {nftables.TABLE, nftables.BRIDGE_TABLE}
+    assert {"masq4", "pm4ip", "hairpin6", "iso_self", "noicc", "PYNET-PORTS", "inet pynet"} <= names
+    return re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")(?![\w-])")
+
+
+def literals(source: str) -> list[tuple[int, str]]:
+    """(line, text) of each string literal; an f-string's replacement fields read as "4" (so
+    f"pm{family}" reads as the set name it builds)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.JoinedStr):
+            found.append((node.lineno, "".join(v.value if isinstance(v, ast.Constant) else "4" for v in node.values)))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.append((node.lineno, node.value))
+    return found
+
+
+def test_the_name_finder_sees_built_names_and_not_words():
+    pattern = firewall_names()
+    source = """name = f"pm{'6' if v6 else '4'}"; key = f"{name}ip: {ip}"\nchain = "PYNET-FORWARD"\n"""
+    assert [pattern.search(text)[1] for _, text in literals(source) if pattern.search(text)] == ["pm4", "PYNET-FORWARD"]
+    assert not any(pattern.search(text) for _, text in literals('m = "is attached to iso"; p = "pynet-pm4"'))
+
+
+def test_only_the_firewall_drivers_name_their_sets_and_chains():
+    pattern = firewall_names()
+    offending = []
+    for name, (path, _) in sorted(modules().items()):
+        if name == "cni.firewall" or name.startswith("cni.firewall."):
+            continue
+        with open(path) as f:
+            offending += [f"{os.path.relpath(path, ROOT)}:{line}: {found[1]}" for line, text in literals(f.read())
+                          if (found := pattern.search(text))]
+    assert offending == [], "backend names belong to the firewall drivers: ask the contract (cni.firewall.contract)"

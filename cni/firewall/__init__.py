@@ -13,10 +13,11 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING as it is at run time, without impo
 if TYPE_CHECKING:
     from .contract import Firewall
 
-from .terms import FORWARD, ICC, MASQUERADE, PORTS, host_port, mapping_text, network_label, network_of, owner_tag
+from .terms import (FORWARD, ICC, MASQUERADE, PORTS, host_port, mapping_text, network_label, network_of, owner_tag,
+                    valid_owners)
 
-__all__ = ["FORWARD", "ICC", "MASQUERADE", "PORTS", "driver", "host_port", "mapping_text", "network_label",
-           "network_of", "owner_tag"]
+__all__ = ["FORWARD", "ICC", "MASQUERADE", "PORTS", "collect", "driver", "host_port", "mapping_text",
+           "network_label", "network_of", "owner_tag", "valid_owners"]
 
 
 def __getattr__(name: str):
@@ -46,3 +47,10 @@ def driver(name: str = "") -> Firewall:
     from .nftables import Nftables
 
     return Nftables()
+
+
+def collect(firewall: Firewall, conf, kind: str) -> None:
+    """GC of one plugin's state (`kind`): what the network's attachments that are not in
+    cni.dev/valid-attachments (`conf`: the GC's cni.spec NetConf) hold of it goes."""
+    for owner in sorted(firewall.owners(conf.name) - valid_owners(conf)):
+        firewall.remove(owner, kind)

@@ -32,6 +32,11 @@ def owner_tag(network: str, container_id: str, ifname: str) -> str:
     return tag
 
 
+def valid_owners(conf) -> set[str]:
+    """The owner tags of a GC's cni.dev/valid-attachments (`conf`: its cni.spec NetConf)."""
+    return {owner_tag(conf.name, a.container_id, a.ifname) for a in conf.valid_attachments}
+
+
 def network_of(tag: str) -> str:
     """The network label of an owner tag ("" if `tag` is not one)."""
     return tag.split("/", 1)[0] if tag.count("/") >= 2 else ""

@@ -4,7 +4,7 @@ failed before it; the failures are reported together at the end (cni.kernel.undo
 
 from __future__ import annotations
 
-from ..firewall import network_label, network_of, owner_tag
+from ..firewall import network_label, network_of, owner_tag, valid_owners
 from ..ipam import delegate
 from ..kernel.links import delete_link, deleting_link, link_index, netlink, ports_of
 from ..kernel.undo import EveryStep
@@ -32,7 +32,7 @@ def collect_garbage(request, bridge: str, firewall, ipam_request=None, own_ipam:
     veth with it). With no valid attachment, the firewall forgets the network (`pynet network rm`
     runs such a GC)."""
     network = request.config.name
-    valid = {owner_tag(network, a.container_id, a.ifname) for a in request.config.valid_attachments}
+    valid = valid_owners(request.config)
     ipam_request = ipam_request or request
     with EveryStep() as steps:
         veths: dict[str, str] = {}

@@ -254,3 +254,23 @@ def test_rm_releases_what_an_attachment_never_deleted_left(simhost, backend):
     assert "9999" in firewall() and "10.57.0.99" in firewall() and "8080" not in firewall()
     simhost.pynet("network", "rm", "left")
     assert "pynet" not in firewall().lower() and "10.57.0." not in firewall()
+
+
+def test_rm_has_each_plugin_release_its_own_state(simhost):
+    """The bridge adds no rules ("firewallBackend": "none"), portmap and firewall use nftables: their
+    GC, not the bridge's, takes what a lost attachment left in pynet's table."""
+    simhost.pynet("create", "bridge", "own", "--subnet", "10.58.0.0/24")
+    path = os.path.join(simhost.conf_dir, "own.conflist")
+    with open(path) as f:
+        doc = json.load(f)
+    doc["plugins"][0]["firewallBackend"] = "none"
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    simhost.pynet("run", "-d", "--name", "c", "--network", "own", "-p", "8080:80", "--", "sleep", "300")
+    simhost.pynet("rm", "-f", "c")
+    simhost.ns.run("nft", "add", "table", "inet", "pynet")
+    simhost.ns.run("nft", "add", "map", "inet", "pynet", "pm4",
+                   "{ type inet_proto . inet_service : ipv4_addr . inet_service; }")
+    simhost.ns.run("nft", "add", "element", "inet", "pynet", "pm4", '{ tcp . 9999 comment "own/stale/eth0" : 10.58.0.99 . 80 }')
+    simhost.pynet("network", "rm", "own")
+    assert "pynet" not in simhost.ns.run("nft", "list", "ruleset").stdout

@@ -12,7 +12,7 @@ reference does, and in closed nft chains), "none" adds nothing; "firewalld" is n
 
 from __future__ import annotations
 
-from ...firewall import FORWARD, driver, owner_tag
+from ...firewall import FORWARD, collect, driver, owner_tag
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Request, Result
 from ...spec import errors
@@ -49,6 +49,11 @@ def add(request: Request) -> Result:
 
 def delete(request: Request) -> None:
     _firewall(request).remove(_owner(request), FORWARD)
+
+
+def gc(request: Request) -> None:
+    """The accepts of attachments not in cni.dev/valid-attachments go."""
+    collect(_firewall(request), request.config, FORWARD)
 
 
 def check(request: Request) -> None:

@@ -7,7 +7,7 @@ container's network gets route_localnet so 127.0.0.1:hostPort works.
 
 from __future__ import annotations
 
-from ...firewall import PORTS, driver, owner_tag
+from ...firewall import PORTS, collect, driver, owner_tag
 from ...kernel.links import link_index, netlink, write_sysctl
 from ...kernel.undo import UndoLog
 from ...spec import CNIError, Request, Result
@@ -66,6 +66,11 @@ def delete(request: Request) -> None:
     except CNIError:  # a DEL goes on whatever its configuration holds
         expected = None
     driver(request.config.firewall_backend).remove(owner, PORTS, expected)
+
+
+def gc(request: Request) -> None:
+    """The published ports of attachments not in cni.dev/valid-attachments go."""
+    collect(driver(request.config.firewall_backend), request.config, PORTS)
 
 
 def check(request: Request) -> None:

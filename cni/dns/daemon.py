@@ -1,0 +1,135 @@
+"""Start, reload and stop the DNS server of a network namespace (what the dnsname plugin calls).
+
+One server per namespace: it holds the flock of $PYNET_RUN_DIR/dns-net<netns inode>.lock (its pid
+written in it) for as long as it serves. ensure_running() takes that lock and hands it to a new
+server when nobody holds it; a server leaving removes the file while it still holds it, then looks
+at the records once more (records written meanwhile get a server: it, or the caller's).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sys
+
+from ..agent import wire
+
+
+def netns_inode(netns: str = "") -> int:
+    return os.stat(netns or "/proc/thread-self/ns/net").st_ino
+
+
+def lock_path(netns: str = "") -> str:
+    return os.path.join(wire.run_dir(), f"dns-net{netns_inode(netns)}.lock")
+
+
+def claim(path: str):
+    """The lock at `path`, held (a file object), or None if a server holds it."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        try:
+            if os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()  # a leaving server removed the file we locked: lock the new one
+
+
+def mark(handle) -> None:
+    """Write this process's pid in the lock it holds."""
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+
+
+def release(handle) -> None:
+    """Remove the lock file while holding it, then let go (claim() checks the inode)."""
+    if handle is None:
+        return
+    try:
+        if os.path.samestat(os.fstat(handle.fileno()), os.stat(handle.name)):
+            os.unlink(handle.name)
+    except FileNotFoundError:
+        pass
+    handle.close()
+
+
+def running(netns: str = "") -> int | None:
+    """The pid of the server of the namespace (this one by default), None if none serves. (It does
+    not take the lock to find out: a caller of ensure_running() at that moment would find it taken.)"""
+    try:
+        with open(lock_path(netns)) as f:
+            pid = int(f.read().split()[0])
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return pid if b"cni.dns.server" in f.read() else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def ensure_running(netns: str = "", records: str | None = None) -> bool:
+    """Start the server of the namespace at `netns` (this thread's by default) unless one serves
+    there; True if one was started. Call it after writing the records (see the module docstring)."""
+    handle = claim(lock_path(netns))
+    if handle is None:
+        return False
+    try:
+        argv = [sys.executable, "-m", "cni.dns.server", "--lock-fd", str(handle.fileno())]
+        if records:
+            argv += ["--records", records]
+        _spawn(argv, netns, handle.fileno())
+    finally:
+        handle.close()  # the server holds it now (the same open file)
+    return True
+
+
+def _spawn(argv: list[str], netns: str, keep: int) -> None:
+    """Run `argv` detached (its own session, a grandchild: no zombie left to the caller), in `netns`."""
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.set_inheritable(keep, True)
+                os.closerange(3, keep)
+                os.closerange(keep + 1, 1 << 16)
+                if netns:
+                    from ..kernel.netns import move_to
+
+                    move_to(netns)
+                os.execv(argv[0], argv)
+            code = 0
+        finally:
+            os._exit(code)
+    os.waitpid(pid, 0)
+
+
+def reload(netns: str = "") -> bool:
+    """Ask the namespace's server to read the records again now (it also sees changes by itself)."""
+    return _signal(netns, signal.SIGHUP)
+
+
+def stop(netns: str = "") -> bool:
+    return _signal(netns, signal.SIGTERM)
+
+
+def _signal(netns: str, number: int) -> bool:
+    pid = running(netns)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, number)
+        return True
+    except ProcessLookupError:
+        return False

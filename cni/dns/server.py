@@ -1,0 +1,355 @@
+"""pynet's DNS server: one process per host network namespace, for every DNS-enabled network there.
+
+It listens on UDP and TCP port 53 of each network's gateway address(es) only (IP_FREEBIND: an
+address not up yet is fine), answers the names of the asking client's network from the records
+(cni.dns.records), and forwards the rest upstream (cni.dns.upstream). It reloads when the records
+change (inotify, or SIGHUP), adding and removing listeners, and leaves when none are left.
+
+The UDP hot path: recvfrom, the question found, a ready answer looked up by (gateway, lowercased
+question), the client's id, RD and question put in, sendto; everything else takes the slow path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+
+from ..ipam.watch import Watcher
+from . import daemon, records, upstream
+from . import message as m
+
+IP_FREEBIND, IPV6_FREEBIND = 15, 78
+LINGER = 1.0  # seconds without records before leaving (a container replaced keeps its server)
+TCP_IDLE, TCP_MAX = 10.0, 128
+BATCH = 64  # datagrams read per wakeup of one socket
+log = logging.getLogger("pynet.dns")
+
+
+def bind(address: str, port: int, kind: int) -> socket.socket:
+    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    sock = socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
+        else:
+            sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+        if kind == socket.SOCK_DGRAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sock.bind((address, port))
+        if kind == socket.SOCK_STREAM:
+            sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Listener:
+    """One gateway address: its UDP and TCP sockets and the View they answer from."""
+
+    def __init__(self, address: str, port: int, view: records.View) -> None:
+        self.address, self.view = address, view
+        self.udp = bind(address, port, socket.SOCK_DGRAM)
+        try:
+            self.tcp = bind(address, port, socket.SOCK_STREAM)
+        except OSError:
+            self.udp.close()
+            raise
+
+    def close(self) -> None:
+        self.udp.close()
+        self.tcp.close()
+
+
+class Connection:
+    __slots__ = ("sock", "listener", "inbox", "outbox", "last")
+
+    def __init__(self, sock: socket.socket, listener: Listener) -> None:
+        self.sock, self.listener, self.inbox, self.outbox, self.last = sock, listener, b"", b"", time.monotonic()
+
+
+class Server:
+    def __init__(self, where: str, port: int = 53, resolv_conf: str | None = None, lock=None) -> None:
+        self.where, self.port, self.resolv_conf, self.lock = where, port, resolv_conf, lock
+        self.selector = selectors.DefaultSelector()
+        self.listeners: dict[str, Listener] = {}
+        self.connections: dict[socket.socket, Connection] = {}
+        self.attachments: dict[str, records.Attachment] = {}
+        self.forwarder = upstream.Forwarder(self._register, self._unregister)
+        self.watcher = Watcher()
+        self.empty_since: float | None = None
+        self.failed: set[str] = set()  # addresses whose bind failed: tried again
+        self.wake_r, self.wake_w = socket.socketpair()
+        for sock in (self.wake_r, self.wake_w):
+            sock.setblocking(False)
+        self.signalled = False
+        self.stopping = False
+
+    # the selector's callbacks are (function, argument)
+    def _register(self, sock, callback, argument=None, events=selectors.EVENT_READ) -> None:
+        self.selector.register(sock, events, (callback, sock if argument is None else argument))
+
+    def _unregister(self, sock) -> None:
+        try:
+            self.selector.unregister(sock)
+        except (KeyError, ValueError):
+            pass
+
+    def reload(self, changed=None) -> None:
+        """Read the records again (all, or the files `changed`), and listen where they say."""
+        self.attachments = records.load(self.where, changed, self.attachments if changed is not None else None)
+        views = records.views(self.attachments.values())
+        for address in list(self.listeners):
+            if address not in views:
+                self._close_listener(address)
+        for address, view in views.items():
+            listener = self.listeners.get(address)
+            if listener is not None:
+                listener.view = view  # its old cache goes with the old view
+                continue
+            try:
+                listener = self.listeners[address] = Listener(address, self.port, view)
+            except OSError as e:
+                if address not in self.failed:
+                    log.warning("cannot listen on %s port %d: %s (trying again)", address, self.port, e.strerror)
+                self.failed.add(address)
+                continue
+            self.failed.discard(address)
+            self._register(listener.udp, self.udp_ready, listener)
+            self._register(listener.tcp, self.accept, listener)
+        self.forwarder.servers = upstream.without(upstream.upstreams(self.resolv_conf), views)
+        self.empty_since = None if self.attachments else (self.empty_since or time.monotonic())
+
+    def _close_listener(self, address: str) -> None:
+        listener = self.listeners.pop(address)
+        for sock in (listener.udp, listener.tcp):
+            self._unregister(sock)
+        for connection in [c for c in self.connections.values() if c.listener is listener]:
+            self._drop(connection)
+        listener.close()
+
+    # UDP
+    def udp_ready(self, listener: Listener) -> None:
+        recv, send, cache = listener.udp.recvfrom, listener.udp.sendto, listener.view.cache
+        for _ in range(BATCH):
+            try:
+                data, client = recv(4096)
+            except OSError:  # BlockingIOError: all read
+                return
+            end = 12
+            if data[4:10] == b"\0\1\0\0\0\0" and not data[2] & 0xF8 and len(data) > 16:
+                length = data[12]
+                while 0 < length < 64:
+                    end += length + 1
+                    length = data[end] if end < len(data) else 64
+                if length == 0 and end + 5 <= len(data):
+                    question_end = end + 5
+                    edns = data[11]
+                    if data[10] or (edns and (edns > 1 or data[question_end:question_end + 3] != b"\0\0\x29"
+                                              or len(data) < question_end + 11 or data[question_end + 6])):
+                        edns = 2  # more records than an OPT: the slow path
+                    if edns < 2:
+                        entry = cache.get(data[12:end + 1].lower() + data[end + 1:question_end])
+                        if entry is not None:
+                            head, tail = entry[(data[2] & 1) | (edns << 1)]
+                            try:
+                                send(data[:2] + head + data[12:question_end] + tail, client)
+                            except OSError:
+                                pass
+                            continue
+            self.handle(data, listener, lambda answer, client=client, udp=listener.udp: self._udp_send(udp, answer, client))
+
+    @staticmethod
+    def _udp_send(udp: socket.socket, answer: bytes, client) -> None:
+        try:
+            udp.sendto(answer, client)
+        except OSError:
+            pass  # the listener closed since, or the client's buffer is full: it asks again
+
+    # the slow path, for UDP and TCP
+    def handle(self, data: bytes, listener: Listener, reply) -> None:
+        try:
+            query = m.parse(data)
+        except m.Drop:
+            return
+        except m.Malformed as e:
+            reply(m.formerr(data, e.rcode))
+            return
+        if query.qclass != m.IN:
+            reply(m.response(query, m.REFUSED, authoritative=False))
+            return
+        view = listener.view
+        found = view.lookup(query.name, query.qtype)
+        if found is None:
+            self.forwarder.forward(query, data, reply)
+            return
+        rcode, answers = found
+        answer = m.response(query, rcode, answers, records.TTL)
+        if not query.version:
+            self._cache(view, query, rcode, answers)
+        reply(answer)
+
+    @staticmethod
+    def _cache(view: records.View, query: m.Query, rcode: int, answers) -> None:
+        """The four ready answers to this question (RD or not, EDNS or not), without id and question."""
+        if len(view.cache) >= 4096:
+            view.cache.clear()  # a flood of random names: start again
+        entry = []
+        for edns in (False, True):
+            for rd in (0, m.RD):
+                variant = m.Query(0, rd, query.question, query.name, query.qtype, query.qclass, edns)
+                answer = m.response(variant, rcode, answers, records.TTL)
+                entry.append((answer[2:12], answer[12 + len(query.question):]))
+        view.cache[query.name + query.question[-4:]] = tuple(entry)
+
+    # TCP
+    def accept(self, listener: Listener) -> None:
+        try:
+            sock, _ = listener.tcp.accept()
+        except OSError:
+            return
+        if len(self.connections) >= TCP_MAX:
+            self._drop(min(self.connections.values(), key=lambda c: c.last))
+        sock.setblocking(False)
+        connection = self.connections[sock] = Connection(sock, listener)
+        self._register(sock, self.tcp_ready, connection, selectors.EVENT_READ)
+
+    def tcp_ready(self, connection: Connection) -> None:
+        if connection.outbox:
+            self._flush(connection)
+        try:
+            data = connection.sock.recv(65535)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(connection)
+            return
+        connection.last = time.monotonic()
+        connection.inbox += data
+        while len(connection.inbox) >= 2:
+            size = struct.unpack_from("!H", connection.inbox)[0]
+            if len(connection.inbox) < 2 + size:
+                break
+            message, connection.inbox = connection.inbox[2:2 + size], connection.inbox[2 + size:]
+            self.handle(message, connection.listener, lambda answer, c=connection: self._tcp_send(c, answer))
+
+    def _tcp_send(self, connection: Connection, answer: bytes) -> None:
+        if connection.sock.fileno() < 0:
+            return
+        connection.outbox += struct.pack("!H", len(answer)) + answer
+        self._flush(connection)
+
+    def _flush(self, connection: Connection) -> None:
+        try:
+            sent = connection.sock.send(connection.outbox)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._drop(connection)
+            return
+        connection.outbox = connection.outbox[sent:]
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if connection.outbox else 0)
+        self.selector.modify(connection.sock, events, (self.tcp_ready, connection))
+
+    def _drop(self, connection: Connection) -> None:
+        self.connections.pop(connection.sock, None)
+        self._unregister(connection.sock)
+        connection.sock.close()
+
+    # the loop
+    def on_signal(self, number, _frame) -> None:
+        if number == signal.SIGHUP:
+            self.signalled = True
+        else:
+            self.stopping = True
+
+    def wake(self, _sock) -> None:
+        try:
+            while self.wake_r.recv(512):
+                pass
+        except OSError:
+            pass
+
+    def serve(self) -> None:
+        os.makedirs(self.where, mode=0o755, exist_ok=True)
+        signal.set_wakeup_fd(self.wake_w.fileno(), warn_on_full_buffer=False)
+        for number in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, self.on_signal)
+        self._register(self.wake_r, self.wake)
+        self.watch(None)
+        while True:
+            timeout = self.forwarder.expire()
+            if self.failed or self.empty_since is not None:
+                timeout = min(timeout, 0.1)
+            for key, _ in self.selector.select(timeout):
+                callback, argument = key.data
+                callback(argument)
+            if self.signalled or self.failed:
+                self.signalled = False
+                self.reload()
+            if self.connections:
+                self._idle_connections()
+            if self.stopping or (self.empty_since is not None and time.monotonic() - self.empty_since > LINGER):
+                if self.leave():
+                    return
+
+    def watch(self, _sock) -> None:
+        changed = self.watcher.changes(self.where)
+        if changed is None or changed:
+            self.reload(changed)
+        if _sock is None and self.watcher.fd >= 0:
+            self._register(self.watcher.fd, self.watch)
+
+    def _idle_connections(self) -> None:
+        old = time.monotonic() - TCP_IDLE
+        for connection in [c for c in self.connections.values() if c.last < old]:
+            self._drop(connection)
+
+    def leave(self) -> bool:
+        """Stop listening and let go of the lock; True unless records came back meanwhile and no other
+        server took over (then serve on, as before)."""
+        for address in list(self.listeners):
+            self._close_listener(address)
+        daemon.release(self.lock)
+        self.lock = None
+        if self.stopping or not records.load(self.where):
+            self.forwarder.close()
+            return True
+        self.lock = daemon.claim(daemon.lock_path())
+        if self.lock is None:
+            self.forwarder.close()
+            return True  # another server took over
+        daemon.mark(self.lock)
+        self.reload()
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cni.dns.server", description=__doc__.splitlines()[0])
+    parser.add_argument("--records", default=None, help="the records directory (default: $PYNET_STATE_DIR's)")
+    parser.add_argument("--port", type=int, default=53)
+    parser.add_argument("--lock-fd", type=int, default=-1, help="the namespace's lock, already held")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="pynet dns[%(process)d]: %(message)s")
+    lock = os.fdopen(args.lock_fd, "a+") if args.lock_fd >= 0 else daemon.claim(daemon.lock_path())
+    if lock is None:
+        return 0  # another server runs in this namespace
+    daemon.mark(lock)
+    server = Server(args.records or records.directory(), args.port, os.environ.get("PYNET_DNS_RESOLV_CONF"), lock)
+    server.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -50,13 +50,13 @@ def mark(handle) -> None:
     handle.flush()
 
 
-def release(handle) -> None:
-    """Remove the lock file while holding it, then let go (claim() checks the inode)."""
+def release(handle, path: str) -> None:
+    """Remove the lock file at `path` while holding it, then let go (claim() checks the inode)."""
     if handle is None:
         return
     try:
-        if os.path.samestat(os.fstat(handle.fileno()), os.stat(handle.name)):
-            os.unlink(handle.name)
+        if os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
+            os.unlink(path)
     except FileNotFoundError:
         pass
     handle.close()

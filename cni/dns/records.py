@@ -3,7 +3,8 @@ whole (cni.files.write_atomic) by the dnsname plugin, read by the server when th
 
 A file holds one container interface on one network: {"network", "gateways" (where the server
 listens for that network), "domainName", "containerId", "ifname", "names" (name and aliases),
-"addresses"}. A network exists while it has attachments; its gateways and domain are the union of
+"addresses", each with its prefix length as in a CNI result: the network's subnets, whose
+clients only are answered)}. A network exists while it has attachments; its gateways and domain are the union of
 what they say. `views()` turns them into what the server answers, one View per gateway address.
 """
 
@@ -67,7 +68,9 @@ def read(path: str) -> Attachment | None:
     try:
         value = json.loads(read_regular(path))
         attachment = Attachment(**value)
-        for address in (*attachment.addresses, *attachment.gateways):
+        for address in attachment.addresses:
+            ipaddress.ip_interface(address)
+        for address in attachment.gateways:
             ipaddress.ip_address(address)
         if not all(isinstance(n, str) for n in (attachment.network, attachment.domainName, *attachment.names)):
             return None
@@ -106,6 +109,20 @@ class View:
         self.domains = domains  # every served domain of the host: its names never go upstream
         self.host_ptr = host_ptr  # the PTR names of every container address of the host
         self.cache: dict[bytes, tuple] = {}  # the server's ready answers (rebuilt with the view)
+        self.subnets: set = set()  # where its clients are
+        self.clients: set[str] = set()  # client addresses seen in them (the server's hot path)
+
+    def admits(self, client: str) -> bool:
+        """Whether `client` is on the view's network(s) (remembered for the next time)."""
+        try:
+            address = ipaddress.ip_address(client.split("%")[0])
+        except ValueError:
+            return False
+        if any(address in subnet for subnet in self.subnets):
+            if len(self.clients) < 1 << 16:
+                self.clients.add(client)
+            return True
+        return False
 
     def add(self, attachment: Attachment) -> None:
         names = []
@@ -114,8 +131,10 @@ class View:
             if attachment.domainName:
                 names.append(f"{name}.{attachment.domainName}")
         wires = [w for w in map(_wire, names) if w]
-        for address in attachment.addresses:
-            rtype = m.AAAA if ipaddress.ip_address(address).version == 6 else m.A
+        for interface in map(ipaddress.ip_interface, attachment.addresses):
+            self.subnets.add(interface.network)
+            address = str(interface.ip)
+            rtype = m.AAAA if interface.version == 6 else m.A
             for wire in wires:
                 self.names.setdefault(wire, {}).setdefault(rtype, []).append(m.rdata(rtype, address))
             if wires:
@@ -146,7 +165,7 @@ def views(attachments) -> dict[str, View]:
     """A View per gateway address, from the attachments."""
     attachments = list(attachments)
     domains = {_wire(a.domainName) for a in attachments if a.domainName} - {None, b"\0"}
-    host_ptr = {m.reverse_name(address) for a in attachments for address in a.addresses}
+    host_ptr = {m.reverse_name(address.split("/")[0]) for a in attachments for address in a.addresses}
     by_network: dict[str, list[Attachment]] = {}
     for attachment in attachments:
         by_network.setdefault(attachment.network, []).append(attachment)

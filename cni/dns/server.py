@@ -80,6 +80,7 @@ class Connection:
 class Server:
     def __init__(self, where: str, port: int = 53, resolv_conf: str | None = None, lock=None) -> None:
         self.where, self.port, self.resolv_conf, self.lock = where, port, resolv_conf, lock
+        self.lock_path = daemon.lock_path()
         self.selector = selectors.DefaultSelector()
         self.listeners: dict[str, Listener] = {}
         self.connections: dict[socket.socket, Connection] = {}
@@ -139,12 +140,15 @@ class Server:
 
     # UDP
     def udp_ready(self, listener: Listener) -> None:
-        recv, send, cache = listener.udp.recvfrom, listener.udp.sendto, listener.view.cache
+        view = listener.view
+        recv, send, cache, clients = listener.udp.recvfrom, listener.udp.sendto, view.cache, view.clients
         for _ in range(BATCH):
             try:
                 data, client = recv(4096)
             except OSError:  # BlockingIOError: all read
                 return
+            if client[0] not in clients and not view.admits(client[0]):
+                continue  # not from the network: no answer (no open resolver)
             end = 12
             if data[4:10] == b"\0\1\0\0\0\0" and not data[2] & 0xF8 and len(data) > 16:
                 length = data[12]
@@ -214,11 +218,14 @@ class Server:
     # TCP
     def accept(self, listener: Listener) -> None:
         try:
-            sock, _ = listener.tcp.accept()
+            sock, peer = listener.tcp.accept()
         except OSError:
             return
         if len(self.connections) >= TCP_MAX:
             self._drop(min(self.connections.values(), key=lambda c: c.last))
+        if not listener.view.admits(peer[0]):
+            sock.close()
+            return
         sock.setblocking(False)
         connection = self.connections[sock] = Connection(sock, listener)
         self._register(sock, self.tcp_ready, connection, selectors.EVENT_READ)
@@ -321,12 +328,12 @@ class Server:
         server took over (then serve on, as before)."""
         for address in list(self.listeners):
             self._close_listener(address)
-        daemon.release(self.lock)
+        daemon.release(self.lock, self.lock_path)
         self.lock = None
         if self.stopping or not records.load(self.where):
             self.forwarder.close()
             return True
-        self.lock = daemon.claim(daemon.lock_path())
+        self.lock = daemon.claim(self.lock_path)
         if self.lock is None:
             self.forwarder.close()
             return True  # another server took over

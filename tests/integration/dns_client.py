@@ -1,0 +1,83 @@
+"""Run in a namespace: `python -m tests.integration.dns_client JSON` asks each of the queries
+[server, name, type, transport (udp, edns, tcp)] with cni.dns.message and prints the answers as
+JSON: [rcode, flags, [[type, value] ...], seconds] or "timeout". `--storm SERVER COUNT` sends
+malformed datagrams; `--poll SERVER NAME RCODE SECONDS` asks until the answer comes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import sys
+import time
+
+from cni.dns import message as m
+
+
+def ask(server: str, name: str, qtype: int, transport: str = "udp", timeout: float = 3.0):
+    family = socket.AF_INET6 if ":" in server else socket.AF_INET
+    query = m.query(name, qtype, id=0x4242, edns=transport == "edns")
+    start = time.monotonic()
+    try:
+        if transport == "tcp":
+            with socket.create_connection((server, 53), timeout=timeout) as s:
+                s.sendall(struct.pack("!H", len(query)) + query)
+                size = struct.unpack("!H", s.recv(2, socket.MSG_WAITALL))[0]
+                data = s.recv(size, socket.MSG_WAITALL)
+        else:
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.settimeout(timeout)
+                s.sendto(query, (server, 53))
+                data = s.recv(4096)
+    except (socket.timeout, ConnectionError, struct.error):
+        return "timeout"
+    id, flags, _, found = m.answers(data)
+    assert id == 0x4242
+    return [flags & 0xF, flags, sorted(found), round(time.monotonic() - start, 3)]
+
+
+def storm(server: str, count: int, seed: int = 17) -> int:
+    """Send `count` malformed datagrams: random bytes, truncated and bit-flipped queries, pointer loops."""
+    import random
+
+    rng = random.Random(seed)
+    valid = [m.query("web", m.A), m.query("web.dns.podman", m.AAAA, edns=True), m.query("x.example", m.A)]
+    loop = bytes.fromhex("abcd01000001000000000000") + b"\x03web\xc0\x0c\x00\x01\x00\x01"
+    with socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for n in range(count):
+            kind = n % 4
+            if kind == 0:
+                data = rng.randbytes(rng.randrange(0, 300))
+            elif kind == 1:
+                data = rng.choice(valid)[:rng.randrange(0, 40)]
+            elif kind == 2:
+                data = bytearray(rng.choice(valid))
+                for _ in range(rng.randrange(1, 6)):
+                    data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+                data = bytes(data)
+            else:
+                data = loop
+            s.sendto(data, (server, 53))
+            if n % 200 == 0:
+                time.sleep(0.005)  # a storm, not a flood the socket buffer drops
+    return count
+
+
+def poll(server: str, name: str, rcode: int, within: float) -> float | None:
+    """Ask every 20 ms until the answer has `rcode` (with answers if 0); the monotonic time it came."""
+    print("go", flush=True)
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        got = ask(server, name, m.A, timeout=0.2)
+        if got != "timeout" and got[0] == rcode and (rcode or got[2]):
+            return time.monotonic()
+        time.sleep(0.02)
+    return None
+
+
+if __name__ == "__main__" and sys.argv[1] == "--storm":
+    print(json.dumps(storm(sys.argv[2], int(sys.argv[3]))))
+elif __name__ == "__main__" and sys.argv[1] == "--poll":
+    print(json.dumps(poll(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))))
+elif __name__ == "__main__":
+    print(json.dumps([ask(*q) for q in json.loads(sys.argv[1])]))

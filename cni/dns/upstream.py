@@ -35,8 +35,9 @@ def nameservers(path: str) -> list[str]:
                 address = ipaddress.ip_address(words[1].split("%")[0])
             except ValueError:
                 continue
-            if not address.is_loopback and str(address) not in found:
-                found.append(str(address))
+            name = f"{address}%{words[1].split('%')[1]}" if "%" in words[1] else str(address)  # its scope kept
+            if not address.is_loopback and name not in found:
+                found.append(name)
     return found
 
 

@@ -1,9 +1,10 @@
 """Start, reload and stop the DNS server of a network namespace (what the dnsname plugin calls).
 
 One server per namespace: it holds the flock of $PYNET_RUN_DIR/dns-net<netns inode>.lock (its pid
-written in it) for as long as it serves. ensure_running() takes that lock and hands it to a new
-server when nobody holds it; a server leaving removes the file while it still holds it, then looks
-at the records once more (records written meanwhile get a server: it, or the caller's).
+written in it; "starting" before that) for as long as it serves. ensure_running() takes that lock
+and hands it to a new server when nobody holds it; a server leaving removes the file while it still
+holds it, then looks at the records once more (records written meanwhile get a server: it, or the
+caller's). Nothing else takes the lock but for a moment (sweep), and callers wait that out.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import fcntl
 import os
 import signal
 import sys
+import time
 
 from ..agent import wire
+
+STARTING = "starting"  # what the lock says between ensure_running() and the server's own pid
 
 
 def netns_inode(netns: str = "") -> int:
@@ -42,11 +46,11 @@ def claim(path: str):
         handle.close()  # a leaving server removed the file we locked: lock the new one
 
 
-def mark(handle) -> None:
-    """Write this process's pid in the lock it holds."""
+def mark(handle, text: str = "") -> None:
+    """Write this process's pid (or `text`) in the lock it holds."""
     handle.seek(0)
     handle.truncate()
-    handle.write(f"{os.getpid()}\n")
+    handle.write(f"{text or os.getpid()}\n")
     handle.flush()
 
 
@@ -65,11 +69,19 @@ def release(handle, path: str) -> None:
 def running(netns: str = "") -> int | None:
     """The pid of the server of the namespace (this one by default), None if none serves. (It does
     not take the lock to find out: a caller of ensure_running() at that moment would find it taken.)"""
+    pid = _holder(lock_path(netns))
+    return pid if isinstance(pid, int) else None
+
+
+def _holder(path: str) -> int | str | None:
+    """What the lock file says: a live server's pid, "starting", or None (nobody, or a dead one)."""
     try:
-        with open(lock_path(netns)) as f:
-            pid = int(f.read().split()[0])
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return pid if b"cni.dns.server" in f.read() else None
+        with open(path) as f:
+            word = f.read().split()[0]
+        if word == STARTING:
+            return word
+        with open(f"/proc/{int(word)}/cmdline", "rb") as f:
+            return int(word) if b"cni.dns.server" in f.read() else None
     except (OSError, ValueError, IndexError):
         return None
 
@@ -77,9 +89,14 @@ def running(netns: str = "") -> int | None:
 def ensure_running(netns: str = "", records: str | None = None) -> bool:
     """Start the server of the namespace at `netns` (this thread's by default) unless one serves
     there; True if one was started. Call it after writing the records (see the module docstring)."""
-    handle = claim(lock_path(netns))
-    if handle is None:
-        return False
+    path = lock_path(netns)
+    end = time.monotonic() + 1.0
+    while (handle := claim(path)) is None:
+        if _holder(path) is not None or time.monotonic() > end:
+            return False
+        time.sleep(0.01)  # held by no server: a sweep looking at it, or a server that is leaving
+    mark(handle, STARTING)
+    sweep(os.path.dirname(path), keep=path)
     try:
         argv = [sys.executable, "-m", "cni.dns.server", "--lock-fd", str(handle.fileno())]
         if records:
@@ -88,6 +105,14 @@ def ensure_running(netns: str = "", records: str | None = None) -> bool:
     finally:
         handle.close()  # the server holds it now (the same open file)
     return True
+
+
+def sweep(directory: str, keep: str) -> None:
+    """Remove the lock files of servers that are gone without leaving (killed with their namespace)."""
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if name.startswith("dns-net") and name.endswith(".lock") and path != keep:
+            release(claim(path), path)  # (None, held: a server serves there)
 
 
 def _spawn(argv: list[str], netns: str, keep: int) -> None:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -122,6 +123,9 @@ def test_it_listens_on_the_gateways_only(dns):
     listening = host.run("ss", "-Hlunt", "sport", "=", ":53").stdout.split("\n")
     local = sorted(line.split()[4] for line in listening if line.strip())
     assert local == sorted([f"{GW1}:53", f"{GW1}:53", f"[{GW1_6}]:53", f"[{GW1_6}]:53", f"{GW2}:53", f"{GW2}:53"])
+    # a gateway address not up yet (IP_FREEBIND): listened on at once, answering once it is up
+    records.write(dns["records"], attachment("net3", "id-d", ["later"], ["10.231.3.2/24"], ["10.231.3.1"]))
+    wait_until(lambda: "10.231.3.1:53" in host.run("ss", "-Hlun").stdout, "a listener on 10.231.3.1", timeout=2)
     up.run("ip", "route", "add", "10.231.0.0/16", "via", "192.0.2.1")
     # the uplink's address has nothing on port 53; a gateway answers its network only, not the uplink side
     assert ask(up, ["192.0.2.1", "web", m.A], [GW1, "web", m.A], [GW1, "web", m.A, "tcp"]) == ["timeout"] * 3
@@ -176,3 +180,16 @@ def test_a_storm_of_malformed_datagrams_leaves_it_answering(dns):
     web, tcp = ask(c1, [GW1, "web", m.A], [GW1, "www", m.AAAA, "tcp"])
     assert web[2] == [rr(m.A, "10.231.1.2")] and tcp[2] == [rr(m.AAAA, "fd31:1::2")]
     assert daemon.running(host.path) == pid
+
+
+def test_one_server_however_many_callers_start_it_at_once(make_netns, tmp_path):
+    host = make_netns("h")
+    where = str(tmp_path / "records")
+    records.write(where, attachment("net1", "id-a", ["web"], ["10.231.1.2/24"], [GW1]))
+    with ThreadPoolExecutor(8) as pool:
+        started = list(pool.map(lambda _: daemon.ensure_running(host.path, where), range(8)))
+    assert started.count(True) == 1
+    pid = wait_until(lambda: daemon.running(host.path), "the server's pid")
+    assert len([line for line in host.run("ss", "-Hluntp").stdout.splitlines() if f"pid={pid}," in line]) == 2
+    records.remove(where, "net1", "id-a", "eth0")
+    wait_until(lambda: daemon.running(host.path) is None, "the server to leave", timeout=5)

@@ -24,6 +24,8 @@ FORBIDDEN = [
     ("cni.kernel", "cni.plugins", "the kernel interface serves the plugins"),
     ("cni.kernel", "cni.firewall", "the firewall builds on the kernel interface"),
     ("cni.spec", "cni.kernel", "the protocol core is sans-I/O"),
+    ("cni.dns.message", "cni", "the DNS codec is sans-I/O, standard library only"),
+    ("cni.dns", "cni.plugins", "the dnsname plugin uses the DNS server, never the other way round"),
 ]
 
 # Circles the layers still have, each with the change that removes it; an entry that is no circle

@@ -16,7 +16,10 @@ import sys
 import time
 
 from ..agent import wire
+from ..context import environ
+from .records import directory
 
+PASSED = ("PYNET_RUN_DIR", "PYNET_DNS_RESOLV_CONF", "PYNET_LOG_FILE", "PYNET_DEBUG")
 STARTING = "starting"  # what the lock says between ensure_running() and the server's own pid
 
 
@@ -25,7 +28,7 @@ def netns_inode(netns: str = "") -> int:
 
 
 def lock_path(netns: str = "") -> str:
-    return os.path.join(wire.run_dir(), f"dns-net{netns_inode(netns)}.lock")
+    return os.path.join(wire.run_dir(environ()), f"dns-net{netns_inode(netns)}.lock")
 
 
 def claim(path: str):
@@ -98,10 +101,10 @@ def ensure_running(netns: str = "", records: str | None = None) -> bool:
     mark(handle, STARTING)
     sweep(os.path.dirname(path), keep=path)
     try:
-        argv = [sys.executable, "-m", "cni.dns.server", "--lock-fd", str(handle.fileno())]
-        if records:
-            argv += ["--records", records]
-        _spawn(argv, netns, handle.fileno())
+        argv = [sys.executable, "-m", "cni.dns.server", "--lock-fd", str(handle.fileno()),
+                "--records", records or directory()]
+        env = {**os.environ, **{k: v for k, v in environ().items() if k in PASSED}}  # the caller's (the agent's callers)
+        _spawn(argv, env, netns, handle.fileno())
     finally:
         handle.close()  # the server holds it now (the same open file)
     return True
@@ -115,7 +118,7 @@ def sweep(directory: str, keep: str) -> None:
             release(claim(path), path)  # (None, held: a server serves there)
 
 
-def _spawn(argv: list[str], netns: str, keep: int) -> None:
+def _spawn(argv: list[str], env: dict, netns: str, keep: int) -> None:
     """Run `argv` detached (its own session, a grandchild: no zombie left to the caller), in `netns`."""
     pid = os.fork()
     if pid == 0:
@@ -133,7 +136,7 @@ def _spawn(argv: list[str], netns: str, keep: int) -> None:
                     from ..kernel.netns import move_to
 
                     move_to(netns)
-                os.execv(argv[0], argv)
+                os.execve(argv[0], argv, env)
             code = 0
         finally:
             os._exit(code)

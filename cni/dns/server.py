@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import os
 import selectors
 import signal
@@ -23,6 +22,7 @@ import sys
 import time
 
 from ..ipam.watch import Watcher
+from ..log import logger
 from . import daemon, records, upstream
 from . import message as m
 
@@ -30,7 +30,6 @@ IP_FREEBIND, IPV6_FREEBIND = 15, 78
 LINGER = 1.0  # seconds without records before leaving (a container replaced keeps its server)
 TCP_IDLE, TCP_MAX = 10.0, 128
 BATCH = 64  # datagrams read per wakeup of one socket
-log = logging.getLogger("pynet.dns")
 
 
 def bind(address: str, port: int, kind: int) -> socket.socket:
@@ -121,7 +120,7 @@ class Server:
                 listener = self.listeners[address] = Listener(address, self.port, view)
             except OSError as e:
                 if address not in self.failed:
-                    log.warning("cannot listen on %s port %d: %s (trying again)", address, self.port, e.strerror)
+                    logger().warning("cannot listen on %s port %d: %s (trying again)", address, self.port, e.strerror)
                 self.failed.add(address)
                 continue
             self.failed.discard(address)
@@ -296,7 +295,7 @@ class Server:
         self._register(self.wake_r, self.wake)
         self.watch(None)
         while True:
-            timeout = self.forwarder.expire()
+            timeout = self.forwarder.expire() if self.forwarder.pending else 1.0
             if self.failed or self.empty_since is not None:
                 timeout = min(timeout, 0.1)
             for key, _ in self.selector.select(timeout):
@@ -348,13 +347,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=53)
     parser.add_argument("--lock-fd", type=int, default=-1, help="the namespace's lock, already held")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="pynet dns[%(process)d]: %(message)s")
     lock = os.fdopen(args.lock_fd, "a+") if args.lock_fd >= 0 else daemon.claim(daemon.lock_path())
     if lock is None:
         return 0  # another server runs in this namespace
     daemon.mark(lock)
     server = Server(args.records or records.directory(), args.port, os.environ.get("PYNET_DNS_RESOLV_CONF"), lock)
+    logger().info("pynet dns server %d serving %s", os.getpid(), server.where)
     server.serve()
+    logger().info("pynet dns server %d: no records left, leaving", os.getpid())
     return 0
 
 

@@ -1,7 +1,8 @@
 """Run in a namespace: `python -m tests.integration.dns_client JSON` asks each of the queries
 [server, name, type, transport (udp, edns, tcp)] with cni.dns.message and prints the answers as
 JSON: [rcode, flags, [[type, value] ...], seconds] or "timeout". `--storm SERVER COUNT` sends
-malformed datagrams; `--poll SERVER NAME RCODE SECONDS` asks until the answer comes."""
+malformed datagrams; `--poll SERVER NAME RCODE SECONDS` asks until the answer comes; `--steady SERVER NAME COUNT` asks
+COUNT times and counts the answers."""
 
 from __future__ import annotations
 
@@ -75,7 +76,15 @@ def poll(server: str, name: str, rcode: int, within: float) -> float | None:
     return None
 
 
-if __name__ == "__main__" and sys.argv[1] == "--storm":
+def steady(server: str, name: str, count: int) -> int:
+    """Ask `count` times in a row (1 s each at most); how many got their answer."""
+    print("go", flush=True)
+    return sum(1 for _ in range(count) if (got := ask(server, name, m.A, timeout=1.0)) != "timeout" and got[2])
+
+
+if __name__ == "__main__" and sys.argv[1] == "--steady":
+    print(json.dumps(steady(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+elif __name__ == "__main__" and sys.argv[1] == "--storm":
     print(json.dumps(storm(sys.argv[2], int(sys.argv[3]))))
 elif __name__ == "__main__" and sys.argv[1] == "--poll":
     print(json.dumps(poll(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))))

@@ -143,6 +143,20 @@ def test_other_names_are_forwarded_and_a_dead_upstream_gives_servfail_in_time(dn
     assert ask(c1, [GW1, "web", m.A])[0][0] == m.NOERROR
 
 
+def test_no_query_is_lost_while_records_change(dns):
+    client = subprocess.Popen(["ip", "netns", "exec", dns["c1"].name, sys.executable, "-m",
+                               "tests.integration.dns_client", "--steady", GW1, "db", "300"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert client.stdout.readline() == "go\n"
+    for n in range(100):  # a network comes and goes, containers come and go: listeners and views change
+        records.write(dns["records"], attachment(f"net{n % 3 + 3}", f"id-{n}", [f"n{n}"], [f"10.231.9.{n + 2}/24"],
+                                                 [f"10.231.{9 + n % 2}.1"]))
+        if n % 2:
+            records.remove(dns["records"], f"net{(n - 1) % 3 + 3}", f"id-{n - 1}", "eth0")
+        time.sleep(0.01)
+    assert json.loads(client.communicate(timeout=60)[0]) == 300
+
+
 def poll(ns, name: str, rcode: int, change) -> float:
     """Seconds from `change()` to the answer with `rcode` for `name`, as a client in `ns` polling sees it."""
     client = subprocess.Popen(["ip", "netns", "exec", ns.name, sys.executable, "-m", "tests.integration.dns_client",

@@ -30,6 +30,8 @@ IP_FREEBIND, IPV6_FREEBIND = 15, 78
 LINGER = 1.0  # seconds without records before leaving (a container replaced keeps its server)
 TCP_IDLE, TCP_MAX = 10.0, 128
 BATCH = 64  # datagrams read per wakeup of one socket
+TICK = 0.1  # seconds between looks at what is not a socket's (binds to retry, idle connections, leaving)
+TCP_BACKLOG = 1 << 16  # bytes of answers a TCP client may leave unread before it is dropped
 
 
 def bind(address: str, port: int, kind: int) -> socket.socket:
@@ -254,6 +256,9 @@ class Server:
         if connection.sock.fileno() < 0:
             return
         connection.outbox += struct.pack("!H", len(answer)) + answer
+        if len(connection.outbox) > TCP_BACKLOG:
+            self._drop(connection)
+            return
         self._flush(connection)
 
     def _flush(self, connection: Connection) -> None:
@@ -294,19 +299,24 @@ class Server:
             signal.signal(number, self.on_signal)
         self._register(self.wake_r, self.wake)
         self.watch(None)
+        tick = 0.0
         while True:
             timeout = self.forwarder.expire() if self.forwarder.pending else 1.0
-            if self.failed or self.empty_since is not None:
-                timeout = min(timeout, 0.1)
-            for key, _ in self.selector.select(timeout):
+            for key, _ in self.selector.select(min(timeout, TICK)):
                 callback, argument = key.data
                 callback(argument)
-            if self.signalled or self.failed:
+            if self.signalled:
                 self.signalled = False
+                self.reload()
+            now = time.monotonic()
+            if now < tick:
+                continue  # the rest a few times a second, not per datagram
+            tick = now + TICK
+            if self.failed:
                 self.reload()
             if self.connections:
                 self._idle_connections()
-            if self.stopping or (self.empty_since is not None and time.monotonic() - self.empty_since > LINGER):
+            if self.stopping or (self.empty_since is not None and now - self.empty_since > LINGER):
                 if self.leave():
                     return
 

@@ -6,7 +6,8 @@ A simulated host namespace with one bridge carrying two addresses: 10.232.0.1 (p
 its records) and 10.232.0.254 (dnsmasq: `--addn-hosts` with the same names, no upstream). A client
 namespace on the bridge runs `dnsperf -c CLIENTS` against each for SECONDS, asking the container
 names (A, `name.dns.podman`) in turn. Needs dnsperf and dnsmasq (Debian: dnsperf, dnsmasq-base).
-Prints queries per second and average latency of each, and pynet's ratio (target >= 0.8).
+Prints queries per second and average latency of each, pynet's ratio (target >= 0.8), then p50 and
+p99 latency of each at half of pynet's peak rate (target for pynet's p99: <= 2 ms).
 """
 
 from __future__ import annotations
@@ -55,14 +56,26 @@ def setup(names: int, where: str) -> list[str]:
     return hosts
 
 
-def dnsperf(server: str, queries: str, seconds: int, clients: int) -> tuple[float, float]:
-    out = sh("dnsperf", "-s", server, "-d", queries, "-c", str(clients), "-l", str(seconds), "-q", "200",
+def dnsperf(server: str, queries: str, seconds: int, clients: int, *extra: str) -> tuple[float, float]:
+    out = sh("dnsperf", "-s", server, "-d", queries, "-c", str(clients), "-l", str(seconds), "-q", "200", *extra,
              netns=CLIENT, timeout=seconds + 60).stdout
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))
     latency = float(re.search(r"Average Latency \(s\):\s+([\d.]+)", out).group(1))
     lost = re.search(r"Queries lost:\s+(\d+)", out).group(1)
     print(f"  {server}: {qps:.0f} queries/s, average latency {latency * 1000:.2f} ms, lost {lost}")
     return qps, latency
+
+
+def percentiles(server: str, queries: str, rate: float, seconds: int, clients: int) -> tuple[float, float]:
+    """p50 and p99 latency (ms) at `rate` queries/s, from dnsperf's verbose lines (one per answer)."""
+    out = sh("dnsperf", "-s", server, "-d", queries, "-c", str(clients), "-l", str(seconds), "-Q", str(int(rate)),
+             "-v", netns=CLIENT, timeout=seconds + 60).stdout
+    latencies = sorted(float(line.split()[-1]) for line in out.splitlines() if line.startswith("> "))
+    if not latencies:
+        raise SystemExit("dnsperf -v printed no latencies")
+    p50, p99 = (latencies[int(len(latencies) * q)] * 1000 for q in (0.5, 0.99))
+    print(f"  {server} at {rate:.0f} queries/s: p50 {p50:.3f} ms, p99 {p99:.3f} ms ({len(latencies)} answers)")
+    return p50, p99
 
 
 def main() -> int:
@@ -94,6 +107,12 @@ def main() -> int:
         ours, _ = dnsperf(PYNET, f"{work}/queries", args.seconds, args.clients)
         theirs, _ = dnsperf(DNSMASQ, f"{work}/queries", args.seconds, args.clients)
         print(f"pynet / dnsmasq: {ours / theirs:.2f} (target >= 0.8)")
+        print(f"latency at half of pynet's peak ({ours / 2:.0f} queries/s):")
+        for server in (PYNET, DNSMASQ):
+            dnsperf(server, f"{work}/queries", args.seconds, args.clients, "-Q", str(int(ours / 2)))
+        _, p99 = percentiles(PYNET, f"{work}/queries", ours / 2, args.seconds, args.clients)
+        percentiles(DNSMASQ, f"{work}/queries", ours / 2, args.seconds, args.clients)
+        print(f"pynet's p99: {p99:.2f} ms (target <= 2 ms)")
         return 0
     finally:
         if dnsmasq is not None:

@@ -109,6 +109,7 @@ class View:
         self.domains = domains  # every served domain of the host: its names never go upstream
         self.host_ptr = host_ptr  # the PTR names of every container address of the host
         self.cache: dict[bytes, tuple] = {}  # the server's ready answers (rebuilt with the view)
+        self.seen: dict[bytes, bytes] = {}  # and the same by whole query but its id
         self.subnets: set = set()  # where its clients are
         self.clients: set[str] = set()  # client addresses seen in them (the server's hot path)
 

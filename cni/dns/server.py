@@ -30,6 +30,7 @@ IP_FREEBIND, IPV6_FREEBIND = 15, 78
 LINGER = 1.0  # seconds without records before leaving (a container replaced keeps its server)
 TCP_IDLE, TCP_MAX = 10.0, 128
 BATCH = 64  # datagrams read per wakeup of one socket
+CACHE_SIZE = 4096  # ready answers per gateway (by question; and by whole query but the id)
 TICK = 0.1  # seconds between looks at what is not a socket's (binds to retry, idle connections, leaving)
 TCP_BACKLOG = 1 << 16  # bytes of answers a TCP client may leave unread before it is dropped
 
@@ -142,7 +143,7 @@ class Server:
     # UDP
     def udp_ready(self, listener: Listener) -> None:
         view = listener.view
-        recv, send, cache, clients = listener.udp.recvfrom, listener.udp.sendto, view.cache, view.clients
+        recv, send, cache, clients, seen = listener.udp.recvfrom, listener.udp.sendto, view.cache, view.clients, view.seen
         for _ in range(BATCH):
             try:
                 data, client = recv(4096)
@@ -150,6 +151,13 @@ class Server:
                 return
             if client[0] not in clients and not view.admits(client[0]):
                 continue  # not from the network: no answer (no open resolver)
+            ready = seen.get(data[2:])  # the very query as asked before (but its id): the answer as given then
+            if ready is not None:
+                try:
+                    send(data[:2] + ready, client)
+                except OSError:
+                    pass
+                continue
             end = 12
             if data[4:10] == b"\0\1\0\0\0\0" and not data[2] & 0xF8 and len(data) > 16:
                 length = data[12]
@@ -166,8 +174,11 @@ class Server:
                         entry = cache.get(data[12:end + 1].lower() + data[end + 1:question_end])
                         if entry is not None:
                             head, tail = entry[(data[2] & 1) | (edns << 1)]
+                            answer = head + data[12:question_end] + tail
+                            if len(seen) < CACHE_SIZE:
+                                seen[data[2:]] = answer
                             try:
-                                send(data[:2] + head + data[12:question_end] + tail, client)
+                                send(data[:2] + answer, client)
                             except OSError:
                                 pass
                             continue
@@ -206,7 +217,7 @@ class Server:
     @staticmethod
     def _cache(view: records.View, query: m.Query, rcode: int, answers) -> None:
         """The four ready answers to this question (RD or not, EDNS or not), without id and question."""
-        if len(view.cache) >= 4096:
+        if len(view.cache) >= CACHE_SIZE:
             view.cache.clear()  # a flood of random names: start again
         entry = []
         for edns in (False, True):

@@ -7,6 +7,7 @@ COUNT times and counts the answers."""
 from __future__ import annotations
 
 import json
+import random
 import socket
 import struct
 import sys
@@ -17,7 +18,8 @@ from cni.dns import message as m
 
 def ask(server: str, name: str, qtype: int, transport: str = "udp", timeout: float = 3.0):
     family = socket.AF_INET6 if ":" in server else socket.AF_INET
-    query = m.query(name, qtype, id=0x4242, edns=transport == "edns")
+    id = random.randrange(65536)  # (the server's ready answers must take each query's own)
+    query = m.query(name, qtype, id=id, edns=transport == "edns")
     start = time.monotonic()
     try:
         if transport == "tcp":
@@ -32,15 +34,13 @@ def ask(server: str, name: str, qtype: int, transport: str = "udp", timeout: flo
                 data = s.recv(4096)
     except (socket.timeout, ConnectionError, struct.error):
         return "timeout"
-    id, flags, _, found = m.answers(data)
-    assert id == 0x4242
+    got, flags, _, found = m.answers(data)
+    assert got == id
     return [flags & 0xF, flags, sorted(found), round(time.monotonic() - start, 3)]
 
 
 def storm(server: str, count: int, seed: int = 17) -> int:
     """Send `count` malformed datagrams: random bytes, truncated and bit-flipped queries, pointer loops."""
-    import random
-
     rng = random.Random(seed)
     valid = [m.query("web", m.A), m.query("web.dns.podman", m.AAAA, edns=True), m.query("x.example", m.A)]
     loop = bytes.fromhex("abcd01000001000000000000") + b"\x03web\xc0\x0c\x00\x01\x00\x01"

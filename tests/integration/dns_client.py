@@ -39,6 +39,16 @@ def ask(server: str, name: str, qtype: int, transport: str = "udp", timeout: flo
     return [flags & 0xF, flags, sorted(found), round(time.monotonic() - start, 3)]
 
 
+def flip(case) -> bytes:
+    """(query, cut, bits): the query cut after `cut` bytes, with the bits `bits` flipped."""
+    query, cut, bits = case
+    data = bytearray(query[:cut])
+    for bit in bits:
+        if bit // 8 < len(data):
+            data[bit // 8] ^= 1 << (bit % 8)
+    return bytes(data)
+
+
 def storm(server: str, count: int, seed: int = 17) -> int:
     """Send `count` malformed datagrams: random bytes, truncated and bit-flipped queries, pointer loops."""
     rng = random.Random(seed)
@@ -52,10 +62,8 @@ def storm(server: str, count: int, seed: int = 17) -> int:
             elif kind == 1:
                 data = rng.choice(valid)[:rng.randrange(0, 40)]
             elif kind == 2:
-                data = bytearray(rng.choice(valid))
-                for _ in range(rng.randrange(1, 6)):
-                    data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
-                data = bytes(data)
+                query = rng.choice(valid)
+                data = flip((query, len(query), [rng.randrange(8 * len(query)) for _ in range(rng.randrange(1, 6))]))
             else:
                 data = loop
             s.sendto(data, (server, 53))

@@ -6,15 +6,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cni.dns import daemon, records
 from cni.dns import message as m
+from cni.kernel.netns import entered
+from tests.integration.dns_client import flip
 from tests.netns import link_outside, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -207,3 +212,37 @@ def test_one_server_however_many_callers_start_it_at_once(make_netns, tmp_path):
     assert len([line for line in host.run("ss", "-Hluntp").stdout.splitlines() if f"pid={pid}," in line]) == 2
     records.remove(where, "net1", "id-a", "eth0")
     wait_until(lambda: daemon.running(host.path) is None, "the server to leave", timeout=5)
+
+
+def test_hypothesis_inputs_leave_it_answering_well_formed(dns):
+    with entered(dns["c1"].path):  # a socket of the container's, used from here
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    replies = []
+
+    def drain():
+        while True:
+            try:
+                replies.append(sock.recv(4096))
+            except BlockingIOError:
+                return
+
+    queries = st.sampled_from([m.query("web", m.A), m.query("www.dns.podman", m.AAAA, edns=True),
+                               m.query("other", m.A), m.query(reverse("10.231.1.3"), m.PTR)])
+    flipped = st.tuples(queries, st.integers(0, 60), st.lists(st.integers(0, 8 * 60), max_size=6)).map(flip)
+
+    @settings(max_examples=1500, database=None)
+    @given(st.one_of(st.binary(max_size=300), flipped))
+    def send(data):
+        sock.sendto(data, (GW1, 53))
+        drain()
+
+    with sock:
+        send()
+        time.sleep(0.3)
+        drain()
+        for reply in replies:  # every answer given is a well-formed response
+            assert m.answers(reply)[1] & m.QR
+        assert replies, "nothing was answered at all"
+    (web,) = ask(dns["c1"], [GW1, "web", m.A])
+    assert web[2] == [rr(m.A, "10.231.1.2")]

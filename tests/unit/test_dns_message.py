@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cni.dns import message as m
+from tests.integration.dns_client import flip
 
 # `dig @gw Web.Dns.Podman` as dig 9.18 sends it: id 0x1234, RD and AD, EDNS with a cookie option.
 DIG_QUERY = (bytes.fromhex("123401200001000000000001") + b"\x03Web\x03Dns\x06Podman\x00" + b"\x00\x01\x00\x01"
@@ -138,11 +139,7 @@ def test_fuzz_random_bytes(data):
 @settings(max_examples=3000)
 @given(st.sampled_from(VALID), st.integers(0, 600), st.lists(st.integers(0, 8 * 600), max_size=8))
 def test_fuzz_truncated_and_flipped_queries(valid, cut, flips):
-    data = bytearray(valid[:cut])
-    for bit in flips:
-        if bit // 8 < len(data):
-            data[bit // 8] ^= 1 << (bit % 8)
-    survive(bytes(data))
+    survive(flip((valid, cut, flips)))
 
 
 @settings(max_examples=2000)

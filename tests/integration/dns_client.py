@@ -1,5 +1,5 @@
 """Run in a namespace: `python -m tests.integration.dns_client JSON` asks each of the queries
-[server, name, type, transport (udp, edns, tcp)] with cni.dns.message and prints the answers as
+[server, name, type, transport (udp, edns, tcp, send: no waiting)] with cni.dns.message and prints the answers as
 JSON: [rcode, flags, [[type, value] ...], seconds] or "timeout". `--storm SERVER COUNT` sends
 malformed datagrams; `--poll SERVER NAME RCODE SECONDS` asks until the answer comes; `--steady SERVER NAME COUNT` asks
 COUNT times and counts the answers."""
@@ -27,6 +27,10 @@ def ask(server: str, name: str, qtype: int, transport: str = "udp", timeout: flo
                 s.sendall(struct.pack("!H", len(query)) + query)
                 size = struct.unpack("!H", s.recv(2, socket.MSG_WAITALL))[0]
                 data = s.recv(size, socket.MSG_WAITALL)
+        elif transport == "send":  # no waiting for the answer
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.sendto(query, (server, 53))
+            return "sent"
         else:
             with socket.socket(family, socket.SOCK_DGRAM) as s:
                 s.settimeout(timeout)

@@ -192,7 +192,7 @@ class Server:
             pass  # the listener closed since, or the client's buffer is full: it asks again
 
     # the slow path, for UDP and TCP
-    def handle(self, data: bytes, listener: Listener, reply) -> None:
+    def handle(self, data: bytes, listener: Listener, reply, tcp: bool = False) -> None:
         try:
             query = m.parse(data)
         except m.Drop:
@@ -206,7 +206,7 @@ class Server:
         view = listener.view
         found = view.lookup(query.name, query.qtype)
         if found is None:
-            self.forwarder.forward(query, data, reply)
+            self.forwarder.forward(query, data, reply, tcp)
             return
         rcode, answers = found
         answer = m.response(query, rcode, answers, records.TTL)
@@ -261,7 +261,7 @@ class Server:
             if len(connection.inbox) < 2 + size:
                 break
             message, connection.inbox = connection.inbox[2:2 + size], connection.inbox[2 + size:]
-            self.handle(message, connection.listener, lambda answer, c=connection: self._tcp_send(c, answer))
+            self.handle(message, connection.listener, lambda answer, c=connection: self._tcp_send(c, answer), True)
 
     def _tcp_send(self, connection: Connection, answer: bytes) -> None:
         if connection.sock.fileno() < 0:

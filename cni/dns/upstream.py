@@ -3,12 +3,15 @@ answer (or SERVFAIL, within BUDGET seconds) goes back to the client with the cli
 
 Each forwarded query has a socket of its own, connected to the upstream (the kernel drops datagrams
 from anyone else; the port and the id are random), non-blocking: waiting never holds up local answers.
+A truncated answer to a client that asked over TCP is asked again over TCP, of the same upstream.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import secrets
+import selectors
 import socket
 import struct
 import time
@@ -50,15 +53,19 @@ def upstreams(resolv_conf: str | None) -> list[str]:
 
 
 class Pending:
-    __slots__ = ("query", "reply", "id", "data", "tried", "deadline", "attempt_end", "sock")
+    __slots__ = ("query", "reply", "id", "data", "tried", "deadline", "attempt_end", "sock", "tcp", "server",
+                 "inbox", "outbox")
 
-    def __init__(self, query: m.Query, data: bytes, reply) -> None:
+    def __init__(self, query: m.Query, data: bytes, reply, tcp: bool) -> None:
         self.query, self.reply, self.id = query, reply, secrets.randbelow(65536)
         self.data = m.with_id(data, self.id)
         self.tried = 0
         self.deadline = time.monotonic() + BUDGET
         self.attempt_end = 0.0
         self.sock: socket.socket | None = None
+        self.tcp = tcp  # the client asked over TCP: a truncated answer is asked again over TCP
+        self.server = ""
+        self.inbox = self.outbox = b""
 
 
 class Forwarder:
@@ -70,11 +77,11 @@ class Forwarder:
         self.servers: list[str] = []
         self.pending: dict[socket.socket, Pending] = {}
 
-    def forward(self, query: m.Query, data: bytes, reply) -> None:
+    def forward(self, query: m.Query, data: bytes, reply, tcp: bool = False) -> None:
         if not self.servers or len(self.pending) >= MAX_PENDING:
             reply(m.servfail(query))
             return
-        self._send(Pending(query, data, reply))
+        self._send(Pending(query, data, reply, tcp))
 
     def _send(self, pending: Pending) -> None:
         """Try the next upstream, or answer SERVFAIL when none is left."""
@@ -93,7 +100,7 @@ class Forwarder:
                 continue
             left = len(self.servers) - pending.tried + 1
             pending.attempt_end = min(pending.deadline, now + max(0.4, (pending.deadline - now) / left))
-            pending.sock = sock
+            pending.sock, pending.server = sock, server
             self.pending[sock] = pending
             self.register(sock, self.ready)
             return
@@ -117,12 +124,61 @@ class Forwarder:
         except OSError:  # ICMP unreachable or refused: the next upstream at once
             self._send(pending)
             return
-        question = pending.query.question
-        if len(data) < 12 + len(question) or struct.unpack_from("!H", data)[0] != pending.id \
-                or not data[2] & 0x80 or data[12:12 + len(question)].lower() != question.lower():
+        if not self._answers(pending, data):
             return  # not the answer to this query: keep waiting
+        if pending.tcp and data[2] & 0x02:  # truncated, and the client can take it whole
+            self._over_tcp(pending)
+            return
         self._close(pending)
         pending.reply(m.with_id(data, pending.query.id))
+
+    @staticmethod
+    def _answers(pending: Pending, data: bytes) -> bool:
+        question = pending.query.question
+        return len(data) >= 12 + len(question) and struct.unpack_from("!H", data)[0] == pending.id \
+            and bool(data[2] & 0x80) and data[12:12 + len(question)].lower() == question.lower()
+
+    def _over_tcp(self, pending: Pending) -> None:
+        """Ask the same upstream again over TCP (what is left of the time budget; no other after it)."""
+        server = pending.server
+        self._close(pending)
+        pending.tried = len(self.servers)
+        sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET,
+                             socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        if sock.connect_ex((server, 53)) not in (0, errno.EINPROGRESS):
+            sock.close()
+            pending.reply(m.servfail(pending.query))
+            return
+        pending.sock, pending.attempt_end = sock, pending.deadline
+        pending.outbox = struct.pack("!H", len(pending.data)) + pending.data
+        self.pending[sock] = pending
+        self.register(sock, self.tcp_ready, events=selectors.EVENT_WRITE)
+
+    def tcp_ready(self, sock: socket.socket) -> None:
+        pending = self.pending.get(sock)
+        if pending is None:
+            return
+        try:
+            if pending.outbox:
+                pending.outbox = pending.outbox[sock.send(pending.outbox):]
+                if not pending.outbox:  # all sent: now wait for the answer
+                    self.unregister(sock)
+                    self.register(sock, self.tcp_ready)
+                return
+            data = sock.recv(65537)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._send(pending)  # closed or refused: SERVFAIL
+            return
+        pending.inbox += data
+        if len(pending.inbox) >= 2 and len(pending.inbox) >= 2 + struct.unpack_from("!H", pending.inbox)[0]:
+            answer = pending.inbox[2:2 + struct.unpack_from("!H", pending.inbox)[0]]
+            self._close(pending)
+            pending.reply(m.with_id(answer, pending.query.id) if self._answers(pending, answer)
+                          else m.servfail(pending.query))
 
     def expire(self) -> float:
         """Move on from the upstreams that did not answer in time; seconds until the next such check."""

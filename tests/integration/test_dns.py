@@ -25,16 +25,38 @@ from tests.netns import link_outside, wait_until
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GW1, GW1_6, GW2 = "10.231.1.1", "fd31:1::1", "10.231.2.1"
 UPSTREAM = """
-import socket
+import socket, struct, threading
 from cni.dns import message as m
+
+def answer(data, tcp):
+    q = m.parse(data)
+    if q.name != m.encode_name("big.example"):
+        return m.response(q, answers=[(m.A, m.rdata(m.A, "192.0.2.99"))], ttl=60, authoritative=False)
+    if not tcp:  # too big for UDP: truncated (TC, no answers), as a real server would
+        truncated = bytearray(m.response(q, authoritative=False))
+        truncated[2] |= 0x02
+        return bytes(truncated)
+    return m.response(q, answers=[(m.A, m.rdata(m.A, f"192.0.2.{n}")) for n in range(1, 41)], authoritative=False)
+
+def tcp():
+    t = socket.socket()
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind(("192.0.2.2", 53))
+    t.listen(8)
+    while True:
+        c, _ = t.accept()
+        with c:
+            size = struct.unpack("!H", c.recv(2, socket.MSG_WAITALL))[0]
+            reply = answer(c.recv(size, socket.MSG_WAITALL), True)
+            c.sendall(struct.pack("!H", len(reply)) + reply)
+
+threading.Thread(target=tcp, daemon=True).start()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("192.0.2.2", 53))
 while True:
     data, client = s.recvfrom(4096)
-    q = m.parse(data)
-    s.sendto(m.response(q, answers=[(m.A, m.rdata(m.A, "192.0.2.99"))], ttl=60, authoritative=False), client)
+    s.sendto(answer(data, False), client)
 """
-
 
 def attach(host, container, bridge: str, index: int, addresses: list[str]) -> None:
     host.run("ip", "link", "add", f"vh{index}", "type", "veth", "peer", "name", "eth0", "netns", container.name)
@@ -140,6 +162,9 @@ def test_other_names_are_forwarded_and_a_dead_upstream_gives_servfail_in_time(dn
     c1 = dns["c1"]
     (got,) = ask(c1, [GW1, "example.test", m.A, "edns"])
     assert got[:3:2] == [m.NOERROR, [rr(m.A, "192.0.2.99")]] and not got[1] & m.AA
+    udp, tcp = ask(c1, [GW1, "big.example", m.A], [GW1, "big.example", m.A, "tcp"])
+    assert udp[1] & m.TC and udp[2] == []  # the upstream's truncated answer, as it is: the client asks over TCP
+    assert not tcp[1] & m.TC and len(tcp[2]) == 40  # asked again upstream over TCP
     dns["resolv"].write_text("nameserver 192.0.2.77\n")  # nobody there
     assert daemon.reload(dns["host"].path)
     time.sleep(0.3)

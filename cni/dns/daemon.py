@@ -103,7 +103,8 @@ def ensure_running(netns: str = "", records: str | None = None) -> bool:
     try:
         argv = [sys.executable, "-m", "cni.dns.server", "--lock-fd", str(handle.fileno()),
                 "--records", records or directory()]
-        env = {**os.environ, **{k: v for k, v in environ().items() if k in PASSED}}  # the caller's (the agent's callers)
+        caller = environ()  # the request's own (a caller of the agent's)
+        env = {**os.environ, **{k: v for k, v in caller.items() if k in PASSED}}
         _spawn(argv, env, netns, handle.fileno())
     finally:
         handle.close()  # the server holds it now (the same open file)

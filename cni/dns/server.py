@@ -12,7 +12,6 @@ question), the client's id, RD and question put in, sendto; everything else take
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import selectors
 import signal
@@ -24,59 +23,15 @@ import time
 from ..ipam.watch import Watcher
 from ..log import logger
 from . import daemon, records, upstream
+from .listeners import Connection, Listener
 from . import message as m
 
-IP_FREEBIND, IPV6_FREEBIND = 15, 78
 LINGER = 1.0  # seconds without records before leaving (a container replaced keeps its server)
 TCP_IDLE, TCP_MAX = 10.0, 128
 BATCH = 64  # datagrams read per wakeup of one socket
 CACHE_SIZE = 4096  # ready answers per gateway (by question; and by whole query but the id)
 TICK = 0.1  # seconds between looks at what is not a socket's (binds to retry, idle connections, leaving)
 TCP_BACKLOG = 1 << 16  # bytes of answers a TCP client may leave unread before it is dropped
-
-
-def bind(address: str, port: int, kind: int) -> socket.socket:
-    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
-    sock = socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
-        else:
-            sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
-        if kind == socket.SOCK_DGRAM:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        sock.bind((address, port))
-        if kind == socket.SOCK_STREAM:
-            sock.listen(64)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-class Listener:
-    """One gateway address: its UDP and TCP sockets and the View they answer from."""
-
-    def __init__(self, address: str, port: int, view: records.View) -> None:
-        self.address, self.view = address, view
-        self.udp = bind(address, port, socket.SOCK_DGRAM)
-        try:
-            self.tcp = bind(address, port, socket.SOCK_STREAM)
-        except OSError:
-            self.udp.close()
-            raise
-
-    def close(self) -> None:
-        self.udp.close()
-        self.tcp.close()
-
-
-class Connection:
-    __slots__ = ("sock", "listener", "inbox", "outbox", "last")
-
-    def __init__(self, sock: socket.socket, listener: Listener) -> None:
-        self.sock, self.listener, self.inbox, self.outbox, self.last = sock, listener, b"", b"", time.monotonic()
 
 
 class Server:
@@ -143,7 +98,8 @@ class Server:
     # UDP
     def udp_ready(self, listener: Listener) -> None:
         view = listener.view
-        recv, send, cache, clients, seen = listener.udp.recvfrom, listener.udp.sendto, view.cache, view.clients, view.seen
+        recv, send = listener.udp.recvfrom, listener.udp.sendto
+        cache, clients, seen = view.cache, view.clients, view.seen
         for _ in range(BATCH):
             try:
                 data, client = recv(4096)
@@ -182,7 +138,7 @@ class Server:
                             except OSError:
                                 pass
                             continue
-            self.handle(data, listener, lambda answer, client=client, udp=listener.udp: self._udp_send(udp, answer, client))
+            self.handle(data, listener, lambda answer, to=client, udp=listener.udp: self._udp_send(udp, answer, to))
 
     @staticmethod
     def _udp_send(udp: socket.socket, answer: bytes, client) -> None:

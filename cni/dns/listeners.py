@@ -18,9 +18,11 @@ def bind(address: str, port: int, kind: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
-        else:
-            sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            try:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
+            except OSError:  # a kernel before 4.15: IP_FREEBIND (below) covers IPv6 sockets too
+                pass
+        sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
         if kind == socket.SOCK_DGRAM:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         sock.bind((address, port))

@@ -271,7 +271,10 @@ class Server:
             timeout = self.forwarder.expire() if self.forwarder.pending else 1.0
             for key, _ in self.selector.select(min(timeout, TICK)):
                 callback, argument = key.data
-                callback(argument)
+                try:
+                    callback(argument)
+                except Exception:  # noqa: BLE001 - one query's bad luck must not take DNS down for all
+                    logger().exception("pynet dns: a %s failed", getattr(callback, "__name__", "callback"))
             if self.signalled:
                 self.signalled = False
                 self.reload()

@@ -162,3 +162,27 @@ def _signal(netns: str, number: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def probe(gateway: str, name: str, qtype: int = 1, timeout: float = 1.0) -> tuple[int, list[str]] | None:
+    """Ask the server on `gateway` (from this thread's namespace: the host, whose address on the
+    network is the gateway) for `name`: (rcode, the answers as text), None if nothing answers in
+    `timeout` seconds. What the dnsname plugin's CHECK asks."""
+    import secrets
+    import socket
+
+    from . import message as m
+
+    id = secrets.randbelow(65536)
+    family = socket.AF_INET6 if ":" in gateway else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.settimeout(timeout)
+            sock.connect((gateway, 53))
+            sock.send(m.query(name, qtype, id=id))
+            while True:
+                got, flags, _, found = m.answers(sock.recv(4096))
+                if got == id:
+                    return flags & 0xF, [value for _, value in found]
+    except (OSError, ValueError, m.Drop, m.Malformed):
+        return None

@@ -131,6 +131,10 @@ def test_containers_get_the_names_of_their_own_network_only(dns):
         assert answer[0] == m.NXDOMAIN and answer[1] & m.AA and answer[2] == []
     mine, theirs = ask(c3, [GW2, "other.dns.podman", m.A], [GW2, "web", m.A])
     assert mine[2] == [rr(m.A, "10.231.2.2")] and theirs[0] == m.NXDOMAIN
+    with entered(dns["host"].path):  # what the plugin's CHECK asks, from the host
+        assert daemon.probe(GW1, "web") == (m.NOERROR, ["10.231.1.2"])
+        assert daemon.probe(GW1_6, "www", m.AAAA) == (m.NOERROR, ["fd31:1::2"])
+        assert daemon.probe("10.231.7.1", "web", timeout=0.3) is None  # no server there
 
 
 def test_the_c_library_resolves_through_it(dns):

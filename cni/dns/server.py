@@ -5,8 +5,9 @@ address not up yet is fine), answers the names of the asking client's network fr
 (cni.dns.records), and forwards the rest upstream (cni.dns.upstream). It reloads when the records
 change (inotify, or SIGHUP), adding and removing listeners, and leaves when none are left.
 
-The UDP hot path: recvfrom, the question found, a ready answer looked up by (gateway, lowercased
-question), the client's id, RD and question put in, sendto; everything else takes the slow path.
+The UDP hot path: recvfrom; the answer given before to the very same query (but its id), or the
+question found and a ready answer looked up by (gateway, lowercased question) with the client's RD
+and question put in; the client's id; sendto. Everything else takes the slow path (the codec).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Server:
         """Read the records again (all, or the files `changed`), and listen where they say."""
         self.attachments = records.load(self.where, changed, self.attachments if changed is not None else None)
         views = records.views(self.attachments.values())
+        self.failed &= views.keys()  # (a network gone: its address is not tried again)
         for address in list(self.listeners):
             if address not in views:
                 self._close_listener(address)
@@ -189,11 +191,11 @@ class Server:
             sock, peer = listener.tcp.accept()
         except OSError:
             return
-        if len(self.connections) >= TCP_MAX:
-            self._drop(min(self.connections.values(), key=lambda c: c.last))
         if not listener.view.admits(peer[0]):
             sock.close()
             return
+        if len(self.connections) >= TCP_MAX:
+            self._drop(min(self.connections.values(), key=lambda c: c.last))
         sock.setblocking(False)
         connection = self.connections[sock] = Connection(sock, listener)
         self._register(sock, self.tcp_ready, connection, selectors.EVENT_READ)

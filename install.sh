@@ -10,6 +10,7 @@ APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugin
               golang-go golang-github-appc-cni-dev  # the Go libcni, for the runtime's interop tests
               qemu-system-x86 linux-image-amd64 cpio kmod  # the VM tests (ipvlan, VLANs)
               etcd-server ethtool  # the overlay's etcd store (tests, `pynet lab --store etcd`); bench/overlay.py
+              dnsperf dnsmasq-base  # bench/dns.py: pynet's DNS server against dnsmasq
               curl)  # the README's tour fetches a published port
 
 if [ "$(id -u)" != 0 ]; then

@@ -64,6 +64,17 @@ def entered(path: str):
         os.close(home)
 
 
+def join(path: str) -> None:
+    """This thread joins the network namespace at `path` for good (a process started for it)."""
+    target = open_netns(path)
+    try:
+        _setns(target)
+    except OSError as e:
+        raise CNIError(errors.INVALID_ENVIRONMENT, "cannot enter the network namespace", f"{path}: {e.strerror}") from None
+    finally:
+        os.close(target)
+
+
 def pids_in(*paths: str) -> list[int]:
     """The processes whose network namespace is one of those at `paths` (like `ip netns pids`)."""
     targets = set()

@@ -27,6 +27,8 @@ FORBIDDEN = [
     ("cni.spec", "cni.kernel", "the protocol core is sans-I/O"),
     ("cni.containers", "cni.firewall", "the container runtime does not reach into firewall state: a network's "
      "removal runs its plugins' GC, and each plugin releases its own"),
+    ("cni.dns.message", "cni", "the DNS codec is sans-I/O, standard library only"),
+    ("cni.dns", "cni.plugins", "the dnsname plugin uses the DNS server, never the other way round"),
 ]
 
 # Circles the layers still have, each with the change that removes it; an entry that is no circle

@@ -10,6 +10,7 @@ PLUGINS = {
     "firewall": "cni.plugins.firewall",
     "tuning": "cni.plugins.tuning",
     "overlay": "cni.plugins.overlay",
+    "dnsname": "cni.plugins.dnsname",
     "host-local": "cni.ipam.host_local",
     "static": "cni.ipam.static",
 }

@@ -114,6 +114,15 @@ class Result:
     routes: tuple[Route, ...] = ()
     dns: DNS = DNS()
 
+    def container_addresses(self) -> list[str]:
+        """The addresses (CIDR) of the container's interfaces, and of none named."""
+        inside = {n for n, i in enumerate(self.interfaces) if i.sandbox}
+        return [ip.address for ip in self.ips if ip.interface is None or ip.interface in inside]
+
+    def gateways(self) -> list[str]:
+        """The gateway addresses of the result's IPs, IPv4 first."""
+        return sorted({ip.gateway for ip in self.ips if ip.gateway}, key=lambda g: (":" in g, g))
+
     def render(self, version: str) -> dict:
         """The result as the spec `version` defines it (a JSON-ready dict)."""
         out: dict = {"cniVersion": version}

@@ -16,18 +16,12 @@ from ..ipconfig import subnet
 from .config import port_mappings, snat
 
 
-def _container_addresses(request: Request, prev: Result) -> list[str]:
-    """The container's addresses in CIDR notation."""
-    inside = {n for n, i in enumerate(prev.interfaces) if i.sandbox}
-    return [ip.address for ip in prev.ips if ip.interface is None or ip.interface in inside]
-
-
 def _elements(request: Request, prev: Result) -> list[dict]:
     """One element per mapping and container address of the mapping's family."""
     out = []
     do_snat = snat(request)
     for mapping in port_mappings(request):
-        for cidr in _container_addresses(request, prev):
+        for cidr in prev.container_addresses():
             if mapping["host_ip"] and (":" in mapping["host_ip"]) != (":" in cidr):
                 continue
             out.append({**mapping, "address": cidr.split("/")[0], "subnet": subnet(cidr),

@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-APPLETS = ("sh", "cat", "ps", "ls", "ping", "sleep", "ip", "wget", "httpd", "sysctl")
+APPLETS = ("sh", "cat", "ps", "ls", "ping", "sleep", "ip", "wget", "httpd", "sysctl", "nslookup")
 TAG = "localhost/pynet-busybox:latest"
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}  # uname -m to the OCI names
 

@@ -7,6 +7,7 @@ reference`. Skipped, with the reason, where podman, runc or busybox-static are n
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -38,7 +39,7 @@ def podman(make_netns, tmp_path, token):
     (rootfs / "www" / "index.html").write_text("hello from busybox httpd\n")
     env = {**os.environ, "CONTAINERS_CONF": containers_conf(tmp_path / "containers.conf", cni_bin, net_d,
                                                             tmp_path / "run" / "libpod"),
-           "CONTAINERS_STORAGE_CONF": str(tmp_path / "storage.conf")}
+           "CONTAINERS_STORAGE_CONF": str(tmp_path / "storage.conf"), "PYNET_STATE_DIR": str(tmp_path / "state")}
 
     def run(*argv, check=True, timeout=120, **kw):
         done = subprocess.run(["nsenter", f"--net={host.path}", "podman", *argv], env=env, capture_output=True,
@@ -53,7 +54,7 @@ def podman(make_netns, tmp_path, token):
     assert imported.returncode == 0, imported.stderr.decode()[-500:]
     network = f"pnt{token}"
     run("network", "create", network)
-    yield {"run": run, "host": host, "network": network}
+    yield {"run": run, "host": host, "network": network, "net_d": net_d}
     run("rm", "-fa", "-t", "0", check=False)
     run("network", "rm", "-f", network, check=False)
     run("rmi", "-af", check=False)
@@ -99,3 +100,21 @@ def test_two_busybox_containers_ping_and_publish_a_port(podman):
     assert firewall_host.ruleset(host) == firewall_before  # the network's last container took its elements and table
     run("network", "rm", network)
     assert firewall_host.ruleset(host) == firewall_before
+
+
+def test_podman_adds_dnsname_and_containers_resolve_each_other_by_name(podman):
+    """`podman network create` chains dnsname by itself when a plugin of that name is in its plugin
+    dir: pynet's, which serves the names from the host's DNS server on the gateway."""
+    run, network = podman["run"], podman["network"]
+    conflist = json.loads((podman["net_d"] / f"{network}.conflist").read_text())
+    assert [p["type"] for p in conflist["plugins"]][-1] == "dnsname"
+    run("run", "-d", "--name", "web", "--network", network, "--network-alias", "www", "localhost/pynet-busybox",
+        "sleep", "300")
+    run("run", "-d", "--name", "peer", "--network", network, "localhost/pynet-busybox", "sleep", "300")
+    web = address(podman, "web")
+    for name in ("web", "www", "web.dns.podman"):
+        looked_up = run("exec", "peer", "nslookup", name, check=False)
+        assert web in looked_up.stdout, (name, looked_up.stdout, looked_up.stderr)
+    assert " 0% packet loss" in run("exec", "peer", "ping", "-c1", "-W2", "web").stdout
+    run("rm", "-f", "-t", "0", "web")
+    assert web not in run("exec", "peer", "nslookup", "web", check=False).stdout

@@ -10,6 +10,7 @@ import time
 
 from cni.agent import wire
 from cni.agent.supervisor import sweep
+from cni.dns import daemon as dns_daemon
 from cni.kernel.netns import kill_all_in
 
 from . import state
@@ -60,9 +61,9 @@ class Netns:
         return os.path.exists(self.path)
 
     def delete(self) -> list[str]:
-        """Kill what runs in it (an agent a plugin call started, say), sweep the files of the agents
-        that died with it from the run directory (/run/pynet unless PYNET_RUN_DIR says otherwise),
-        and remove it. Returns what such an agent still left there, looked at while the namespace
+        """Kill what runs in it (an agent or DNS server a plugin call started, say), sweep the files
+        of the agents and servers that died with it from the run directory (/run/pynet unless
+        PYNET_RUN_DIR says otherwise), and remove it. Returns what such an agent still left there, looked at while the namespace
         exists (once it is gone, another test's namespace may get its inode, and its agent's name)."""
         from .leaks import agent_files  # (leaks uses this module's sh)
 
@@ -70,6 +71,8 @@ class Netns:
             return []
         kill_all_in(self.path)
         sweep(wire.run_dir(), keep="")
+        if os.path.isdir(wire.run_dir()):
+            dns_daemon.sweep(wire.run_dir(), keep="")  # a DNS server a dnsname ADD started there
         left = agent_files([self.inode])
         sh("ip", "netns", "delete", self.name, check=False)
         return left

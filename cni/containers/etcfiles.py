@@ -9,7 +9,8 @@ not made). resolv.conf: `--dns` replaces the name servers and `--dns-search` the
 the CNI result's `dns`, or, when the result has no name servers, of the host's resolv.conf without
 loopback servers (unreachable from the container; 127.0.0.53 ...); with none left, Docker's
 fallback 8.8.8.8 and 8.8.4.4. hosts: localhost, the `--add-host` entries, then the name on each of
-the container's addresses.
+the container's addresses. A container that joins another's network namespace without --rootfs
+shares that one's hosts and resolv.conf.
 """
 
 from __future__ import annotations
@@ -140,6 +141,21 @@ def provide(name: str, rootfs: str, state_dir: str, holder_pid: int, result: dic
             f.write(texts[file])
         if rootfs and not os.path.exists(target):
             open(target, "a").close()
-        subprocess.run(["nsenter", f"--target={holder_pid}", "--mount", "--", "mount", "--bind", source, target],
-                       check=True, capture_output=True)
+        _bind(holder_pid, source, target)
     return [f"/etc/{file}" for file in targets]
+
+
+def share(joined_dir: str, holder_pid: int) -> list[str]:
+    """`--network container:X` without --rootfs: X's /etc/hosts and /etc/resolv.conf (as Docker)."""
+    shared = []
+    for file, target in _targets("").items():
+        source = os.path.join(joined_dir, file)
+        if file != "hostname" and os.path.isfile(source):
+            _bind(holder_pid, source, target)
+            shared.append(f"/etc/{file}")
+    return shared
+
+
+def _bind(holder_pid: int, source: str, target: str) -> None:
+    subprocess.run(["nsenter", f"--target={holder_pid}", "--mount", "--", "mount", "--bind", source, target],
+                   check=True, capture_output=True)

@@ -93,6 +93,8 @@ def create(name: str, command: list[str], network: str, *, cni_path: list[str], 
                                          f"of the network declare the \"ips\" capability?)")
             if c.rootfs or conf is not None or requested:
                 etcfiles.provide(c.name, c.rootfs, c.dir, c.holder.pid, c.result, requested)
+            elif c.network.startswith("container:"):
+                etcfiles.share(os.path.join(os.path.dirname(c.dir), c.network.split(":", 1)[1]), c.holder.pid)
         except BaseException:
             try:
                 _teardown(c, cni_path, conf)

@@ -78,6 +78,8 @@ def test_hosts_has_localhost_add_hosts_and_the_containers_own_name(simhost):
                      f"fd00::7\tv6db\n{address}\tbox\n")
     assert simhost.sh("box", "getent hosts db").split() == ["10.1.2.3", "db"]
     assert simhost.sh("box", "getent hosts box").split() == [address, "box"]
+    joiner = simhost.pynet("run", "--rm", "--network", "container:box", "--", "cat", "/etc/hosts").stdout
+    assert joiner == hosts  # as Docker: a container in another's network namespace shares its files
     assert host_bytes() == before
     state_dir = simhost.json("inspect", "box")["state_dir"]
     assert os.path.exists(os.path.join(state_dir, "hosts"))

@@ -141,7 +141,7 @@ def provide(name: str, rootfs: str, state_dir: str, holder_pid: int, result: dic
             f.write(texts[file])
         if rootfs and not os.path.exists(target):
             open(target, "a").close()
-        _bind(holder_pid, source, target)
+        _bind(holder_pid, source, target, same_root=not rootfs)
     return [f"/etc/{file}" for file in targets]
 
 
@@ -151,11 +151,17 @@ def share(joined_dir: str, holder_pid: int) -> list[str]:
     for file, target in _targets("").items():
         source = os.path.join(joined_dir, file)
         if file != "hostname" and os.path.isfile(source):
-            _bind(holder_pid, source, target)
+            _bind(holder_pid, source, target, same_root=True)
             shared.append(f"/etc/{file}")
     return shared
 
 
-def _bind(holder_pid: int, source: str, target: str) -> None:
-    subprocess.run(["nsenter", f"--target={holder_pid}", "--mount", "--", "mount", "--bind", source, target],
-                   check=True, capture_output=True)
+def _bind(holder_pid: int, source: str, target: str, same_root: bool) -> None:
+    """Bind-mount in the holder's mount namespace. Paths are pynet's: with `same_root` (no rootfs)
+    in the holder's root, which is pynet's even when pynet runs chrooted (the lab's VMs); with a
+    rootfs (the holder chrooted into it), from the namespace's root."""
+    root = ["--root"] if same_root else []
+    done = subprocess.run(["nsenter", f"--target={holder_pid}", "--mount", *root, "--", "mount", "--bind", source,
+                           target], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise EtcError(f"cannot mount the container's {target}: {done.stderr.strip() or 'mount failed'}")

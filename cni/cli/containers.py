@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 
-from ..containers import lifecycle, state
+from ..containers import etcfiles, lifecycle, netadmin, state
 from .output import emit, emit_one
 from .plugins import runtime_path
 
@@ -34,7 +34,8 @@ def command_run(args) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # a half-made container is undone, as on Ctrl-C
     c = lifecycle.create(args.name or "", command, args.network, cni_path=runtime_path(), rootfs=args.rootfs,
                          ports=tuple(args.publish), ip=args.ip, detached=args.detach, memory=args.memory,
-                         cpus=args.cpus)
+                         cpus=args.cpus, aliases=tuple(args.network_alias),
+                         requested=etcfiles.Requested(tuple(args.dns), tuple(args.dns_search), tuple(args.add_host)))
     if args.detach:
         lifecycle.start_detached(c, remove_after=args.rm, cni_path=runtime_path())
         emit_one({"id": c.id, "name": c.name}, args.format, text=c.id)
@@ -101,8 +102,17 @@ def command_inspect(args) -> int:
 def register(sub, common) -> None:
     run = sub.add_parser("run", parents=[common], help="run a command in a new container")
     run.add_argument("--name", help="container name (also its hostname)")
-    run.add_argument("--network", "--net", default="none",
-                     help="a CNI network's name, none (loopback only, the default), host, container:NAME")
+    run.add_argument("--network", "--net", default=netadmin.DEFAULT_NETWORK,
+                     help=f"a CNI network's name (default: {netadmin.DEFAULT_NETWORK}, made on first use), none "
+                          "(loopback only), host, container:NAME")
+    run.add_argument("--network-alias", action="append", default=[], metavar="ALIAS",
+                     help="another name on a user-defined network (the aliases capability); repeatable")
+    run.add_argument("--dns", action="append", default=[], metavar="IP",
+                     help="a name server for /etc/resolv.conf (replaces the network's); repeatable")
+    run.add_argument("--dns-search", action="append", default=[], metavar="DOMAIN",
+                     help="a search domain for /etc/resolv.conf (replaces the network's); repeatable")
+    run.add_argument("--add-host", action="append", default=[], metavar="NAME:IP",
+                     help="a line for /etc/hosts; repeatable")
     run.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:]HOST:CONTAINER[/PROTO]",
                      help="publish a container port on the host (CNI networks)")
     run.add_argument("--ip", default="", help="the container's address on a CNI network")

@@ -1,7 +1,9 @@
 """What `pynet run/stop/rm/exec` do: namespaces, network attachment, the command's process.
 
-Network modes (Docker's): a CNI network by name (the chain's ADD through libcni, with the
-`portMappings` and `ips` capabilities; DEL on `rm`), `none` (a network namespace with only `lo`),
+Network modes (Docker's): a CNI network by name (the chain's ADD through libcni, with
+`IgnoreUnknown=1;K8S_POD_NAME=<name>` in CNI_ARGS as Podman passes, and the `portMappings`, `ips`
+and `aliases` capabilities; DEL on `rm`), by default Docker's `bridge` network (made on first use,
+netadmin.default_network), `none` (a network namespace with only `lo`),
 `host` (the namespace pynet runs in), `container:<name or id>` (the network namespace of a running
 container). The network stays attached until `rm`, also while the command is stopped. Removing a
 container that others joined deletes its interfaces from the shared namespace (as Docker does);
@@ -15,12 +17,12 @@ import os
 import signal
 import subprocess
 
-from . import cgroups, etcfiles, namespaces
+from . import cgroups, etcfiles, namespaces, netadmin
 from ..libcni.api import CNIConfig
 from ..libcni.conf import RuntimeConf
 from ..libcni.errors import NetworkNotFound
 from ..libcni.netconf import NetworkConfig, load_network
-from .state import Container, ContainerError, NoSuchContainer, all_containers, find, locked, new
+from .state import NAME, Container, ContainerError, NoSuchContainer, all_containers, find, locked, new
 from .namespaces import Proc
 
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -47,8 +49,10 @@ def parse_port(spec: str) -> dict:
 
 def create(name: str, command: list[str], network: str, *, cni_path: list[str], rootfs: str = "",
            ports: tuple[str, ...] = (), ip: str = "", detached: bool = False, memory: str = "",
-           cpus: str = "") -> Container:
-    """A container with its namespaces made and its network attached; the command not started."""
+           cpus: str = "", aliases: tuple[str, ...] = (),
+           requested: etcfiles.Requested = etcfiles.Requested()) -> Container:
+    """A container with its namespaces made and its network attached; the command not started.
+    `requested`: --dns, --dns-search and --add-host for its /etc files."""
     if not command:
         raise ContainerError("no command given: pynet run [OPTIONS] -- COMMAND [ARG...]")
     if rootfs and not os.path.isdir(rootfs):
@@ -60,12 +64,14 @@ def create(name: str, command: list[str], network: str, *, cni_path: list[str], 
             ipaddress.ip_address(ip)
         except ValueError:
             raise ContainerError(f"invalid --ip {ip!r}: not an IP address") from None
+    _check_names(network, aliases, requested)
     with locked():
         taken = [c for c in all_containers() if c.name == name]
         if taken:
             raise ContainerError(f"the name {name!r} is already used by container {taken[0].id[:12]}")
         c = new(name, command, network, rootfs=os.path.abspath(rootfs) if rootfs else "", ports=mappings, ip=ip,
-                detached=detached, **limits)
+                detached=detached, aliases=list(aliases), dns=list(requested.dns),
+                dns_search=list(requested.dns_search), add_hosts=list(requested.add_hosts), **limits)
         c.creator = Proc.of(os.getpid())
         net_arg, conf = _resolve_network(c)
         if (mappings or ip) and conf is None:
@@ -85,8 +91,10 @@ def create(name: str, command: list[str], network: str, *, cni_path: list[str], 
                 if ip and not any(a.split("/")[0] == str(ipaddress.ip_address(ip)) for a in c.addresses()):
                     raise ContainerError(f"network {conf.name} did not give the container {ip} (does a plugin "
                                          f"of the network declare the \"ips\" capability?)")
-            if c.rootfs:
-                etcfiles.provide(c.name, c.rootfs, c.dir, c.holder.pid, c.result)
+            if c.rootfs or conf is not None or requested:
+                etcfiles.provide(c.name, c.rootfs, c.dir, c.holder.pid, c.result, requested)
+            elif c.network.startswith("container:"):
+                etcfiles.share(os.path.join(os.path.dirname(c.dir), c.network.split(":", 1)[1]), c.holder.pid)
         except BaseException:
             try:
                 _teardown(c, cni_path, conf)
@@ -107,7 +115,25 @@ def _resolve_network(c: Container):
             raise ContainerError(f"cannot join the network of {other.name}: it is not running")
         c.network = f"container:{other.id}"
         return namespaces.netns_path(other.holder), None
+    if c.network == netadmin.DEFAULT_NETWORK:
+        return "new", netadmin.default_network()
     return "new", load_network(c.network)
+
+
+def _check_names(network: str, aliases: tuple[str, ...], requested: etcfiles.Requested) -> None:
+    """--network-alias needs a user-defined network, --dns/--add-host a container's own /etc files
+    (as Docker: not with --network container:)."""
+    if aliases and (network in ("none", "host", netadmin.DEFAULT_NETWORK) or network.startswith("container:")):
+        raise ContainerError(f"--network-alias needs a user-defined network, not --network {network} (as Docker)")
+    for alias in aliases:
+        if not NAME.match(alias):
+            raise ContainerError(f"invalid --network-alias {alias!r}: letters, digits, '_', '.', '-'")
+    if requested and network.startswith("container:"):
+        raise ContainerError("--dns, --dns-search and --add-host conflict with --network container: (as Docker)")
+    try:
+        requested.check()
+    except etcfiles.EtcError as e:
+        raise ContainerError(str(e)) from None
 
 
 def _runtime_conf(c: Container) -> RuntimeConf:
@@ -116,7 +142,10 @@ def _runtime_conf(c: Container) -> RuntimeConf:
         capabilities["portMappings"] = c.ports
     if c.ip:
         capabilities["ips"] = [c.ip]
-    return RuntimeConf(c.id, namespaces.netns_path(c.holder), c.ifname, capability_args=capabilities)
+    if c.aliases:
+        capabilities["aliases"] = {c.cni_network: list(c.aliases)}
+    return RuntimeConf(c.id, namespaces.netns_path(c.holder), c.ifname,
+                       args=(("IgnoreUnknown", "1"), ("K8S_POD_NAME", c.name)), capability_args=capabilities)
 
 
 def _teardown(c: Container, cni_path: list[str], conf: NetworkConfig | None = None) -> None:

@@ -2,6 +2,7 @@
 
 `pynet create bridge NAME` writes `<conf dir>/NAME.conflist`: pynet's bridge (with host-local
 IPAM), portmap, firewall and tuning, by their reference type names, as Podman writes its networks.
+`pynet run` without `--network` writes the default network `bridge` (bridge `pynet0`) that way.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from . import subnets
 from ..libcni import CNIConfig, CNIRuntimeError
 from ..libcni.cache import cache_dir_of
 from ..libcni.cache import DEFAULT_CACHE_DIR
+from ..libcni.errors import NetworkNotFound
 from ..libcni.netconf import NetworkConfig, conf_dir_of, load_network, load_networks
 from ..kernel import inventory
 from ..spec import CNIError
@@ -42,6 +44,7 @@ class BridgeOptions:
     internal: bool = False
     mtu: int = 0
     icc: bool = True
+    device: str = ""  # the bridge's name (default: pn-<network>)
 
 
 def network_subnets(net: NetworkConfig) -> list[subnets.Network]:
@@ -196,8 +199,27 @@ def create_bridge(name: str, opts: BridgeOptions, conf_dir: str | None = None) -
         except ValueError as e:
             raise NetworkError(str(e)) from None
     _no_overlap([v4] + ([_subnet(opts.ipv6, 6, "--ipv6")] if opts.ipv6 else []), existing)
-    bridge = bridge_name(name, {bridge_of(n) for n in existing})
+    taken = {bridge_of(n) for n in existing}
+    if opts.device and opts.device in taken:
+        raise NetworkError(f"bridge {opts.device} is used by another network")
+    bridge = opts.device or bridge_name(name, taken)
     return _write(directory, name, bridge_plugins(bridge, v4, _gateway(opts.gateway, v4), opts))
+
+
+DEFAULT_NETWORK, DEFAULT_BRIDGE = "bridge", "pynet0"  # Docker's `bridge` network on docker0
+
+
+def default_network() -> NetworkConfig:
+    """Docker's default network, `bridge` on `pynet0` with a free subnet (172.17.0.0/16 first),
+    written on first use. The caller holds the runtime's lock: two first runs make one network."""
+    try:
+        return load_network(DEFAULT_NETWORK)
+    except NetworkNotFound:
+        pass
+    try:
+        return create_bridge(DEFAULT_NETWORK, BridgeOptions(device=DEFAULT_BRIDGE))
+    except NetworkError as e:
+        raise NetworkError(f"cannot create the default network {DEFAULT_NETWORK!r}: {e}") from None
 
 
 SUBLINK_MODES = {"macvlan": ("bridge", "private", "vepa", "passthru"), "ipvlan": ("l2", "l3", "l3s")}

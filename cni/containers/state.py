@@ -55,6 +55,10 @@ class Container:
     memory: int = 0  # bytes, 0 = no limit
     cpus: float = 0  # CPUs, 0 = no limit
     cgroups: list[str] = field(default_factory=list)  # directories made for the limits
+    aliases: list[str] = field(default_factory=list)  # --network-alias
+    dns: list[str] = field(default_factory=list)  # --dns
+    dns_search: list[str] = field(default_factory=list)  # --dns-search
+    add_hosts: list[str] = field(default_factory=list)  # --add-host NAME:IP
 
     @property
     def dir(self) -> str:

@@ -26,7 +26,7 @@ def links(host, container: str) -> list[str]:
 
 
 def test_none_has_only_loopback_up_its_own_hostname_and_pid_namespace(simhost):
-    done = simhost.pynet("run", "--name", f"n{simhost.token}", "--",
+    done = simhost.pynet("run", "--network", "none", "--name", f"n{simhost.token}", "--",
                          "sh", "-c", "ip -br link; hostname; echo pid=$$")
     out = done.stdout.splitlines()
     assert len([line for line in out if "LOOPBACK" in line]) == 1 and "UP" in out[0]
@@ -36,7 +36,7 @@ def test_none_has_only_loopback_up_its_own_hostname_and_pid_namespace(simhost):
 
 
 def test_foreground_exit_status_and_rm_flag(simhost):
-    done = simhost.pynet("run", "--rm", "--", "sh", "-c", "echo out; exit 7", check=False)
+    done = simhost.pynet("run", "--network", "none", "--rm", "--", "sh", "-c", "echo out; exit 7", check=False)
     assert done.returncode == 7 and done.stdout == "out\n"
     assert simhost.json("ps", "-a") == [] and simhost.states() == []
 
@@ -52,7 +52,8 @@ def test_host_mode_sees_the_host_links(simhost):
 
 
 def test_container_mode_shares_the_netns_and_reaches_its_services_on_localhost(simhost):
-    simhost.pynet("run", "-d", "--name", "srv", "--", "sh", "-c", SERVE.format(bind="127.0.0.1", port=8000))
+    simhost.pynet("run", "--network", "none", "-d", "--name", "srv",
+                  "--", "sh", "-c", SERVE.format(bind="127.0.0.1", port=8000))
     simhost.pynet("run", "-d", "--name", "side", "--network", "container:srv", "--", "sleep", "300")
     same = simhost.sh("side", "readlink /proc/self/ns/net") == simhost.sh("srv", "readlink /proc/self/ns/net")
     assert same
@@ -63,7 +64,7 @@ def test_container_mode_shares_the_netns_and_reaches_its_services_on_localhost(s
 
 
 def test_joining_a_container_that_is_not_running_is_refused(simhost):
-    simhost.pynet("run", "--name", "gone", "--", "true")
+    simhost.pynet("run", "--network", "none", "--name", "gone", "--", "true")
     line = error_line(simhost.pynet("run", "--network", "container:gone", "--", "true", check=False))
     assert "not running" in line
     line = error_line(simhost.pynet("run", "--network", "container:nobody", "--", "true", check=False))
@@ -134,7 +135,8 @@ def test_rm_after_the_holder_died_and_rm_twice(simhost, net):
 
 
 def test_stop_logs_exec_inspect(simhost):
-    simhost.pynet("run", "-d", "--name", "talker", "--", "sh", "-c", "echo hello; echo oops >&2; exec sleep 300")
+    simhost.pynet("run", "--network", "none", "-d", "--name", "talker",
+                  "--", "sh", "-c", "echo hello; echo oops >&2; exec sleep 300")
     simhost.wait_for("talker", "true")
     assert simhost.sh("talker", "echo inside; hostname") == "inside\ntalker\n"
     info = simhost.json("inspect", "talker")
@@ -161,7 +163,8 @@ def test_removing_a_joined_container_leaves_the_joiner_with_loopback_only(simhos
 def test_rootfs_is_the_containers_root_with_its_own_proc(simhost, tmp_path):
     root = busybox.rootfs(tmp_path / "rootfs")
     (root / "marker").write_text("in the rootfs\n")
-    out = simhost.pynet("run", "--rootfs", str(root), "--", "/bin/sh", "-c", "cat /marker; ls /; ps").stdout
+    out = simhost.pynet("run", "--network", "none", "--rootfs", str(root),
+                        "--", "/bin/sh", "-c", "cat /marker; ls /; ps").stdout
     assert "in the rootfs" in out and "marker" in out and "work" not in out.split()
     pids = [line.split()[0] for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert pids == ["1", "2"]  # its own /proc: the holder and the shell (busybox sh execs ps)
@@ -184,8 +187,9 @@ def test_bad_run_input_is_one_line_and_creates_nothing(simhost, argv, message):
 
 def test_no_command_and_duplicate_name(simhost):
     assert "no command" in error_line(simhost.pynet("run", "--name", "x", check=False))
-    simhost.pynet("run", "-d", "--name", "dup", "--", "sleep", "300")
-    assert "already used" in error_line(simhost.pynet("run", "--name", "dup", "--", "true", check=False))
+    simhost.pynet("run", "--network", "none", "-d", "--name", "dup", "--", "sleep", "300")
+    assert "already used" in error_line(simhost.pynet("run", "--network", "none", "--name", "dup",
+                                                      "--", "true", check=False))
     assert len(simhost.states()) == 1
 
 
@@ -200,7 +204,7 @@ def test_a_port_already_published_fails_the_run_and_leaves_nothing(simhost, net)
 
 
 def test_ps_json_is_parseable_and_table_has_a_header(simhost):
-    simhost.pynet("run", "-d", "--name", "one", "--", "sleep", "300")
+    simhost.pynet("run", "--network", "none", "-d", "--name", "one", "--", "sleep", "300")
     rows = json.loads(simhost.pynet("ps", "--format", "json").stdout)
     assert [r["name"] for r in rows] == ["one"] and rows[0]["status"] == "running"
     header = simhost.pynet("ps").stdout.splitlines()[0]
@@ -261,7 +265,8 @@ def _limit_files(paths: list[str]) -> dict[str, str]:
 
 
 def test_memory_and_cpu_limits_in_cgroups(simhost):
-    simhost.pynet("run", "-d", "--name", "lim", "--memory", "32m", "--cpus", "0.5", "--", "sleep", "300", nsenter=True)
+    simhost.pynet("run", "--network", "none", "-d", "--name", "lim", "--memory", "32m", "--cpus", "0.5",
+                  "--", "sleep", "300", nsenter=True)
     paths = simhost.json("inspect", "lim")["cgroups"]
     limits = _limit_files(paths)
     assert limits.get("memory.limit_in_bytes", limits.get("memory.max")) == str(32 * 1024 ** 2)
@@ -273,7 +278,8 @@ def test_memory_and_cpu_limits_in_cgroups(simhost):
 
 
 def test_a_command_over_its_memory_limit_is_killed(simhost):
-    done = simhost.pynet("run", "--rm", "--memory", "32m", "--", "python3", "-c", "x = bytearray(256 * 1024 * 1024)",
+    done = simhost.pynet("run", "--network", "none", "--rm", "--memory", "32m",
+                         "--", "python3", "-c", "x = bytearray(256 * 1024 * 1024)",
                          check=False, nsenter=True)
     assert done.returncode == 137, done.stderr
     assert simhost.states() == []  # --rm: cgroup included
@@ -288,7 +294,7 @@ def test_bad_limits(simhost, argv, message):
 
 def test_limits_under_ip_netns_exec_too(simhost):
     """`ip netns exec` hides the cgroup mounts: pynet mounts them in a mount namespace of its own."""
-    simhost.pynet("run", "-d", "--name", "lim", "--memory", "64m", "--", "sleep", "300")
+    simhost.pynet("run", "--network", "none", "-d", "--name", "lim", "--memory", "64m", "--", "sleep", "300")
     paths = simhost.json("inspect", "lim")["cgroups"]
     assert all(os.path.isdir(p) for p in paths)  # seen from the machine's own mount namespace
     limits = _limit_files(paths)
@@ -344,7 +350,7 @@ def test_concurrent_runs_get_their_own_names_and_addresses(simhost, net):
 
 
 def test_exec_passes_on_the_exit_status(simhost):
-    simhost.pynet("run", "-d", "--name", "ex", "--", "sleep", "300")
+    simhost.pynet("run", "--network", "none", "-d", "--name", "ex", "--", "sleep", "300")
     assert simhost.pynet("exec", "ex", "sh", "-c", "exit 3", check=False).returncode == 3
 
 

@@ -17,7 +17,7 @@ def scene(simhost):
     simhost.pynet("create", "bridge", "empty", "--subnet", "10.71.0.0/24")
     simhost.pynet("run", "-d", "--name", "web", "--network", "front", "-p", "8080:80", "--", "sleep", "300")
     simhost.pynet("run", "-d", "--name", "side", "--network", "container:web", "--", "sleep", "300")
-    simhost.pynet("run", "-d", "--name", "loner", "--", "sleep", "300")
+    simhost.pynet("run", "--network", "none", "-d", "--name", "loner", "--", "sleep", "300")
     simhost.pynet("run", "-d", "--name", "hosty", "--network", "host", "--", "sleep", "300")
     return simhost
 

@@ -3,7 +3,8 @@
 Every call is appended to $FAKE_LOG as one JSON line: the command, the CNI_* variables, the
 stdin configuration. What it answers comes from its configuration's "fake" key:
 {"ADD": "ip" | "garbage" | "silent-fail" | {"code": n, "msg": ...}, "DEL": ..., ...}.
-"ip" (the ADD default) returns prevResult plus the address in "fake_ip" (default 10.9.0.N/24).
+"ip" (the ADD default) returns prevResult plus the address in "fake_ip" (default 10.9.0.N/24),
+and the "dns" in "fake_dns" if there is one.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ elif command == "ADD":
     result = conf.get("prevResult") or {{"cniVersion": conf["cniVersion"], "interfaces": [], "ips": []}}
     result = dict(result, cniVersion=conf["cniVersion"])
     result["ips"] = result.get("ips", []) + [{{"address": conf.get("fake_ip", "10.9.0.%d/24" % (len(result.get("ips", [])) + 2))}}]
+    if "fake_dns" in conf:
+        result["dns"] = conf["fake_dns"]
     print(json.dumps(result))
 '''
 

@@ -97,3 +97,20 @@ def test_etc_files_for_a_rootfs():
     dns = {"nameservers": ["10.1.0.1"], "search": ["svc"], "options": ["ndots:2"]}
     assert contents("x", [], dns, "")["resolv.conf"] == "nameserver 10.1.0.1\nsearch svc\noptions ndots:2\n"
     assert "127.0.1.1\tx\n" in contents("x", [], {}, "")["hosts"]
+
+
+def test_etc_files_with_dns_options_and_added_hosts():
+    from cni.containers.etcfiles import EtcError, Requested, contents
+
+    dns = {"nameservers": ["10.1.0.1"], "search": ["svc"], "options": ["ndots:2"]}
+    asked = Requested(dns=("192.0.2.1",), dns_search=("corp",), add_hosts=("db:10.0.0.5", "v6:fd00::5"))
+    files = contents("x", ["10.1.0.2/24"], dns, "", asked)
+    assert files["resolv.conf"] == "nameserver 192.0.2.1\nsearch corp\noptions ndots:2\n"
+    assert files["hosts"].endswith("10.0.0.5\tdb\nfd00::5\tv6\n10.1.0.2\tx\n")
+    host = "nameserver 127.0.0.53\nnameserver ::1\ndomain lan\noptions edns0\n"
+    fallback = "nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch lan\noptions edns0\n"  # Docker's
+    assert contents("x", [], {}, host)["resolv.conf"] == fallback
+    for bad in (Requested(dns=("x",)), Requested(add_hosts=("db",)), Requested(add_hosts=(":1.2.3.4",)),
+                Requested(dns_search=("",))):
+        with pytest.raises(EtcError):
+            bad.check()

@@ -35,7 +35,7 @@ def summary(net) -> dict:
 
 def command_create(args) -> int:
     opts = netadmin.BridgeOptions(subnet=args.subnet, gateway=args.gateway, ipv6=args.ipv6, internal=args.internal,
-                                  mtu=args.mtu, icc=not args.no_icc)
+                                  mtu=args.mtu, icc=not args.no_icc, dns=not args.disable_dns)
     net = netadmin.create_bridge(args.name, opts)
     emit_one(summary(net), args.format, text=net.name)
     return 0
@@ -133,6 +133,8 @@ def _create_parser(parent, common) -> None:
     bridge.add_argument("--internal", action="store_true", help="no masquerade and no default route")
     bridge.add_argument("--mtu", type=int, default=0)
     bridge.add_argument("--no-icc", action="store_true", help="containers of the network cannot talk to each other")
+    bridge.add_argument("--disable-dns", action="store_true",
+                        help="no names: leave the dnsname plugin out (containers reach each other by address)")
     bridge.set_defaults(run=command_create)
     for kind, text, modes in (("macvlan", "addresses and MACs of their own on a host interface's LAN",
                                "bridge (default), private, vepa or passthru"),

@@ -45,6 +45,7 @@ class BridgeOptions:
     mtu: int = 0
     icc: bool = True
     device: str = ""  # the bridge's name (default: pn-<network>)
+    dns: bool = True  # containers find each other by name (dnsname), as on Docker's user-defined networks
 
 
 def network_subnets(net: NetworkConfig) -> list[subnets.Network]:
@@ -126,7 +127,8 @@ def host_local(ranges: list[list[dict]], routes: list[dict]) -> dict:
 
 
 def bridge_plugins(bridge: str, v4: subnets.Network, gateway: str, opts: BridgeOptions) -> list[dict]:
-    """bridge (with host-local), portmap, firewall, tuning, as Podman chains them (no I/O)."""
+    """bridge (with host-local), portmap, firewall, tuning and, unless `opts.dns` is off, dnsname, as
+    Podman chains them (no I/O)."""
     ranges = [[{"subnet": str(v4), "gateway": gateway}]]
     routes = [] if opts.internal else [{"dst": "0.0.0.0/0"}]
     if opts.ipv6:
@@ -138,8 +140,11 @@ def bridge_plugins(bridge: str, v4: subnets.Network, gateway: str, opts: BridgeO
                    "capabilities": {"ips": True, "mac": True}, "ipam": host_local(ranges, routes)}
     if opts.mtu:
         bridge_conf["mtu"] = opts.mtu
-    return [bridge_conf, {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
-            {"type": "firewall", "backend": ""}, {"type": "tuning"}]
+    plugins = [bridge_conf, {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+               {"type": "firewall", "backend": ""}, {"type": "tuning"}]
+    if opts.dns:
+        plugins.append({"type": "dnsname", "domainName": DNS_DOMAIN, "capabilities": {"aliases": True}})
+    return plugins
 
 
 def sublink_plugins(kind: str, parent: str, mode: str, v4: subnets.Network, gateway: str) -> list[dict]:
@@ -207,17 +212,18 @@ def create_bridge(name: str, opts: BridgeOptions, conf_dir: str | None = None) -
 
 
 DEFAULT_NETWORK, DEFAULT_BRIDGE = "bridge", "pynet0"  # Docker's `bridge` network on docker0
+DNS_DOMAIN = "dns.pynet"  # a user-defined network's names: NAME and NAME.dns.pynet
 
 
 def default_network() -> NetworkConfig:
-    """Docker's default network, `bridge` on `pynet0` with a free subnet (172.17.0.0/16 first),
-    written on first use. The caller holds the runtime's lock: two first runs make one network."""
+    """Docker's default network, `bridge` on `pynet0` with a free subnet (172.17.0.0/16 first) and,
+    as Docker's, no names (no dnsname), written on first use. The caller holds the runtime's lock: two first runs make one network."""
     try:
         return load_network(DEFAULT_NETWORK)
     except NetworkNotFound:
         pass
     try:
-        return create_bridge(DEFAULT_NETWORK, BridgeOptions(device=DEFAULT_BRIDGE))
+        return create_bridge(DEFAULT_NETWORK, BridgeOptions(device=DEFAULT_BRIDGE, dns=False))
     except NetworkError as e:
         raise NetworkError(f"cannot create the default network {DEFAULT_NETWORK!r}: {e}") from None
 

@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -122,7 +123,13 @@ class Container:
             pass  # removed meanwhile (rm -f)
 
     def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Forget the container: its directory goes, also when its monitor records the command's
+        exit status meanwhile (a file appearing while the directory is emptied: tried again)."""
+        for _ in range(20):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            if not os.path.exists(self.dir):
+                return
+            time.sleep(0.01)
 
     def describe(self) -> dict:
         """Everything `inspect` shows."""

@@ -18,11 +18,14 @@ def conflist(simhost, name: str) -> dict:
         return json.load(f)
 
 
-def test_create_writes_a_bridge_portmap_firewall_tuning_conflist(simhost):
+def test_create_writes_a_bridge_portmap_firewall_tuning_dnsname_conflist(simhost):
     created = simhost.json("create", "bridge", "alpha")
     assert created["subnets"] == ["172.17.0.0/16"] and created["bridge"] == "pn-alpha"
     doc = conflist(simhost, "alpha")
-    assert [p["type"] for p in doc["plugins"]] == ["bridge", "portmap", "firewall", "tuning"]
+    assert [p["type"] for p in doc["plugins"]] == ["bridge", "portmap", "firewall", "tuning", "dnsname"]
+    assert doc["plugins"][4] == {"type": "dnsname", "domainName": "dns.pynet", "capabilities": {"aliases": True}}
+    simhost.json("create", "bridge", "beta", "--disable-dns")
+    assert [p["type"] for p in conflist(simhost, "beta")["plugins"]] == ["bridge", "portmap", "firewall", "tuning"]
     bridge = doc["plugins"][0]
     assert bridge["ipam"]["ranges"] == [[{"subnet": "172.17.0.0/16", "gateway": "172.17.0.1"}]]
     assert bridge["ipam"]["dataDir"] == os.path.join(simhost.cache_dir, "networks")  # the simulated host's

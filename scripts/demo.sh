@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# pynet demo: `pynet create bridge mynet`, two containers, ping, a published port, `pynet topology`,
-# cleanup. The "host" is a network namespace of its own and every pynet directory lives in a
+# pynet demo: `pynet create bridge mynet`, two containers reaching each other by name, a published
+# port, `pynet topology`, cleanup. The "host" is a network namespace of its own and every pynet directory lives in a
 # temporary one, so this machine's links, routes, firewall, /etc/cni/net.d, /run/pynet and
 # /var/lib/cni are never touched. Leaves nothing behind, even when interrupted.
 set -euo pipefail
@@ -38,8 +38,21 @@ pynet run -d --name client --network mynet -- sleep 300 >/dev/null
 pynet ps
 WEB=$(pynet inspect web --format json | "$BIN/python" -c 'import json, sys; print(json.load(sys.stdin)["addresses"][0].split("/")[0])')
 
-say "pynet exec client ping web ($WEB)"
-pynet exec client ping -c2 -W1 "$WEB" | grep -E 'bytes from|packet loss'
+say "pynet exec client ping web   (by name: the network's dnsname; web is $WEB)"
+pynet exec client ping -c2 -W1 web | grep -E 'PING|bytes from|packet loss'
+
+say "the client fetches http://web:8000/ by name"
+pynet exec client python3 -c '
+import time, urllib.request
+for _ in range(100):  # the server may still be starting
+    try:
+        with urllib.request.urlopen("http://web:8000/", timeout=1) as r:
+            print(f"HTTP {r.status} from web, {len(r.read())} bytes")
+            break
+    except OSError:
+        time.sleep(0.1)
+else:
+    raise SystemExit("web did not answer by name")'
 
 say "the published port from the host: http://127.0.0.1:8080/"
 ip netns exec "$HOST" "$BIN/python" - <<'PY'

@@ -41,32 +41,23 @@ WEB=$(pynet inspect web --format json | "$BIN/python" -c 'import json, sys; prin
 say "pynet exec client ping web   (by name: the network's dnsname; web is $WEB)"
 pynet exec client ping -c2 -W1 web | grep -E 'PING|bytes from|packet loss'
 
-say "the client fetches http://web:8000/ by name"
-pynet exec client python3 -c '
-import time, urllib.request
-for _ in range(100):  # the server may still be starting
+# fetch URL WHAT: a GET, tried for 10 s (the server may still be starting)
+FETCH='import sys, time, urllib.request
+for _ in range(100):
     try:
-        with urllib.request.urlopen("http://web:8000/", timeout=1) as r:
-            print(f"HTTP {r.status} from web, {len(r.read())} bytes")
+        with urllib.request.urlopen(sys.argv[1], timeout=1) as r:
+            print(f"HTTP {r.status} from {sys.argv[2]}, {len(r.read())} bytes")
             break
     except OSError:
         time.sleep(0.1)
 else:
-    raise SystemExit("web did not answer by name")'
+    raise SystemExit(f"{sys.argv[2]} did not answer")'
+
+say "the client fetches http://web:8000/ by name"
+pynet exec client python3 -c "$FETCH" http://web:8000/ "web, by name"
 
 say "the published port from the host: http://127.0.0.1:8080/"
-ip netns exec "$HOST" "$BIN/python" - <<'PY'
-import time, urllib.request
-for _ in range(100):  # the server may still be starting
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:8080/", timeout=1) as r:
-            print(f"HTTP {r.status}, {len(r.read())} bytes: the directory listing of web's /")
-            break
-    except OSError:
-        time.sleep(0.1)
-else:
-    raise SystemExit("the published port did not answer")
-PY
+ip netns exec "$HOST" "$BIN/python" -c "$FETCH" http://127.0.0.1:8080/ "web's port 8000, published on the host"
 
 say "pynet topology"
 pynet topology

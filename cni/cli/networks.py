@@ -67,7 +67,8 @@ def command_inspect(args) -> int:
     net = load_network(args.name)
     record = summary(net)
     record.update(cniVersion=net.cni_version, containers=attached(net.name), plugins=net.plugins,
-                  created_by_pynet=netadmin.made_by_pynet(net) is not None)
+                  created_by_pynet=netadmin.made_by_pynet(net) is not None,
+                  dns_enabled=any(p.get("type") == "dnsname" for p in net.plugins))  # Podman's name for it
     if args.format != "json":  # for people: one line per container, the chain by plugin type
         record.update(plugins=[p.get("type", "?") for p in net.plugins],
                       containers=[f"{c['name'] or '-'} ({c['id'][:12]}) {c['ifname']} {' '.join(c['addresses'])}"

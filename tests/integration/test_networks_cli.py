@@ -26,6 +26,8 @@ def test_create_writes_a_bridge_portmap_firewall_tuning_dnsname_conflist(simhost
     assert doc["plugins"][4] == {"type": "dnsname", "domainName": "dns.pynet", "capabilities": {"aliases": True}}
     simhost.json("create", "bridge", "beta", "--disable-dns")
     assert [p["type"] for p in conflist(simhost, "beta")["plugins"]] == ["bridge", "portmap", "firewall", "tuning"]
+    assert simhost.json("network", "inspect", "alpha")["dns_enabled"] is True
+    assert simhost.json("network", "inspect", "beta")["dns_enabled"] is False
     bridge = doc["plugins"][0]
     assert bridge["ipam"]["ranges"] == [[{"subnet": "172.17.0.0/16", "gateway": "172.17.0.1"}]]
     assert bridge["ipam"]["dataDir"] == os.path.join(simhost.cache_dir, "networks")  # the simulated host's

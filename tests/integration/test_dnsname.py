@@ -93,6 +93,8 @@ def test_containers_resolve_each_other_by_name_domain_and_alias(lab):
         config = conf(lab, result, runtimeConfig={"aliases": {"dnsnet": aliases}})  # as libcni passes ADD's
         checked = cni(lab, "dnsname", "CHECK", config, container, f"IgnoreUnknown=1;K8S_POD_NAME={name}")
         assert checked.ok, checked.stdout
+    unnamed = cni(lab, "dnsname", "CHECK", conf(lab, client), "c2")  # as the Go libcni's CHECK: no CNI_ARGS
+    assert unnamed.ok, unnamed.stdout
     config = conf(lab, client, runtimeConfig={"aliases": {"dnsnet": ["other"]}})
     checked = cni(lab, "dnsname", "CHECK", config, "c2", "K8S_POD_NAME=client")
     assert checked.json["code"] == 105 and "differ" in checked.json["msg"]

@@ -72,11 +72,16 @@ def delete(request: Request) -> None:
 
 
 def check(request: Request) -> None:
+    """The record is what ADD wrote (its names too when the CHECK names the container: a runtime
+    that passes no K8S_POD_NAME, such as the Go libcni's CHECK, checks the rest), and the server
+    answers for it."""
     conf = parse(request)
     wanted = _attachment(request, conf, request.prev_result(chained=True))
     have = records.read(f"{records.directory()}/{wanted.file_name()}")
     if have is None:
         raise CNIError(errors.CHECK_FAILED, "the container has no DNS records", f"ADD registered {list(conf.names)}")
+    if not conf.named:
+        wanted.names = have.names
     if have != wanted:
         raise CNIError(errors.CHECK_FAILED, "the container's DNS records differ from its ADD",
                        f"registered {have.names} {have.addresses} on {have.gateways}, "

@@ -15,6 +15,7 @@ LABEL_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
 class DnsConf:
     domain: str
     names: tuple[str, ...]  # the container's name (if it has one), then its aliases
+    named: bool  # CNI_ARGS named the container (K8S_POD_NAME)
 
 
 def problem(name: str) -> str:
@@ -53,4 +54,4 @@ def parse(request: Request) -> DnsConf:
             raise invalid_config("invalid alias", f"{alias[:80]!r}: {problem(alias)}")
         if alias.lower() not in (n.lower() for n in names):
             names.append(alias)
-    return DnsConf(domain=domain.rstrip("."), names=tuple(names))
+    return DnsConf(domain=domain.rstrip("."), names=tuple(names), named=bool(name))

@@ -217,7 +217,8 @@ DNS_DOMAIN = "dns.pynet"  # a user-defined network's names: NAME and NAME.dns.py
 
 def default_network() -> NetworkConfig:
     """Docker's default network, `bridge` on `pynet0` with a free subnet (172.17.0.0/16 first) and,
-    as Docker's, no names (no dnsname), written on first use. The caller holds the runtime's lock: two first runs make one network."""
+    as Docker's, no names (no dnsname), written on first use. The caller holds the runtime's lock:
+    two first runs make one network."""
     try:
         return load_network(DEFAULT_NETWORK)
     except NetworkNotFound:

@@ -17,7 +17,7 @@ import subprocess
 from ..spec import CNIError
 from ..spec import errors
 from . import foreign
-from .terms import FORWARD, ICC, MASQUERADE, PORTS, host_port, mapping_text, network_label, network_of
+from .terms import FORWARD, ICC, MASQUERADE, PORTS, destination, host_port, mapping_text, network_label, network_of
 from .lock import host_lock
 
 # (table, pynet chain, built-in chain it hangs off (None: no jump), match on the jump)
@@ -193,7 +193,7 @@ class Iptables:
                 dnat = ["-A", "PYNET-PORTS", "-p", m["protocol"], "--dport", str(m["host_port"])]
                 if m["host_ip"]:
                     dnat += ["-d", m["host_ip"]]
-                rules = [[*dnat, *_mark(PORTS, owner), "-j", "DNAT", "--to-destination", _target(m)]]
+                rules = [[*dnat, *_mark(PORTS, owner), "-j", "DNAT", "--to-destination", destination(m)]]
                 if m["snat"]:
                     loopback = "::1" if ":" in m["address"] else "127.0.0.0/8"
                     for source in (loopback, m.get("subnet") or ""):
@@ -278,17 +278,12 @@ class Iptables:
             published = {(_after(w, "-p"), _after(w, "--dport"), _after(w, "-d").split("/")[0],
                           _after(w, "--to-destination")) for w in rules if "DNAT" in w}
             return [mapping_text(m) for m in expected
-                    if (m["protocol"], str(m["host_port"]), m["host_ip"], _target(m)) not in published]
+                    if (m["protocol"], str(m["host_port"]), m["host_ip"], destination(m)) not in published]
         sources = {_after(w, "-s").split("/")[0] for w in rules}
         gaps = [a for a in expected if a.split("/")[0] not in sources]
         if kind == FORWARD and not self.variant:
             gaps += foreign.missing(foreign.forward_chains()[1], owner, expected)
         return gaps
-
-
-def _target(m: dict) -> str:
-    """A mapping's DNAT destination, as iptables takes and prints it."""
-    return f"[{m['address']}]:{m['container_port']}" if ":" in m["address"] else f"{m['address']}:{m['container_port']}"
 
 
 def _after(words: list[str], option: str) -> str:

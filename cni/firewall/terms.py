@@ -47,7 +47,12 @@ def host_port(mapping: dict) -> str:
     return f"{mapping['host_ip'] or '*'}:{mapping['host_port']}/{mapping['protocol']}"
 
 
+def destination(mapping: dict) -> str:
+    """Where a mapping leads, as iptables takes and prints it: "10.0.0.2:80", "[fd00::2]:80"."""
+    address = mapping["address"]
+    return f"{f'[{address}]' if ':' in address else address}:{mapping['container_port']}"
+
+
 def mapping_text(mapping: dict) -> str:
     """A port mapping as people read it: "*:8080/tcp -> 10.0.0.2:80"."""
-    address = mapping["address"]
-    return f"{host_port(mapping)} -> {f'[{address}]' if ':' in address else address}:{mapping['container_port']}"
+    return f"{host_port(mapping)} -> {destination(mapping)}"

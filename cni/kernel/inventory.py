@@ -44,13 +44,13 @@ def all_links(netns: str = "") -> dict[str, LinkState]:
     with links.netlink(netns) as ipr:
         found = ipr.rtnl.all_links()
         addresses = ipr.rtnl.all_addresses()
-    names = {link.index: link.name for link, _ in found}
+    names = {link.index: link.name for link in found}
     return {link.name: LinkState(link.index, link.name, link.kind,
-                                 OPERSTATES[state] if state < len(OPERSTATES) else "unknown",
+                                 OPERSTATES[link.operstate] if link.operstate < len(OPERSTATES) else "unknown",
                                  names.get(link.master, ""),
                                  tuple(cidr for index, cidr, scope in addresses
                                        if index == link.index and scope != RT_SCOPE_LINK))
-            for link, state in found}
+            for link in found}
 
 
 def has_link(name: str, netns: str = "") -> bool:

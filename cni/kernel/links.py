@@ -4,7 +4,7 @@ container's namespace: the typed operations pynet does to the kernel, each takin
 The requests every bridge ADD and DEL makes go through cni.kernel.rtnl (hand-encoded, standard
 library); everything else through pyroute2, imported and opened only when first needed. Nothing
 outside cni.kernel sees either: a refused request raises `NetlinkError` (errno in `code`) whichever
-sent it, and `netlink()` turns one that escapes into the CNI error (code 11).
+sent it, and `netlink()` turns one that escapes into the CNI error (code 101).
 """
 
 from __future__ import annotations

@@ -47,11 +47,7 @@ def entered(path: str):
     target = open_netns(path)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        try:
-            _setns(target)
-        except OSError as e:
-            code = errors.INVALID_ENVIRONMENT if e.errno == errno.EINVAL else errors.KERNEL
-            raise CNIError(code, "cannot enter the network namespace", f"{path}: {e.strerror}") from None
+        _enter(target, path)
         try:
             yield
         finally:
@@ -68,11 +64,18 @@ def join(path: str) -> None:
     """This thread joins the network namespace at `path` for good (a process started for it)."""
     target = open_netns(path)
     try:
-        _setns(target)
-    except OSError as e:
-        raise CNIError(errors.INVALID_ENVIRONMENT, "cannot enter the network namespace", f"{path}: {e.strerror}") from None
+        _enter(target, path)
     finally:
         os.close(target)
+
+
+def _enter(target: int, path: str) -> None:
+    """setns() into the namespace file `target` (opened from `path`), a refusal a CNI error."""
+    try:
+        _setns(target)
+    except OSError as e:
+        code = errors.INVALID_ENVIRONMENT if e.errno == errno.EINVAL else errors.KERNEL
+        raise CNIError(code, "cannot enter the network namespace", f"{path}: {e.strerror}") from None
 
 
 def pids_in(*paths: str) -> list[int]:

@@ -99,11 +99,19 @@ def messages(data: bytes):
         offset += (size + 3) & ~3
 
 
+def _address(index: int, address: str, prefix: int) -> bytes:
+    """The body naming one address of a link, as pyroute2 sends it (IPv4: also as IFA_LOCAL)."""
+    family = _socket.AF_INET6 if ":" in address else _socket.AF_INET
+    body = _IFADDR.pack(family, prefix, 0, 0, index) + ip(IFA_ADDRESS, address)
+    return body + ip(IFA_LOCAL, address) if family == _socket.AF_INET else body
+
+
 class Link:
     """What a link's RTM_NEWLINK says that pynet needs: `peer` is IFLA_LINK (a veth's peer, a
-    macvlan's lower link), `data` the kind's own attributes (IFLA_INFO_DATA: type -> payload)."""
+    macvlan's lower link), `operstate` IF_OPER_* (0 if not given), `data` the kind's own attributes
+    (IFLA_INFO_DATA: type -> payload)."""
 
-    __slots__ = ("index", "flags", "name", "mac", "mtu", "master", "peer", "kind", "alias", "_data")
+    __slots__ = ("index", "flags", "name", "mac", "mtu", "master", "peer", "kind", "alias", "operstate", "_data")
 
     def __init__(self, body: bytes) -> None:
         _, _, self.index, self.flags, _ = _IFINFO.unpack_from(body)
@@ -117,6 +125,7 @@ class Link:
         self.kind = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode()
         self._data = info.get(IFLA_INFO_DATA, b"")
         self.alias = found.get(IFLA_IFALIAS, b"").rstrip(b"\0").decode(errors="replace")
+        self.operstate = found.get(IFLA_OPERSTATE, b"\0")[0]
 
     @property
     def data(self) -> dict[int, bytes]:
@@ -242,20 +251,11 @@ class Rtnl(NetlinkSocket):
     # addresses and routes
 
     def add_address(self, index: int, address: str, prefix: int, flags: int = 0) -> None:
-        family = _socket.AF_INET6 if ":" in address else _socket.AF_INET
-        body = _IFADDR.pack(family, prefix, 0, 0, index) + ip(IFA_ADDRESS, address)
-        if family == _socket.AF_INET:
-            body += ip(IFA_LOCAL, address)
-        if flags:
-            body += u32(IFA_FLAGS, flags)
+        body = _address(index, address, prefix) + (u32(IFA_FLAGS, flags) if flags else b"")
         self.request(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
 
     def delete_address(self, index: int, address: str, prefix: int) -> None:
-        family = _socket.AF_INET6 if ":" in address else _socket.AF_INET
-        body = _IFADDR.pack(family, prefix, 0, 0, index) + ip(IFA_ADDRESS, address)
-        if family == _socket.AF_INET:
-            body += ip(IFA_LOCAL, address)
-        self.request(RTM_DELADDR, NLM_F_ACK, body)
+        self.request(RTM_DELADDR, NLM_F_ACK, _address(index, address, prefix))
 
     def addresses(self, index: int, family: int) -> list[str]:
         """The link's addresses of one family as CIDR strings."""
@@ -282,13 +282,9 @@ class Rtnl(NetlinkSocket):
 
     # whole-namespace dumps (the admin command line's inventory, cni.kernel.inventory)
 
-    def all_links(self) -> list[tuple[Link, int]]:
-        """Every link of the namespace with its operational state (IF_OPER_*, 0 if not given)."""
-        found = []
-        for body in self.request(RTM_GETLINK, NLM_F_DUMP, ifinfo()):
-            state = attributes(body, _IFINFO.size).get(IFLA_OPERSTATE, b"\0")
-            found.append((Link(body), state[0]))
-        return found
+    def all_links(self) -> list[Link]:
+        """Every link of the namespace."""
+        return [Link(body) for body in self.request(RTM_GETLINK, NLM_F_DUMP, ifinfo())]
 
     def all_addresses(self) -> list[tuple[int, str, int]]:
         """Every address of the namespace, both families: (link index, CIDR, scope). The local

@@ -116,9 +116,8 @@ def kernel_state(path: str) -> dict:
     the namespace at `path`, read in-process with cni.kernel.rtnl (a snapshot per input must be cheap)."""
     sock = _netlink(path)
     links = {}
-    for body in sock.request(rtnl.RTM_GETLINK, rtnl.NLM_F_DUMP, rtnl.ifinfo()):
-        link, mtu = rtnl.Link(body), rtnl.attributes(body, 16).get(rtnl.IFLA_MTU, b"\0\0\0\0")
-        links[link.index] = (link.name, link.kind, link.master, struct.unpack("=I", mtu)[0], link.mac,
+    for link in sock.all_links():
+        links[link.index] = (link.name, link.kind, link.master, link.mtu, link.mac,
                              link.flags & 0x301)  # up, promisc, allmulti
     names = {index: link[0] for index, link in links.items()}
     described = {name: (kind, names.get(master), mtu, mac, flags) for name, kind, master, mtu, mac, flags in links.values()}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from ...dns import daemon, records
+from ...dns.message import A, AAAA
 from ...spec import CNIError, Request, Result
 from ...spec import errors
 from ...spec.record import replace
@@ -30,11 +31,11 @@ def _answers(attachment: records.Attachment, timeout: float) -> str:
     without names, any answer will do)."""
     gateway, addresses = attachment.gateways[0], {a.split("/")[0] for a in attachment.addresses}
     name = attachment.names[0] if attachment.names else f"pynet-probe.{attachment.domainName}"
-    qtype = 28 if ":" in gateway else 1  # AAAA where the gateway is IPv6
+    qtype = AAAA if ":" in gateway else A  # AAAA where the gateway is IPv6
     answer = daemon.probe(gateway, name, qtype, timeout)
     if answer is None:
         return f"no DNS server answers on {gateway}"
-    wanted = {a for a in addresses if (":" in a) == (qtype == 28)}
+    wanted = {a for a in addresses if (":" in a) == (qtype == AAAA)}
     if attachment.names and wanted and not wanted & set(answer[1]):
         return f"{gateway} answers {name} with {answer[1] or 'nothing'}, not {sorted(wanted)}"
     return ""

@@ -50,7 +50,8 @@ def command_create_sublink(args) -> int:
 def command_create_overlay(args) -> int:
     opts = netadmin.OverlayOptions(vni=args.vni, network=args.network, underlay=args.underlay,
                                    subnet_len=args.subnet_len, port=args.port, mtu=args.mtu,
-                                   etcd=tuple(args.etcd), store_file=args.store_file, lease_ttl=args.lease_ttl)
+                                   etcd=tuple(args.etcd), store_file=args.store_file, lease_ttl=args.lease_ttl,
+                                   dns=not args.disable_dns)
     from ..plugins.overlay.config import conf_problem
 
     net = netadmin.create_overlay(args.name, opts, check=conf_problem)
@@ -124,6 +125,11 @@ def command_gc(args) -> int:
     return 0
 
 
+def _dns_option(parser) -> None:
+    parser.add_argument("--disable-dns", action="store_true",
+                        help="no names: leave the dnsname plugin out (containers reach each other by address)")
+
+
 def _create_parser(parent, common) -> None:
     drivers = parent.add_subparsers(dest="driver", required=True, metavar="DRIVER")
     bridge = drivers.add_parser("bridge", parents=[common], help="a bridge network with NAT (Docker's default kind)")
@@ -134,8 +140,7 @@ def _create_parser(parent, common) -> None:
     bridge.add_argument("--internal", action="store_true", help="no masquerade and no default route")
     bridge.add_argument("--mtu", type=int, default=0)
     bridge.add_argument("--no-icc", action="store_true", help="containers of the network cannot talk to each other")
-    bridge.add_argument("--disable-dns", action="store_true",
-                        help="no names: leave the dnsname plugin out (containers reach each other by address)")
+    _dns_option(bridge)
     bridge.set_defaults(run=command_create)
     for kind, text, modes in (("macvlan", "addresses and MACs of their own on a host interface's LAN",
                                "bridge (default), private, vepa or passthru"),
@@ -161,6 +166,7 @@ def _create_parser(parent, common) -> None:
                          help="an etcd client URL (repeatable); without: the file store")
     overlay.add_argument("--store-file", default="", help="the file store's path, shared by the hosts")
     overlay.add_argument("--lease-ttl", type=int, default=0, help="seconds (default 86400)")
+    _dns_option(overlay)
     overlay.set_defaults(run=command_create_overlay)
 
 

@@ -142,9 +142,7 @@ def bridge_plugins(bridge: str, v4: subnets.Network, gateway: str, opts: BridgeO
         bridge_conf["mtu"] = opts.mtu
     plugins = [bridge_conf, {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
                {"type": "firewall", "backend": ""}, {"type": "tuning"}]
-    if opts.dns:
-        plugins.append({"type": "dnsname", "domainName": DNS_DOMAIN, "capabilities": {"aliases": True}})
-    return plugins
+    return plugins + ([dnsname_plugin()] if opts.dns else [])
 
 
 def sublink_plugins(kind: str, parent: str, mode: str, v4: subnets.Network, gateway: str) -> list[dict]:
@@ -215,6 +213,11 @@ DEFAULT_NETWORK, DEFAULT_BRIDGE = "bridge", "pynet0"  # Docker's `bridge` networ
 DNS_DOMAIN = "dns.pynet"  # a user-defined network's names: NAME and NAME.dns.pynet
 
 
+def dnsname_plugin() -> dict:
+    """The name server's plugin, as Podman chains it (its aliases: `pynet run --network-alias`)."""
+    return {"type": "dnsname", "domainName": DNS_DOMAIN, "capabilities": {"aliases": True}}
+
+
 def default_network() -> NetworkConfig:
     """Docker's default network, `bridge` on `pynet0` with a free subnet (172.17.0.0/16 first) and,
     as Docker's, no names (no dnsname), written on first use. The caller holds the runtime's lock:
@@ -265,15 +268,17 @@ class OverlayOptions:
     etcd: tuple[str, ...] = ()  # etcd client URLs; none: the file store
     store_file: str = ""
     lease_ttl: int = 0
+    dns: bool = True  # containers find each other by name across the hosts, as on Docker's overlays
 
 
 def overlay_plugins(opts: OverlayOptions) -> list[dict]:
+    """overlay and, unless `opts.dns` is off, dnsname (no I/O)."""
     store = ({"type": "etcd", "endpoints": list(opts.etcd)} if opts.etcd else
              {"type": "file", **({"path": opts.store_file} if opts.store_file else {})})
     overlay = {"type": "overlay", "vni": opts.vni, "network": opts.network, "subnetLen": opts.subnet_len,
                "port": opts.port, "underlay": opts.underlay, "store": store,
                **({"mtu": opts.mtu} if opts.mtu else {}), **({"leaseTTL": opts.lease_ttl} if opts.lease_ttl else {})}
-    return [overlay]
+    return [overlay, *([dnsname_plugin()] if opts.dns else [])]
 
 
 def create_overlay(name: str, opts: OverlayOptions, conf_dir: str | None = None, *,

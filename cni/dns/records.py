@@ -4,8 +4,10 @@ whole (cni.files.write_atomic) by the dnsname plugin, read by the server when th
 A file holds one container interface on one network: {"network", "gateways" (where the server
 listens for that network), "domainName", "containerId", "ifname", "names" (name and aliases),
 "addresses", each with its prefix length as in a CNI result: the network's subnets, whose
-clients only are answered)}. A network exists while it has attachments; its gateways and domain are the union of
-what they say. `views()` turns them into what the server answers, one View per gateway address.
+clients only are answered), "host" ("" for this host's; for a container on another host of an
+overlay, that host's underlay address, and no gateways: cni.plugins.overlay.names mirrors those)}.
+A network exists while it has attachments; its gateways and domain are the union of what they say.
+`views()` turns them into what the server answers, one View per gateway address.
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ class Attachment:
     addresses: list[str] = field(default_factory=list)
     gateways: list[str] = field(default_factory=list)
     domainName: str = ""
+    host: str = ""  # another host's (its underlay address) for an overlay peer's container
 
     def file_name(self) -> str:
-        return file_name(self.network, self.containerId, self.ifname)
+        return file_name(self.network, self.containerId, self.ifname, self.host)
 
 
-def file_name(network: str, container_id: str, ifname: str) -> str:
-    key = json.dumps([network, container_id, ifname]).encode()
+def file_name(network: str, container_id: str, ifname: str, host: str = "") -> str:
+    key = json.dumps([network, container_id, ifname, *([host] if host else [])]).encode()
     return hashlib.sha256(key).hexdigest()[:32] + ".json"
 
 
@@ -54,10 +57,10 @@ def write(where: str, attachment: Attachment) -> None:
     write_atomic(os.path.join(where, attachment.file_name()), data, dir_mode=0o755)
 
 
-def remove(where: str, network: str, container_id: str, ifname: str) -> bool:
+def remove(where: str, network: str, container_id: str, ifname: str, host: str = "") -> bool:
     """Forget an attachment's records; False if there were none."""
     try:
-        os.unlink(os.path.join(where, file_name(network, container_id, ifname)))
+        os.unlink(os.path.join(where, file_name(network, container_id, ifname, host)))
         return True
     except FileNotFoundError:
         return False
@@ -66,17 +69,30 @@ def remove(where: str, network: str, container_id: str, ifname: str) -> bool:
 def read(path: str) -> Attachment | None:
     """The attachment in file `path`, None if it is gone or not one (a stray or half-made file)."""
     try:
-        value = json.loads(read_regular(path))
+        return parse(json.loads(read_regular(path)))
+    except (OSError, ValueError):
+        return None
+
+
+def parse(value) -> Attachment | None:
+    """An attachment from its JSON form, None if `value` is not one."""
+    try:
         attachment = Attachment(**value)
         for address in attachment.addresses:
             ipaddress.ip_interface(address)
         for address in attachment.gateways:
             ipaddress.ip_address(address)
-        if not all(isinstance(n, str) for n in (attachment.network, attachment.domainName, *attachment.names)):
+        if not all(isinstance(n, str) for n in (attachment.network, attachment.domainName, attachment.host,
+                                                attachment.containerId, attachment.ifname, *attachment.names)):
             return None
         return attachment
-    except (OSError, ValueError, TypeError):
+    except (ValueError, TypeError):
         return None
+
+
+def served(attachments) -> bool:
+    """Whether the attachments need a server here: some are this host's (a peer's add names only)."""
+    return any(a.gateways for a in attachments)
 
 
 def load(where: str, names=None, known: dict | None = None) -> dict[str, Attachment]:

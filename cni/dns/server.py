@@ -27,7 +27,7 @@ from . import daemon, records, upstream
 from .listeners import Connection, Listener
 from . import message as m
 
-LINGER = 1.0  # seconds without records before leaving (a container replaced keeps its server)
+LINGER = 1.0  # seconds without a network of this host's to serve before leaving (a container replaced keeps its server)
 TCP_IDLE, TCP_MAX = 10.0, 128
 BATCH = 64  # datagrams read per wakeup of one socket
 CACHE_SIZE = 4096  # ready answers per gateway (by question; and by whole query but the id)
@@ -87,7 +87,8 @@ class Server:
             self._register(listener.udp, self.udp_ready, listener)
             self._register(listener.tcp, self.accept, listener)
         self.forwarder.servers = upstream.without(upstream.upstreams(self.resolv_conf), views)
-        self.empty_since = None if self.attachments else (self.empty_since or time.monotonic())
+        served = records.served(self.attachments.values())
+        self.empty_since = None if served else (self.empty_since or time.monotonic())
 
     def _close_listener(self, address: str) -> None:
         listener = self.listeners.pop(address)
@@ -311,7 +312,7 @@ class Server:
             self._close_listener(address)
         daemon.release(self.lock, self.lock_path)
         self.lock = None
-        if self.stopping or not records.load(self.where):
+        if self.stopping or not records.served(records.load(self.where).values()):
             self.forwarder.close()
             return True
         self.lock = daemon.claim(self.lock_path)

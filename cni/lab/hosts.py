@@ -1,5 +1,6 @@
 """`pynet lab up|down|status`: simulated hosts (network namespaces) on an underlay bridge, an
-overlay network across them, a member daemon and a container per host, proven by pings.
+overlay network across them (with names: dnsname), a member daemon and a container per host,
+proven by pings by name.
 
 Everything carries the prefix `pnlab-` (namespaces; $PYNET_LAB_PREFIX for another lab beside it) and
 lives under $PYNET_LAB_DIR (default /run/pynet/lab): lab.json (what is up), the file store or etcd's
@@ -211,8 +212,8 @@ def _host(lab: dict, n: int, config: dict) -> dict:
 
 
 def _prove(lab: dict, start: float) -> float | None:
-    """Every container pings every other (retrying while the member daemons catch up); seconds from `start` to the
-    first success."""
+    """Every container pings every other by name (retrying while the member daemons catch up); seconds from
+    `start` to the first success."""
     hosts, first = lab["hosts"], None
     for a in hosts:
         for b in hosts:
@@ -220,10 +221,9 @@ def _prove(lab: dict, start: float) -> float | None:
                 continue
             deadline = time.monotonic() + 10
             n = lab["hosts"].index(a) + 1
-            while _pynet(lab, n, "exec", a["container"], "ping", "-c1", "-W1", b["address"].split("/")[0],
-                         check=False).returncode:
+            while _pynet(lab, n, "exec", a["container"], "ping", "-c1", "-W1", b["container"], check=False).returncode:
                 if time.monotonic() > deadline:
-                    raise LabError(f"{a['container']} cannot ping {b['address']} on {b['name']}")
+                    raise LabError(f"{a['container']} cannot ping {b['container']} ({b['address']}) on {b['name']}")
                 time.sleep(0.1)
             first = first if first is not None else round(time.monotonic() - start, 2)
     return first
@@ -306,7 +306,7 @@ def report(lab: dict) -> str:
                      "`pynet lab on N -- ARGS` runs pynet ARGS in VM N")
     if "up_s" in lab:
         lines.append(f"up in {lab['up_s']} s; first cross-host ping {lab['first_ping_s']} s after start; "
-                     "every container pinged every other")
+                     "every container pinged every other" + ("" if lab.get("vm") else " by name"))
     if "alive" in lab:
         lines.append(f"processes alive: {len(lab['alive'])} of {len(lab['pids'])}")
     return "\n".join(lines)

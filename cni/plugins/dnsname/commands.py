@@ -1,6 +1,7 @@
 """dnsname ADD/DEL/CHECK/GC/STATUS: an attachment's names and addresses become records of the
 host's DNS server (cni.dns: one server per host namespace, answering on each network's gateway
-addresses); the result points the container's resolver at the gateways, the domain searched."""
+addresses); the result points the container's resolver at the gateways, the domain searched. On
+an overlay, the records travel to the other hosts through the overlay's store (overlay.names)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import time
 
 from ...dns import daemon, records
 from ...dns.message import A, AAAA
+from ...log import logger
 from ...spec import CNIError, Request, Result
 from ...spec import errors
 from ...spec.record import replace
+from ..overlay import names as overlay_names
 from .config import DnsConf, parse
 
 READY_WITHIN = 10.0  # seconds a new server (a Python process, slow to start on a busy host) has to answer
@@ -60,8 +63,10 @@ def add(request: Request) -> Result:
     try:
         daemon.ensure_running(records=where)
         _until_served(attachment)
+        overlay_names.after_change(attachment.network)
     except BaseException:
         records.remove(where, attachment.network, attachment.containerId, attachment.ifname)
+        _after_change(attachment.network)
         raise
     search = prev.dns.search + (() if conf.domain in prev.dns.search else (conf.domain,))
     return replace(prev, dns=replace(prev.dns, nameservers=tuple(attachment.gateways), search=search))
@@ -70,6 +75,16 @@ def add(request: Request) -> Result:
 def delete(request: Request) -> None:
     """The attachment's records go (none: nothing to do); the server leaves with the last."""
     records.remove(records.directory(), request.config.name, request.container_id, request.ifname)
+    _after_change(request.config.name)
+
+
+def _after_change(network: str) -> None:
+    """The records of an overlay's network synced with its store, where a store that does not answer
+    is no error: the member daemon syncs them later (and other hosts drop them with the lease)."""
+    try:
+        overlay_names.after_change(network)
+    except CNIError as e:
+        logger().warning("overlay %s: names not synced with the store (%s); the member daemon will", network, e)
 
 
 def check(request: Request) -> None:
@@ -93,13 +108,16 @@ def check(request: Request) -> None:
 
 
 def gc(request: Request) -> None:
-    """The records of the network's attachments that are not in cni.dev/valid-attachments go."""
+    """The records of the network's attachments on this host that are not in
+    cni.dev/valid-attachments go (other hosts' are their GC's)."""
     conf = request.config
     valid = {(a.container_id, a.ifname) for a in conf.valid_attachments}
     where = records.directory()
     for attachment in records.load(where).values():
-        if attachment.network == conf.name and (attachment.containerId, attachment.ifname) not in valid:
+        if attachment.network == conf.name and not attachment.host \
+                and (attachment.containerId, attachment.ifname) not in valid:
             records.remove(where, attachment.network, attachment.containerId, attachment.ifname)
+    _after_change(conf.name)
 
 
 def status(request: Request) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from ...dns import records
 from ...firewall import driver, owner_tag
 from ...ipam import delegate
 from ...kernel.links import (add_address, all_addresses, create_vxlan, delete_address, delete_link, link_index, mac_of,
@@ -23,7 +24,7 @@ from ...spec.request import request_for
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
 from ..detaching import collect_garbage, detach
 from ..ipconfig import configure, with_default_routes
-from . import local
+from . import local, names
 from .cluster import leases, network_key, open_store, register, release, take_lease, vtep_ip
 from .config import VXLAN_OVERHEAD, OverlayConf, parse
 from .fabric import device_problems, missing, resolve_underlay, sync, wanted_entries
@@ -133,19 +134,23 @@ def delete(request: Request) -> None:
 
 
 def leave(conf: OverlayConf, state: dict) -> None:
-    """The host leaves the overlay: VXLAN device and bridge gone, lease released, local state removed.
-    An unreachable store keeps the lease until its TTL runs out (logged, not an error)."""
+    """The host leaves the overlay: VXLAN device and bridge gone, its names and lease released, the
+    other hosts' names and the local state removed. An unreachable store keeps the lease and names
+    until the lease's TTL runs out (logged, not an error)."""
     with netlink() as host:
         delete_link(host, conf.device)
         delete_link(host, conf.bridge)
     driver(conf.firewall_backend).forget_network(conf.name)
+    names.forget(conf.name, records.directory())
     try:
-        release(open_store(conf.store), conf, state["subnet"])
+        store = open_store(conf.store)
+        names.withdraw(store, conf, state["underlay"])
+        release(store, conf, state["subnet"])
     except CNIError as e:
         from ...log import logger
 
-        logger().warning("overlay %s: lease %s not released (%s); it expires after its TTL", conf.name,
-                         state["subnet"], e)
+        logger().warning("overlay %s: lease %s and names not released (%s); they go when the lease's TTL runs out",
+                         conf.name, state["subnet"], e)
     local.forget(conf.state_dir)
 
 

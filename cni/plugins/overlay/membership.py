@@ -6,7 +6,8 @@ Every `interval` seconds, under the host's overlay lock: read the lease this hos
 (lease.json; none yet or any more → idle), renew its TTL every third of the TTL (taking the same
 subnet again if it expired meanwhile), and make the VXLAN device's route/neighbour/FDB entries match
 the other hosts' live leases, so hosts that join, change address or leave (explicitly, or by
-their lease's TTL running out) show up or disappear. Stopping the daemon changes nothing on the
+their lease's TTL running out) show up or disappear; and the same for their containers' names
+(names.sync). Stopping the daemon changes nothing on the
 host: containers keep working, and a restarted one takes over the same lease.
 """
 
@@ -16,10 +17,11 @@ import signal
 import threading
 import time
 
+from ...dns import records
 from ...kernel.links import netlink
 from ...log import logger
 from ...spec import CNIError
-from . import local
+from . import local, names
 from .cluster import lease_key, leases, open_store
 from .config import from_state, state_dir_of
 from .fabric import sync, wanted_entries
@@ -56,13 +58,15 @@ class Membership:
             state = local.read(self.state_dir)
             if state is None:
                 self._renewed = 0.0
+                names.forget(self.name, records.directory())
                 return []
             conf = from_state(state, self.state_dir)
             store = open_store(conf.store)
             self.renew(store, conf, state)
             wanted = wanted_entries(leases(store, conf), state["subnet"])
             with netlink() as host:
-                return sync(host, conf.device, conf.network, wanted)
+                changes = sync(host, conf.device, conf.network, wanted)
+            return changes + names.sync(store, conf, state["underlay"], records.directory())
 
     def run(self) -> int:
         import logging

@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import shutil
-import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -117,19 +116,15 @@ class Container:
         _write(os.path.join(self.dir, "state.json"), json.dumps(asdict(self), indent=2) + "\n")
 
     def set_exit(self, code: int) -> None:
-        try:
-            _write(self.exit_path, f"{code}\n")
-        except FileNotFoundError:
-            pass  # removed meanwhile (rm -f)
+        """Record the command's exit status, under the runtime's lock: never into a directory that
+        `rm` is removing (nothing once it is gone)."""
+        with locked():
+            if os.path.isdir(self.dir):
+                _write(self.exit_path, f"{code}\n")
 
     def remove(self) -> None:
-        """Forget the container: its directory goes, also when its monitor records the command's
-        exit status meanwhile (a file appearing while the directory is emptied: tried again)."""
-        for _ in range(20):
-            shutil.rmtree(self.dir, ignore_errors=True)
-            if not os.path.exists(self.dir):
-                return
-            time.sleep(0.01)
+        """Forget the container: its directory goes (callers hold the runtime's lock)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def describe(self) -> dict:
         """Everything `inspect` shows."""

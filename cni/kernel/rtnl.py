@@ -29,7 +29,7 @@ IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_DATA = 1, 2, 5
 VETH_INFO_PEER = 1
 IFLA_BRPORT_MODE = 4
 IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
-RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
 IFF_UP = 0x1
 
@@ -104,6 +104,15 @@ def _address(index: int, address: str, prefix: int) -> bytes:
     family = _socket.AF_INET6 if ":" in address else _socket.AF_INET
     body = _IFADDR.pack(family, prefix, 0, 0, index) + ip(IFA_ADDRESS, address)
     return body + ip(IFA_LOCAL, address) if family == _socket.AF_INET else body
+
+
+class Route:
+    """A route: its table, destination CIDR, gateway ("" if none) and output link's index (0 if none)."""
+
+    __slots__ = ("table", "dst", "gateway", "oif")
+
+    def __init__(self, table: int, dst: str, gateway: str, oif: int) -> None:
+        self.table, self.dst, self.gateway, self.oif = table, dst, gateway, oif
 
 
 class Link:
@@ -299,16 +308,22 @@ class Rtnl(NetlinkSocket):
                 found.append((index, f"{_socket.inet_ntop(family, value)}/{prefix}", scope))
         return found
 
-    def route_destinations(self, family: int) -> list[str]:
-        """The destination (CIDR; 0.0.0.0/0 or ::/0 for a default route) of every route of one
-        family in every table, of every type (local, broadcast, unreachable ... too): what
-        `ip route show table all` lists."""
+    def routes(self, family: int = _socket.AF_UNSPEC) -> list[Route]:
+        """Every route of one family (both: AF_UNSPEC) in every table, of every type (local,
+        broadcast, unreachable ... too): what `ip route show table all` lists."""
         found = []
         for body in self.request(RTM_GETROUTE, NLM_F_DUMP, _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)):
-            rfamily, length = body[0], body[1]
-            if rfamily != family:
+            rfamily, length, _, _, table = _RTMSG.unpack_from(body)[:5]
+            if rfamily not in (_socket.AF_INET, _socket.AF_INET6) or family not in (_socket.AF_UNSPEC, rfamily):
                 continue
-            dst = attributes(body, _RTMSG.size).get(RTA_DST)
-            address = _socket.inet_ntop(family, dst) if dst else ("::" if family == _socket.AF_INET6 else "0.0.0.0")
-            found.append(f"{address}/{length}")
+            attrs = attributes(body, _RTMSG.size)
+            dst, gateway = attrs.get(RTA_DST), attrs.get(RTA_GATEWAY)
+            address = _socket.inet_ntop(rfamily, dst) if dst else ("::" if rfamily == _socket.AF_INET6 else "0.0.0.0")
+            found.append(Route(struct.unpack("=I", attrs[RTA_TABLE])[0] if RTA_TABLE in attrs else table,
+                               f"{address}/{length}", _socket.inet_ntop(rfamily, gateway) if gateway else "",
+                               struct.unpack("=I", attrs[RTA_OIF])[0] if RTA_OIF in attrs else 0))
         return found
+
+    def route_destinations(self, family: int) -> list[str]:
+        """The destination (CIDR; 0.0.0.0/0 or ::/0 for a default route) of every route of `family`."""
+        return [route.dst for route in self.routes(family)]

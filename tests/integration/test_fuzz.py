@@ -17,8 +17,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import struct
 import subprocess
 import tempfile
 import time
@@ -101,7 +99,7 @@ def fuzzlab(make_netns, tmp_path, token):
 
 
 _SOCKETS: dict = {}  # namespace path -> an rtnetlink socket opened in it, kept for the test's snapshots
-RTM_GETROUTE, IFA_FLAGS_LINK_SCOPE = 26, 253
+RT_SCOPE_LINK, RT_TABLE_LOCAL = 253, 255
 
 
 def _netlink(path: str) -> rtnl.Rtnl:
@@ -121,23 +119,10 @@ def kernel_state(path: str) -> dict:
                              link.flags & 0x301)  # up, promisc, allmulti
     names = {index: link[0] for index, link in links.items()}
     described = {name: (kind, names.get(master), mtu, mac, flags) for name, kind, master, mtu, mac, flags in links.values()}
-    addresses = []
-    for body in sock.request(rtnl.RTM_GETADDR, rtnl.NLM_F_DUMP, struct.pack("=BBBBi", 0, 0, 0, 0, 0)):
-        family, prefix, _, scope, index = struct.unpack_from("=BBBBi", body)
-        value = rtnl.attributes(body, 8).get(rtnl.IFA_ADDRESS)
-        if scope != IFA_FLAGS_LINK_SCOPE and value:
-            addresses.append((names.get(index), f"{socket.inet_ntop(family, value)}/{prefix}"))
-    routes = []
-    for body in sock.request(RTM_GETROUTE, rtnl.NLM_F_DUMP, struct.pack("=BBBBBBBBI", 0, 0, 0, 0, 0, 0, 0, 0, 0)):
-        family, length, _, _, table, _, _, _, _ = struct.unpack_from("=BBBBBBBBI", body)
-        found = rtnl.attributes(body, 12)
-        table = struct.unpack("=I", found[15])[0] if 15 in found else table  # RTA_TABLE
-        dst = socket.inet_ntop(family, found[rtnl.RTA_DST]) if rtnl.RTA_DST in found else ""
-        if table == 255 or dst.startswith(("fe80", "ff00")):
-            continue  # the local table and link-local routes follow addresses and links by themselves
-        gateway = socket.inet_ntop(family, found[rtnl.RTA_GATEWAY]) if rtnl.RTA_GATEWAY in found else ""
-        oif = struct.unpack("=I", found[rtnl.RTA_OIF])[0] if rtnl.RTA_OIF in found else None
-        routes.append((table, f"{dst}/{length}", gateway, names.get(oif)))
+    addresses = [(names.get(index), cidr) for index, cidr, scope in sock.all_addresses() if scope != RT_SCOPE_LINK]
+    routes = [(r.table, r.dst, r.gateway, names.get(r.oif)) for r in sock.routes()
+              if r.table != RT_TABLE_LOCAL and not r.dst.startswith(("fe80", "ff00"))]
+    # (the local table and link-local routes follow addresses and links by themselves)
     with entered(path):
         _, ruleset, _ = libnft.run("list ruleset")
     return {"links": described, "addresses": sorted(addresses), "routes": sorted(routes),

@@ -33,7 +33,7 @@ def command_up(args) -> int:
 
         lab = vmhosts.up(args.hosts, args.store or "etcd")
     else:
-        lab = hosts.up(args.hosts, args.store or "file")
+        lab = hosts.up(args.hosts, args.store or "file", args.etcd_members, args.etcd_tls)
     print(json.dumps(lab, indent=1) if args.format == "json" else hosts.report(lab))
     return 0
 
@@ -78,6 +78,10 @@ def register(sub) -> None:
     up.add_argument("--store", choices=("file", "etcd"), help="the overlay's store (default file; etcd with --vm)")
     up.add_argument("--vm", action="store_true", help="the hosts are qemu VMs (software emulation unless "
                                                       "PYNET_VM_ACCEL=kvm; at most PYNET_VM_MAX, default 2)")
+    up.add_argument("--etcd-members", type=int, default=1, help="etcd cluster members, each on an underlay "
+                    "address of its own (with --store etcd; default 1)")
+    up.add_argument("--etcd-tls", action="store_true", help="etcd speaks TLS and wants client certificates "
+                    "(a throwaway CA in the lab's directory)")
     up.set_defaults(run=command_up)
     actions.add_parser("down", help="remove everything the lab created").set_defaults(run=command_down)
     actions.add_parser("status", help="what is up, and each host's peers").set_defaults(run=command_status)

@@ -3,6 +3,8 @@ conf dir."""
 
 from __future__ import annotations
 
+import os
+
 from ..containers import lifecycle, netadmin, state
 from ..libcni import CNIConfig, load_network, load_networks
 from .output import emit, emit_one
@@ -51,7 +53,9 @@ def command_create_overlay(args) -> int:
     opts = netadmin.OverlayOptions(vni=args.vni, network=args.network, underlay=args.underlay,
                                    subnet_len=args.subnet_len, port=args.port, mtu=args.mtu,
                                    etcd=tuple(args.etcd), store_file=args.store_file, lease_ttl=args.lease_ttl,
-                                   dns=not args.disable_dns)
+                                   dns=not args.disable_dns, etcd_tls=tuple(
+                                       (k, os.path.abspath(getattr(args, k))) for k in ("cacert", "cert", "key")
+                                       if getattr(args, k)))
     from ..plugins.overlay.config import conf_problem
 
     net = netadmin.create_overlay(args.name, opts, check=conf_problem)
@@ -164,6 +168,9 @@ def _create_parser(parent, common) -> None:
     overlay.add_argument("--mtu", type=int, default=0, help="default: the underlay's MTU - 50")
     overlay.add_argument("--etcd", action="append", default=[], metavar="URL",
                          help="an etcd client URL (repeatable); without: the file store")
+    overlay.add_argument("--cacert", default="", help="etcd over TLS: the CA that signed the members' certificates")
+    overlay.add_argument("--cert", default="", help="etcd over TLS: this host's client certificate")
+    overlay.add_argument("--key", default="", help="etcd over TLS: the client certificate's key")
     overlay.add_argument("--store-file", default="", help="the file store's path, shared by the hosts")
     overlay.add_argument("--lease-ttl", type=int, default=0, help="seconds (default 86400)")
     _dns_option(overlay)

@@ -268,12 +268,13 @@ class OverlayOptions:
     etcd: tuple[str, ...] = ()  # etcd client URLs; none: the file store
     store_file: str = ""
     lease_ttl: int = 0
+    etcd_tls: tuple[tuple[str, str], ...] = ()  # ("cacert" | "cert" | "key", path): etcd over TLS
     dns: bool = True  # containers find each other by name across the hosts, as on Docker's overlays
 
 
 def overlay_plugins(opts: OverlayOptions) -> list[dict]:
     """overlay and, unless `opts.dns` is off, dnsname (no I/O)."""
-    store = ({"type": "etcd", "endpoints": list(opts.etcd)} if opts.etcd else
+    store = ({"type": "etcd", "endpoints": list(opts.etcd), **dict(opts.etcd_tls)} if opts.etcd else
              {"type": "file", **({"path": opts.store_file} if opts.store_file else {})})
     overlay = {"type": "overlay", "vni": opts.vni, "network": opts.network, "subnetLen": opts.subnet_len,
                "port": opts.port, "underlay": opts.underlay, "store": store,

@@ -16,21 +16,18 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
-from ..kernel.netns import alive, entered, kill_all_in
+from ..kernel.netns import alive, kill_all_in
+from . import etcd
+from .common import LabError, spawn
 
 PREFIX = "pnlab-"  # the default; $PYNET_LAB_PREFIX gives a lab names of its own (labs side by side, tests)
 UNDERLAY = "192.168.213"
 NETWORK = {"cniVersion": "1.1.0", "name": "lab", "type": "overlay", "vni": 4213, "network": "10.213.0.0/16",
            "subnetLen": 24, "underlay": "ul0", "leaseTTL": 10}
-
-
-class LabError(Exception):
-    pass
 
 
 def lab_dir() -> str:
@@ -65,53 +62,6 @@ def _netns(name: str) -> str:
     return name
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _spawn(ns: str, argv: list[str], log: str, env: dict) -> int:
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=out, stderr=out, env=env,
-                                start_new_session=True)
-    return proc.pid
-
-
-def _healthy(ns: str, url: str) -> bool:
-    import urllib.request
-
-    with entered(f"/run/netns/{ns}"):  # a socket belongs to the namespace it is made in
-        try:
-            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url + "/health", timeout=1):
-                return True
-        except OSError:
-            return False
-
-
-def _start_etcd(ns: str, directory: str, port: int = 0, wait: bool = True) -> tuple[int, str]:
-    """etcd in namespace `ns`, listening on the underlay (on `port`, or a free one); (pid, client URL).
-    `wait`: until it answers (else the caller waits with `_etcd_ready`)."""
-    url = f"http://{UNDERLAY}.254:{port or _free_port()}"
-    peer = f"http://127.0.0.1:{port + 1 if port else _free_port()}"
-    pid = _spawn(ns, ["etcd", "--data-dir", os.path.join(directory, "etcd"), "--listen-client-urls", url,
-                      "--advertise-client-urls", url, "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
-                      peer, "--initial-cluster", f"default={peer}"],
-                 os.path.join(directory, "etcd.log"), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-    if wait:
-        _etcd_ready(ns, url, directory)
-    return pid, url
-
-
-def _etcd_ready(ns: str, url: str, directory: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _healthy(ns, url):
-            return
-        time.sleep(0.1)
-    raise LabError(f"etcd did not start (see {directory}/etcd.log)")
-
-
 def make_underlay() -> str:
     """The underlay: bridge ulbr ({UNDERLAY}.254/24) in a namespace of its own; the namespace's name."""
     underlay = _netns(prefix() + "u")
@@ -128,10 +78,14 @@ def check_free(directory: str) -> None:
         raise LabError("a lab is up already: run `pynet lab down` first")
 
 
-def up(hosts: int = 2, store: str = "file") -> dict:
+def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: bool = False) -> dict:
     """Bring the lab up; returns its description (also written to lab.json)."""
     if hosts < 1 or hosts > 50:
         raise LabError("--hosts must be from 1 to 50")
+    if (etcd_members != 1 or etcd_tls) and store != "etcd":
+        raise LabError("--etcd-members and --etcd-tls are for --store etcd")
+    if not 1 <= etcd_members <= 7:
+        raise LabError("--etcd-members must be from 1 to 7 (an odd number keeps a majority when one fails)")
     directory = lab_dir()
     check_free(directory)
     start = time.monotonic()
@@ -141,9 +95,11 @@ def up(hosts: int = 2, store: str = "file") -> dict:
         _write(lab)
         underlay = lab["underlay"] = make_underlay()
         if store == "etcd":
-            pid, url = _start_etcd(underlay, directory)
-            lab["pids"].append(pid)
-            config = {**NETWORK, "store": {"type": "etcd", "endpoints": [url]}}
+            cluster = lab["etcd"] = etcd.start(underlay, directory, UNDERLAY, etcd_members, etcd_tls, wait=False)
+            lab["pids"] += [m["pid"] for m in cluster["members"]]
+            _write(lab)
+            etcd.ready(cluster)
+            config = {**NETWORK, "store": {"type": "etcd", "endpoints": cluster["endpoints"], **cluster["tls"]}}
         else:
             config = {**NETWORK, "store": {"type": "file", "path": os.path.join(directory, "store.json")}}
         lab["config"] = config
@@ -199,16 +155,24 @@ def _host(lab: dict, n: int, config: dict) -> dict:
     _pynet(lab, n, "create", "overlay", config["name"], "--vni", str(config["vni"]), "--network", config["network"],
            "--underlay", config["underlay"], "--subnet-len", str(config["subnetLen"]),
            "--lease-ttl", str(config["leaseTTL"]),
-           *(["--etcd", store["endpoints"][0]] if store["type"] == "etcd" else ["--store-file", store["path"]]))
+           *_store_options(store))
     lab["hosts"].append({"name": name, "underlay": f"{UNDERLAY}.{n}", "state": env["PYNET_STATE_DIR"],
                          "container": container, "address": ""})
     _write(lab)  # from here on, down() removes this host's container
     _pynet(lab, n, "run", "-d", "--name", container, "--network", config["name"], "--", "sleep", "infinity")
     address = json.loads(_pynet(lab, n, "--format", "json", "inspect", container).stdout)["addresses"][0]
-    lab["pids"].append(_spawn(name, [_tool("pynet"), "overlay", "member", "--network", config["name"]],
+    lab["pids"].append(spawn(name, [_tool("pynet"), "overlay", "member", "--network", config["name"]],
                               os.path.join(lab["dir"], f"member-h{n}.log"), env))
     lab["hosts"][-1]["address"] = address
     return lab["hosts"][-1]
+
+
+def _store_options(store: dict) -> list[str]:
+    """`pynet create overlay`'s options for the store."""
+    if store["type"] == "file":
+        return ["--store-file", store["path"]]
+    return [option for url in store["endpoints"] for option in ("--etcd", url)] + \
+        [option for key in ("cacert", "cert", "key") if store.get(key) for option in (f"--{key}", store[key])]
 
 
 def _prove(lab: dict, start: float) -> float | None:

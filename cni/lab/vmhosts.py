@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from . import hosts
+from . import etcd, hosts
 from .channel import Channel, ChannelTimeout, guest_loop
 from .hosts import NETWORK, UNDERLAY, LabError, prefix
 from .image import missing
@@ -109,12 +109,13 @@ def up(count: int = 2, store: str = "etcd") -> dict:
         for n in range(1, count + 1):
             _boot(lab, n, slots[n - 1], agent)
             hosts._write(lab)
-        pid, url = hosts._start_etcd(lab["underlay"], directory, ETCD_PORT, wait=False)
-        lab["pids"].append(pid)
+        cluster = etcd.start(lab["underlay"], directory, hosts.UNDERLAY, port=ETCD_PORT, wait=False)
+        lab["pids"].append(cluster["members"][0]["pid"])
+        url = cluster["endpoints"][0]
         # a longer lease than the netns lab's: a member daemon under emulation on a busy machine may stall for seconds
         lab["config"] = {**NETWORK, "underlay": "eth0", "leaseTTL": 30, "store": {"type": "etcd", "endpoints": [url]}}
         hosts._write(lab)
-        hosts._etcd_ready(lab["underlay"], url, directory)
+        etcd.ready(cluster)
         for n in range(1, count + 1):
             _configure(lab, n)
         _containers(lab, start)

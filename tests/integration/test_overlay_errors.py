@@ -53,6 +53,11 @@ BAD = [
     ({"mtu": 1451}, 7, "at most 1450"),
     ({"store": {"type": "consul"}}, 7, "store.type"),
     ({"store": {"type": "etcd", "endpoints": ["127.0.0.1:2379"]}}, 7, "endpoints"),
+    ({"store": {"type": "etcd", "endpoints": ["http://10.0.0.1:2379"], "cacert": "/ca.pem"}}, 7, "https://"),
+    ({"store": {"type": "etcd", "endpoints": ["https://10.0.0.1:2379"], "cert": "/c.pem"}}, 7, "needs its key"),
+    ({"store": {"type": "etcd", "endpoints": ["https://10.0.0.1:2379"], "cacert": "ca.pem"}}, 7, "absolute path"),
+    ({"store": {"type": "etcd", "endpoints": ["https://10.0.0.1:2379"], "cacert": "/nonexistent/ca.pem"}}, 7,
+     "TLS files"),
     ({"ipam": {"type": "host-local"}}, 2, "ipam"),
 ]
 

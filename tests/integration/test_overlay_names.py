@@ -5,65 +5,23 @@ names with it."""
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import subprocess
-import sys
-import tempfile
 
 import pytest
 
+from tests.integration.lab_cli import PYNET, Lab
 from tests.integration.overlay_lab import etcd_missing, wait_for
 
 pytestmark = pytest.mark.root
 
-PYNET = os.path.join(os.path.dirname(sys.executable), "pynet")
 FETCH = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())"
 LEASE_TTL = 10  # the lab's
 
 
-class Lab:
-    def __init__(self, store: str) -> None:
-        self.prefix = f"pnn{secrets.token_hex(2)}-"
-        self.dir = tempfile.mkdtemp(prefix="pnlab")
-        self.env = {**os.environ, "PYNET_LAB_DIR": self.dir, "PYNET_LAB_PREFIX": self.prefix}
-        self.desc = json.loads(self.pynet("--format", "json", "lab", "up", "--hosts", "2", "--store", store).stdout)
-
-    def pynet(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run([PYNET, *argv], capture_output=True, text=True, env=self.env, timeout=120)
-        assert not check or done.returncode == 0, f"pynet {' '.join(argv)}: {done.stderr}"
-        return done
-
-    def on(self, host: int, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.pynet("lab", "on", str(host), "--", *argv, check=check)
-
-    def container(self, n: int) -> str:
-        return f"{self.prefix}c{n}"
-
-    def address(self, n: int) -> str:
-        return self.desc["hosts"][n - 1]["address"].split("/")[0]
-
-    def resolves(self, host: int, name: str) -> str:
-        """What `getent hosts NAME` says in host `host`'s lab container ("" for nothing)."""
-        done = self.on(host, "exec", self.container(host), "getent", "hosts", name, check=False)
-        return done.stdout.split()[0] if done.returncode == 0 else ""
-
-    def store_names(self) -> list[str]:
-        with open(os.path.join(self.dir, "store.json")) as f:
-            return [k for k in json.load(f)["records"] if "/names/" in k]
-
-    def records(self, host: int) -> list[str]:
-        where = os.path.join(self.dir, f"h{host}", "dns", "records")
-        return os.listdir(where) if os.path.isdir(where) else []
-
-    def down(self) -> None:
-        self.pynet("lab", "down", check=False)
-
-
 @pytest.fixture
 def lab(request):
-    made = Lab(request.param)
+    made = Lab("--hosts", "2", "--store", request.param)
     yield made
     made.down()
 

@@ -24,7 +24,7 @@ def open_store(conf):
         return FileStore(conf.path)
     from .etcd import EtcdStore
 
-    return EtcdStore(conf.endpoints)
+    return EtcdStore(conf.endpoints, conf.cacert, conf.cert, conf.key)
 
 
 def network_key(conf, name: str | None = None) -> str:

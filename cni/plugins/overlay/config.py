@@ -22,17 +22,24 @@ VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 MAX_MTU = 65535 - VXLAN_OVERHEAD
 
 
+TLS_KEYS = ("cacert", "cert", "key")  # etcd's TLS files, as etcdctl's --cacert/--cert/--key
+
+
 @record
 class StoreConf:
     type: str  # "file" or "etcd"
     path: str = ""
     endpoints: tuple[str, ...] = ()
     prefix: str = DEFAULT_PREFIX
+    cacert: str = ""  # https endpoints: the CA that signed etcd's certificates (default: the system's)
+    cert: str = ""  # and the client's certificate and key, for a cluster that asks for one
+    key: str = ""
 
     def as_dict(self) -> dict:
         if self.type == "file":
             return {"type": "file", "path": self.path, "prefix": self.prefix}
-        return {"type": "etcd", "endpoints": list(self.endpoints), "prefix": self.prefix}
+        tls = {k: getattr(self, k) for k in TLS_KEYS if getattr(self, k)}
+        return {"type": "etcd", "endpoints": list(self.endpoints), "prefix": self.prefix, **tls}
 
 
 @record
@@ -83,10 +90,20 @@ def parse_store(raw) -> StoreConf:
     if raw.get("type") == "etcd":
         endpoints = raw.get("endpoints")
         if not isinstance(endpoints, list) or not endpoints or not all(
-                isinstance(e, str) and urlparse(e).scheme == "http" and urlparse(e).hostname for e in endpoints):
-            raise invalid_config("invalid store.endpoints",
-                                 f"{endpoints!r}: a list of etcd client URLs such as \"http://10.0.0.1:2379\"")
-        return StoreConf("etcd", endpoints=tuple(e.rstrip("/") for e in endpoints), prefix=prefix)
+                isinstance(e, str) and urlparse(e).scheme in ("http", "https") and urlparse(e).hostname
+                for e in endpoints):
+            raise invalid_config("invalid store.endpoints", f"{endpoints!r}: a list of etcd client URLs such as "
+                                 "\"http://10.0.0.1:2379\" (https:// with TLS), one per cluster member")
+        tls = {k: raw.get(k, "") for k in TLS_KEYS}
+        for k, path in tls.items():
+            if not isinstance(path, str) or path and not os.path.isabs(path):
+                raise invalid_config(f"invalid store.{k}", f"{path!r}: an absolute path to a PEM file")
+        if bool(tls["cert"]) != bool(tls["key"]):
+            raise invalid_config("invalid store.cert", "a client certificate needs its key, and the key its certificate")
+        if any(tls.values()) and not all(urlparse(e).scheme == "https" for e in endpoints):
+            raise invalid_config("invalid store.endpoints", "cacert, cert and key are for https:// endpoints: "
+                                 "make every endpoint https://")
+        return StoreConf("etcd", endpoints=tuple(e.rstrip("/") for e in endpoints), prefix=prefix, **tls)
     raise invalid_config("invalid store.type", f"{raw.get('type')!r}: use \"file\" or \"etcd\"")
 
 

@@ -56,7 +56,8 @@ def register(sub) -> None:
     member = actions.add_parser("member", aliases=["agent"],
                                 help="the member daemon: keep this host's lease alive and its remote entries in "
                                      "sync (foreground; `agent` is its former name)")
-    member.add_argument("--interval", type=float, default=0.5, help="seconds between store polls (default 0.5)")
+    member.add_argument("--interval", type=float, default=None, help="seconds between passes at most; a change in "
+                        "the store starts one at once (default 0.5 with the file store, 5 with etcd)")
     member.set_defaults(run=command_member)
     status = actions.add_parser("status", help="the overlay's hosts (leases) as the store has them")
     status.set_defaults(run=command_status)

@@ -158,11 +158,13 @@ class Members:
         self.tmp_path = tmp_path
         self.procs: dict[tuple[str, str], subprocess.Popen] = {}
 
-    def start(self, host: Host, network: str = "ov1", interval: float = 0.2) -> subprocess.Popen:
+    def start(self, host: Host, network: str = "ov1", interval: float | None = 0.2) -> subprocess.Popen:
+        """`interval` None: the daemon's default (5 s with etcd: only its watch makes it quick)."""
         log = open(self.tmp_path / f"member-{host.ns.name}-{network}.log", "ab")
         env = {"PATH": os.environ["PATH"], **host.env}
+        every = ["--interval", str(interval)] if interval is not None else []
         proc = subprocess.Popen(["ip", "netns", "exec", host.ns.name, PYNET, "overlay", "member", "--network", network,
-                                 "--interval", str(interval)], stdout=log, stderr=log, env=env)
+                                 *every], stdout=log, stderr=log, env=env)
         log.close()
         self.procs[(host.ns.name, network)] = proc
         return proc

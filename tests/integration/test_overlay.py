@@ -68,11 +68,12 @@ def test_three_hosts_with_member_daemons_ping_and_tcp(store, underlay, make_netn
 
 
 def test_late_host_reachable_within_2s(store, underlay, make_netns, members):
+    """With the daemons' default intervals (5 s with etcd): the store's watch wakes them."""
     config = overlay_conf(store)
     h1, h2 = underlay.add_host(), underlay.add_host()
     r1 = attach(h1, make_netns, config)
-    members.start(h1)
-    members.start(h2)
+    members.start(h1, interval=None)
+    members.start(h2, interval=None)
     time.sleep(0.5)  # the members are up and idle on h2 (not joined yet)
     c1 = next(iter(h1.containers.values()))[0]
     start = time.monotonic()

@@ -100,7 +100,8 @@ class EtcdStore(Store):
                 problems.append((f"{endpoint}: {e.code} {e.read()[:120]!r}", "busy"))  # another may have a leader
                 continue
             except OSError as e:
-                problems.append((f"{endpoint}: {getattr(e, 'reason', e)}", _kind(getattr(e, "reason", e))))
+                cause = e.reason if isinstance(e, urllib.error.URLError) else e  # (an SSLError's reason is a word)
+                problems.append((f"{endpoint}: {cause}", _kind(cause)))
                 continue
             if n:  # the first endpoint that answers goes first next time
                 self.endpoints.insert(0, self.endpoints.pop(self.endpoints.index(endpoint)))

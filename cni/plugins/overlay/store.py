@@ -10,10 +10,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import select
 import time
 from contextlib import contextmanager
 
 from ...files import read_regular
+from ...ipam.watch import Watcher
 from ...spec import CNIError
 from ...spec import errors
 
@@ -42,6 +44,11 @@ class Store:
     def delete(self, key: str) -> None:
         raise NotImplementedError
 
+    def watch(self, prefix: str, timeout: float) -> bool:
+        """Wait up to `timeout` s for a change under `prefix` since this store was last read; True
+        if one came (or may have: look again), False if the time ran out quietly."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -51,6 +58,22 @@ class FileStore(Store):
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._watcher = None  # inotify on the file's directory, from the first watch() on
+
+    def watch(self, prefix: str, timeout: float) -> bool:
+        """Any rewrite of the file counts (a TTL running out is no event: the caller's timeout sees to it)."""
+        directory, name = os.path.split(self.path)
+        if self._watcher is None:
+            self._watcher = Watcher()
+            self._watcher.changes(directory)  # from now on
+        if self._watcher.fd < 0:  # no inotify here
+            time.sleep(timeout)
+            return True
+        changed = self._watcher.changes(directory)
+        if changed is not None and name not in changed:
+            select.select([self._watcher.fd], [], [], timeout)
+            changed = self._watcher.changes(directory)
+        return changed is None or name in changed
 
     @contextmanager
     def _locked(self, write: bool):

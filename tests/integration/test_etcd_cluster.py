@@ -1,7 +1,8 @@
 """The overlay on a three-member etcd cluster speaking TLS with client certificates (`pynet lab up
 --store etcd --etcd-members 3 --etcd-tls`): losing the leader in the middle of 50 ADDs across the
-hosts costs none of them; with two members down an ADD fails with code 11 and changes nothing on
-the host; a member back, ADDs work again. `lab down` leaves nothing."""
+hosts costs none of them, nor DELs, nor a host leaving and joining again; with two members down an
+ADD fails with code 11 and changes nothing on the host; a member back, ADDs work again. `lab down`
+leaves nothing."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import time
 
 import pytest
 
+from cni.kernel.netns import alive
 from cni.lab import etcd
 from tests.integration.lab_cli import Lab
-from tests.integration.overlay_lab import etcd_missing
+from tests.integration.overlay_lab import etcd_missing, wait_for
 from tests.netns.state import snapshot
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(bool(etcd_missing()), reason=etcd_missing())]
@@ -31,13 +33,20 @@ def host_state(lab: Lab, n: int) -> dict:
     return {**state, "containers": sorted(c["name"] for c in json.loads(lab.on(n, "--format", "json", "ps", "-a").stdout))}
 
 
+def peers(lab: Lab, n: int) -> list[str]:
+    """The subnets host n routes to other hosts."""
+    return json.loads(lab.pynet("--format", "json", "lab", "status").stdout)["hosts"][n - 1]["peers"]
+
+
 @pytest.fixture
 def lab():
     made = Lab("--hosts", "2", "--store", "etcd", "--etcd-members", "3", "--etcd-tls")
     yield made
+    members = [m["pid"] for m in made.desc["etcd"]["members"]]
     made.down()
     assert not os.path.exists(made.dir)  # etcd's data and the lab's keys included
     assert not [n for n in os.listdir("/run/netns") if n.startswith(made.prefix)]
+    assert not [pid for pid in members if alive(pid)]
 
 
 def test_a_cluster_member_lost_costs_no_add_two_lost_stop_adds_cleanly(lab):
@@ -61,6 +70,13 @@ def test_a_cluster_member_lost_costs_no_add_two_lost_stop_adds_cleanly(lab):
     survivors = [i for i in range(3) if i != leader]
     print(f"leader m{leader} killed with {in_flight} of {ADDS} ADDs to go; all {ADDS} done; "
           f"new leader m{etcd.leader(cluster)}")
+    # DELs, and membership changes: host 2 leaves (its last container gone), then joins again
+    assert len(peers(lab, 1)) == 1
+    lab.on(2, "rm", "-f", lab.container(2), *(f"w{i}" for i in range(1, ADDS, 2)))
+    assert wait_for(lambda: peers(lab, 1) == [], 5) is not None, "host 1 still routes to host 2"
+    lab.on(2, "run", "-d", "--name", "back", "--network", "lab", "--", "sleep", "300")
+    assert wait_for(lambda: len(peers(lab, 1)) == 1, 5) is not None, "host 1 never saw host 2 join again"
+    lab.on(1, "exec", lab.container(1), "ping", "-c1", "-W2", "back")
 
     # most of the cluster gone: a clear code 11, and nothing on the host changes
     etcd.kill(cluster, survivors[0])
@@ -77,7 +93,7 @@ def test_a_cluster_member_lost_costs_no_add_two_lost_stop_adds_cleanly(lab):
         time.sleep(0.2)
     again = lab.on(1, "run", "-d", "--name", "late", "--network", "lab", "--", "sleep", "300", check=False)
     assert again.returncode == 0, again.stderr
-    lab.on(2, "exec", lab.container(2), "ping", "-c1", "-W2", "late")  # by name, across the overlay
+    lab.on(2, "exec", "back", "ping", "-c1", "-W2", "late")  # by name, across the overlay
 
 
 def test_a_client_without_the_certificate_is_refused_clearly(lab, tmp_path):

@@ -50,7 +50,7 @@ class Netlink:
         if self._ipr is None:
             from pyroute2 import IPRoute
 
-            with entered(f"/proc/self/fd/{self._ns}"):
+            with entered(self.netns_path):
                 self._ipr = IPRoute()
         from pyroute2.netlink.exceptions import NetlinkError as Refused
 
@@ -59,6 +59,11 @@ class Netlink:
             return list(answer) if hasattr(answer, "__next__") else answer
         except Refused as e:
             raise NetlinkError(e.code) from None
+
+    @property
+    def netns_path(self) -> str:
+        """A path to the namespace (for another kind of netlink socket, made there)."""
+        return f"/proc/self/fd/{self._ns}"
 
     def close(self) -> None:
         self.rtnl.close()
@@ -113,6 +118,14 @@ def kernel_knows(kind: str) -> bool:
     if known:
         _known_kinds.add(kind)
     return known
+
+
+def no_support(kind: str) -> CNIError:
+    """The error for a kernel that does not know the link kind (netlink answers EOPNOTSUPP; whether
+    it knows it: kernel_knows, asked by trying)."""
+    return CNIError(errors.KERNEL, f"this kernel has no {kind} support (module {kind})",
+                    f"kernel {os.uname().release} cannot create {kind} links: load the module with "
+                    f"`modprobe {kind}` or use a kernel built with CONFIG_{kind.upper()}")
 
 
 def summary(ipr, index: int) -> rtnl.Link:

@@ -32,7 +32,7 @@ MODDIR=/lib/modules/$KVER
 # with modprobe --show-depends on the build host).
 MODULES="virtio virtio_ring virtio_pci virtio_net virtio_console
   9pnet_virtio 9p overlay
-  bridge veth macvlan ipvlan vxlan geneve 8021q dummy tun"
+  bridge veth macvlan ipvlan vxlan geneve 8021q dummy tun wireguard"
 
 BUSYBOX=$(command -v busybox)
 if ldd "$BUSYBOX" >/dev/null 2>&1; then

@@ -10,21 +10,13 @@ from functools import partial
 
 from ...ipam import delegate
 from ...kernel.links import (NetlinkError, create_sublink, default_route_link, delete_link, kernel_knows, link_index,
-                             move_to, netlink, rename, sublink_mode, summary)
+                             move_to, netlink, no_support, rename, sublink_mode, summary)
 from ...kernel.netns import NetnsGone, open_netns
 from ...kernel.undo import EveryStep, UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
 from ..ipconfig import configure, differences
 from .config import OTHER, Kind, LinkConf, parse
-
-
-def no_support(kind: str) -> CNIError:
-    """The error for a kernel that does not know the link kind (netlink answers EOPNOTSUPP; whether
-    it knows it: cni.kernel.links.kernel_knows, asked by trying)."""
-    return CNIError(errors.KERNEL, f"this kernel has no {kind} support (module {kind})",
-                    f"kernel {os.uname().release} cannot create {kind} links: load the module with "
-                    f"`modprobe {kind}` or use a kernel built with CONFIG_{kind.upper()}")
 
 
 def _default_route_interface(ipr, kind: Kind) -> str:

@@ -1,0 +1,100 @@
+"""Runs inside a VM (see conftest.py): pynet's WireGuard pieces on the stock Debian kernel, which has
+WireGuard. Two namespaces joined by a veth (the underlay) each get a WireGuard device keyed by
+cni.plugins.overlay.keys (pure-Python X25519: a handshake proves the kernel derives the same public
+keys) and set up by cni.kernel.wireguard; pings cross, and a capture on the underlay sees only
+UDP between the WireGuard ports, never the pings themselves."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from cni.kernel import wireguard
+from cni.kernel.links import netlink
+from cni.kernel.netns import entered
+from cni.plugins.overlay import keys
+
+pytestmark = pytest.mark.root
+
+PORTS = {"a": 51820, "b": 51821}
+UNDERLAY = {"a": "192.168.50.1", "b": "192.168.50.2"}
+INSIDE = {"a": "10.99.1.1", "b": "10.99.2.1"}
+SUBNET = {"a": "10.99.1.0/24", "b": "10.99.2.0/24"}
+
+
+@pytest.fixture
+def pair(make_netns):
+    ns = {"a": make_netns("wa"), "b": make_netns("wb")}
+    ns["a"].run("ip", "link", "add", "ul0", "type", "veth", "peer", "name", "ul0", "netns", ns["b"].name)
+    pairs = {}
+    for side in "ab":
+        ns[side].run("ip", "addr", "add", f"{UNDERLAY[side]}/24", "dev", "ul0")
+        ns[side].run("ip", "link", "set", "ul0", "up")
+        pairs[side] = keys.new_private_key()
+        with netlink(ns[side].path) as ipr:
+            wireguard.create(ipr, "pnw0", 1420)
+            wireguard.configure(ipr, "pnw0", pairs[side], PORTS[side])
+        ns[side].run("ip", "addr", "add", f"{INSIDE[side]}/32", "dev", "pnw0")
+        ns[side].run("ip", "link", "set", "pnw0", "up")
+    for side, other in (("a", "b"), ("b", "a")):
+        with netlink(ns[side].path) as ipr:
+            wireguard.set_peer(ipr, "pnw0", keys.public_key(pairs[other]), f"{UNDERLAY[other]}:{PORTS[other]}",
+                               (SUBNET[other],))
+        ns[side].run("ip", "route", "add", SUBNET[other], "dev", "pnw0")
+    return ns, pairs
+
+
+def capture(ns, seconds: float) -> list[tuple[int, int, int]]:
+    """(IP protocol, source port, destination port) of every IPv4 packet seen on ns's ul0."""
+    seen = []
+    with entered(ns.path):
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    sock.bind(("ul0", 0))
+    sock.settimeout(0.1)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            frame = sock.recv(65535)
+        except TimeoutError:
+            continue
+        ip = frame[14:]
+        proto, header = ip[9], (ip[0] & 15) * 4
+        ports = struct.unpack("!HH", ip[header:header + 4]) if proto in (6, 17) else (0, 0)
+        seen.append((proto, *ports))
+    sock.close()
+    return seen
+
+
+def test_pings_cross_encrypted_and_the_underlay_sees_only_wireguard(pair):
+    ns, pairs = pair
+    seen: list = []
+    sniffer = threading.Thread(target=lambda: seen.extend(capture(ns["a"], 4)))
+    sniffer.start()
+    time.sleep(0.3)
+    done = ns["a"].run("ping", "-c5", "-i0.2", "-W2", INSIDE["b"], check=False)
+    sniffer.join()
+    assert done.returncode == 0, done.stdout + done.stderr  # the handshake worked: our X25519 keys are the kernel's
+    assert seen and all(packet == (17, PORTS["a"], PORTS["b"]) or packet == (17, PORTS["b"], PORTS["a"])
+                        for packet in seen), sorted(set(seen))
+    with netlink(ns["a"].path) as ipr:
+        assert wireguard.peers(ipr, "pnw0") == {
+            keys.public_key(pairs["b"]): (f"{UNDERLAY['b']}:{PORTS['b']}", (SUBNET["b"],))}
+
+
+def test_a_removed_peer_is_unreachable_and_a_new_key_takes_over(pair):
+    ns, pairs = pair
+    assert ns["a"].run("ping", "-c1", "-W2", INSIDE["b"], check=False).returncode == 0
+    with netlink(ns["a"].path) as ipr:
+        wireguard.remove_peer(ipr, "pnw0", keys.public_key(pairs["b"]))
+        assert wireguard.peers(ipr, "pnw0") == {}
+    assert ns["a"].run("ping", "-c1", "-W1", INSIDE["b"], check=False).returncode != 0
+    rotated = keys.new_private_key()  # b rotates its key; a learns the new public key
+    with netlink(ns["b"].path) as ipr:
+        wireguard.configure(ipr, "pnw0", rotated, PORTS["b"])
+    with netlink(ns["a"].path) as ipr:
+        wireguard.set_peer(ipr, "pnw0", keys.public_key(rotated), f"{UNDERLAY['b']}:{PORTS['b']}", (SUBNET["b"],))
+    assert ns["a"].run("ping", "-c1", "-W2", INSIDE["b"], check=False).returncode == 0

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -30,7 +31,7 @@ from cni.kernel import rtnl
 from cni.kernel.netns import entered
 from cni.plugins import load
 from cni.skel import handle
-from tests.integration.fuzz_inputs import PLUGINS, bases, requests, sweep
+from tests.integration.fuzz_inputs import PLUGINS, base_env, bases, requests, sweep
 from tests.netns import install_plugins, plugin_path, wait_until
 
 pytestmark = [pytest.mark.root,
@@ -65,14 +66,20 @@ def fuzz_settings(examples: int):
 
 @pytest.fixture
 def fuzzlab(make_netns, tmp_path, token):
-    """A simulated host with an uplink m0 (macvlan's master, the overlay's underlay), an empty
-    container, a container with an eth0 (for the chained plugins), and every path a configuration
-    names under tmp_path; relative paths resolve under a deep working directory there."""
+    """A simulated host with an uplink m0 (macvlan's master, the overlay's underlay), a dns0 with the
+    gateways of dnsname's prevResult, an empty container, a container with an eth0 (for the chained
+    plugins), and every path a configuration names under tmp_path; relative paths resolve under a
+    deep working directory there. Afterwards no DNS server of the lab is left (dns_left)."""
     host, lan, container, tuned = make_netns("h"), make_netns("l"), make_netns("c"), make_netns("t")
     host.run("ip", "link", "add", "m0", "type", "veth", "peer", "name", "lan0", "netns", lan.name)
     host.run("ip", "addr", "add", "192.168.60.1/24", "dev", "m0")
     host.run("ip", "link", "set", "m0", "up")
     lan.run("ip", "link", "set", "lan0", "up")
+    host.run("ip", "link", "add", "dns0", "type", "veth", "peer", "name", "dns0p")  # (no dummy module here)
+    host.run("ip", "link", "set", "dns0p", "up")
+    host.run("ip", "addr", "add", "10.95.0.1/24", "dev", "dns0")
+    host.run("ip", "addr", "add", "fd95::1/64", "dev", "dns0", "nodad")
+    host.run("ip", "link", "set", "dns0", "up")
     for ns in (container, tuned):
         ns.run("ip", "link", "set", "lo", "down")  # as a runtime leaves it, and loopback's DEL does
     tuned.run("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
@@ -90,12 +97,46 @@ def fuzzlab(make_netns, tmp_path, token):
            "bin": install_plugins(tmp_path / "bin"), "bridge": f"pnbf{token}", "container": container.path,
            "tuned": tuned.path, "run": os.path.join(run_dir, "run")}
     lab["env"] = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "PYNET_STATE_DIR": lab["state"],
-                  "PYNET_RUN_DIR": lab["run"]}
+                  "PYNET_RUN_DIR": lab["run"], "PYNET_DNS_RESOLV_CONF": lab["resolv"]}  # (no upstream answers)
     lab["cwd"] = set(os.listdir("."))  # where pytest runs: a relative path must never land here
     yield lab
+    left = dns_left(lab)
+    for pid in dns_servers(lab):
+        os.kill(pid, signal.SIGKILL)  # (a server of a failed test: its namespace goes, it would stay)
     for path in [p for p in _SOCKETS if p.startswith("/run/netns/pnt-" + token)]:
         _SOCKETS.pop(path).close()
     shutil.rmtree(run_dir, ignore_errors=True)
+    assert not left, f"the DNS server of the lab's host outlived its records: {left}"
+
+
+def dns_servers(lab: dict) -> list[int]:
+    """The pids of DNS servers serving the lab's records (started by dnsname's ADDs)."""
+    wanted = f"\0--records\0{lab['state']}/dns/records\0".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"cni.dns.server" in (cmdline := f.read()) and wanted in cmdline + b"\0":
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def dns_left(lab: dict, within: float = 5.0) -> list[str]:
+    """What dnsname left once every record is gone (the server leaves 1 s after the last): server
+    processes, their lock files, listeners on port 53 in the host (and records, which file_state
+    sees after every input)."""
+    def left():
+        found = [f"server pid {pid}" for pid in dns_servers(lab)]
+        found += [f"lock {name}" for name in os.listdir(lab["run"]) if name.startswith("dns-net")] \
+            if os.path.isdir(lab["run"]) else []
+        listening = lab["host"].run("ss", "-Hlnut", "sport = :53").stdout.split("\n")
+        return found + [f"listener {line.split()[4]}" for line in listening if line.strip()]
+    end = time.monotonic() + within
+    while (found := left()) and time.monotonic() < end:
+        time.sleep(0.1)
+    return found
 
 
 _SOCKETS: dict = {}  # namespace path -> an rtnetlink socket opened in it, kept for the test's snapshots
@@ -242,9 +283,7 @@ def test_every_base_configuration_adds_and_deletes(fuzzlab):
     """The fuzz starts from configurations that work (ipvlan: no kernel support here)."""
     baseline = host_state(fuzzlab)
     for plugin, config in bases(fuzzlab).items():
-        netns = fuzzlab["tuned"] if plugin in ("tuning", "portmap", "firewall") else fuzzlab["container"]
-        env = {**fuzzlab["env"], "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "base", "CNI_NETNS": netns,
-               "CNI_IFNAME": "eth0", "CNI_PATH": fuzzlab["bin"]}
+        env = {**fuzzlab["env"], **base_env(fuzzlab, plugin)}
         stdin = json.dumps(config).encode()
         added = in_process(fuzzlab, plugin, env, stdin)
         if plugin == "ipvlan":

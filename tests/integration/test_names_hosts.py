@@ -5,13 +5,11 @@ removing one host's containers stops that host's server alone."""
 
 from __future__ import annotations
 
-import glob
 import os
-import signal
 
 import pytest
 
-from tests.integration.simhost import SimHost
+from tests.integration.simhost import SimHost, dns_server_alive
 from tests.netns import wait_until
 
 pytestmark = pytest.mark.root
@@ -23,26 +21,6 @@ def hosts(make_netns, tmp_path, token):
     yield made
     for host in made:
         host.kill_all()
-        if (pid := server(host)) is not None:  # a failed test's: its records stay, it would too
-            os.kill(pid, signal.SIGKILL)
-
-
-def server(host: SimHost) -> int | None:
-    """The pid of the host's DNS server (what its lock file names), None if it has none."""
-    for path in glob.glob(os.path.join(host.run_dir, "dns-net*.lock")):
-        with open(path) as f:
-            word = f.read().strip()
-        if word.isdigit() and alive(int(word)):
-            return int(word)
-    return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"cni.dns.server" in f.read()
-    except OSError:
-        return False
 
 
 def resolves(host: SimHost, container: str, name: str) -> bool:
@@ -57,15 +35,15 @@ def test_each_host_serves_its_own_names_and_its_server_goes_with_its_containers(
         host.pynet("create", "bridge", "mynet", "--subnet", "10.126.0.0/24")  # the same on both
         for name in names:
             host.pynet("run", "-d", "--name", name, "--network", "mynet", "--", "sleep", "300")
-    pids = [server(a), server(b)]
+    pids = [a.dns_server(), b.dns_server()]
     assert None not in pids and pids[0] != pids[1], pids
     for host, pid in zip(hosts, pids):  # each server lives in its own host's namespace
         assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(host.ns.path).st_ino
     assert [resolves(a, "web", n) for n in ("api", "db", "cache")] == [True, False, False]
     assert [resolves(b, "db", n) for n in ("cache", "web", "api")] == [True, False, False]
     a.pynet("rm", "-f", "web", "api")
-    wait_until(lambda: not alive(pids[0]), "host a's DNS server to leave")
-    assert server(a) is None and server(b) == pids[1]
+    wait_until(lambda: not dns_server_alive(pids[0]), "host a's DNS server to leave")
+    assert a.dns_server() is None and b.dns_server() == pids[1]
     assert resolves(b, "db", "cache") and not resolves(b, "db", "web")
     b.pynet("rm", "-f", "db", "cache")
-    wait_until(lambda: not alive(pids[1]), "host b's DNS server to leave")
+    wait_until(lambda: not dns_server_alive(pids[1]), "host b's DNS server to leave")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 
 from cni.containers import cgroups
 from cni.containers.namespaces import Proc, end
-from tests.netns import install_plugins
+from tests.netns import dns_servers, install_plugins
 
 PYNET = os.path.join(os.path.dirname(sys.executable), "pynet")
 
@@ -70,30 +69,16 @@ class SimHost:
         return found
 
     def kill_all(self) -> None:
-        """End every container left and remove its cgroups; and the host's DNS server, which a
-        failed test's records would keep (its namespace gone, it would stay)."""
+        """End every container left and remove its cgroups."""
         for state in self.states():
             end(Proc.load(state.get("holder")))
             cgroups.remove(state.get("cgroups") or [])
-        if (pid := self.dns_server()) is not None:
-            os.kill(pid, signal.SIGKILL)
 
     def dns_server(self) -> int | None:
-        """The pid of the host's DNS server (what its lock file names), None if none serves."""
-        for path in glob.glob(os.path.join(self.run_dir, "dns-net*.lock")):
-            with open(path) as f:
-                word = f.read().strip()
-            if word.isdigit() and dns_server_alive(int(word)):
-                return int(word)
-        return None
-
-
-def dns_server_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"cni.dns.server" in f.read()
-    except OSError:
-        return False
+        """The pid of the host's DNS server, None if none serves (more than one: a bug)."""
+        found = dns_servers(self.ns.path)
+        assert len(found) <= 1, f"DNS servers {found} in {self.ns.name}"
+        return found[0] if found else None
 
 
 def error_line(done: subprocess.CompletedProcess) -> str:

@@ -6,7 +6,8 @@ error JSON with a spec code or a documented pynet code, never 100), no traceback
 Inputs run in-process through cni.skel.handle (cheap: the thousands) and, for a sample, through
 the real executables, in a plugin process and through the agent. CI runs a fixed, derandomized set
 within about three minutes; for longer campaigns set PYNET_FUZZ_EXAMPLES (in-process inputs),
-PYNET_FUZZ_EXEC_EXAMPLES (executable inputs per mode) and PYNET_FUZZ_SEED (a number, or "random").
+PYNET_FUZZ_EXEC_EXAMPLES (executable inputs per mode), PYNET_FUZZ_SEED (a number, or "random") and
+PYNET_FUZZ_PLUGINS (a comma-separated list of plugins: only theirs).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -32,7 +32,7 @@ from cni.kernel.netns import entered
 from cni.plugins import load
 from cni.skel import handle
 from tests.integration.fuzz_inputs import PLUGINS, base_env, bases, requests, sweep
-from tests.netns import install_plugins, plugin_path, wait_until
+from tests.netns import dns_servers, install_plugins, plugin_path, wait_until
 
 pytestmark = [pytest.mark.root,
               # it runs in-process, in plugin processes and through the agent by itself: once per CI run
@@ -42,6 +42,7 @@ pytestmark = [pytest.mark.root,
 EXAMPLES = int(os.environ.get("PYNET_FUZZ_EXAMPLES") or 1500)
 EXEC_EXAMPLES = int(os.environ.get("PYNET_FUZZ_EXEC_EXAMPLES") or 60)
 SEED = os.environ.get("PYNET_FUZZ_SEED", "")
+CHOSEN = tuple(p for p in os.environ.get("PYNET_FUZZ_PLUGINS", "").split(",") if p) or PLUGINS
 ANSWER_WITHIN = float(os.environ.get("PYNET_FUZZ_ANSWER_WITHIN") or 2.0)  # seconds (more on a loaded machine)
 # spec codes and pynet's documented own codes; 100 (a bug in pynet) is never an acceptable answer
 ALLOWED_CODES = {1, 2, 3, 4, 5, 6, 7, 11, 50, 51, 101, 102, 103, 104, 105, 106}
@@ -100,27 +101,11 @@ def fuzzlab(make_netns, tmp_path, token):
                   "PYNET_RUN_DIR": lab["run"], "PYNET_DNS_RESOLV_CONF": lab["resolv"]}  # (no upstream answers)
     lab["cwd"] = set(os.listdir("."))  # where pytest runs: a relative path must never land here
     yield lab
-    left = dns_left(lab)
-    for pid in dns_servers(lab):
-        os.kill(pid, signal.SIGKILL)  # (a server of a failed test: its namespace goes, it would stay)
+    left = dns_left(lab)  # (a failed test's server goes with the namespace: make_netns kills what runs there)
     for path in [p for p in _SOCKETS if p.startswith("/run/netns/pnt-" + token)]:
         _SOCKETS.pop(path).close()
     shutil.rmtree(run_dir, ignore_errors=True)
     assert not left, f"the DNS server of the lab's host outlived its records: {left}"
-
-
-def dns_servers(lab: dict) -> list[int]:
-    """The pids of DNS servers serving the lab's records (started by dnsname's ADDs)."""
-    wanted = f"\0--records\0{lab['state']}/dns/records\0".encode()
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"cni.dns.server" in (cmdline := f.read()) and wanted in cmdline + b"\0":
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
 
 
 def dns_left(lab: dict, within: float = 5.0) -> list[str]:
@@ -128,7 +113,7 @@ def dns_left(lab: dict, within: float = 5.0) -> list[str]:
     processes, their lock files, listeners on port 53 in the host (and records, which file_state
     sees after every input)."""
     def left():
-        found = [f"server pid {pid}" for pid in dns_servers(lab)]
+        found = [f"server pid {pid}" for pid in dns_servers(lab["host"].path)]
         found += [f"lock {name}" for name in os.listdir(lab["run"]) if name.startswith("dns-net")] \
             if os.path.isdir(lab["run"]) else []
         listening = lab["host"].run("ss", "-Hlnut", "sport = :53").stdout.split("\n")
@@ -340,11 +325,11 @@ def test_fuzz_in_process(fuzzlab):
     @given(data=st.data())
     def one(data):
         nonlocal baseline
-        plugin, env, stdin, what = data.draw(requests(fuzzlab), label="request")
+        plugin, env, stdin, what = data.draw(requests(fuzzlab, CHOSEN), label="request")
         baseline = one_input(fuzzlab, baseline, plugin, env, stdin, what)
 
     one()
-    assert set(PLUGINS) <= {p for p, _, _ in TALLY}, "every plugin had inputs"
+    assert set(CHOSEN) <= {p for p, _, _ in TALLY}, "every plugin had inputs"
 
 
 @pytest.mark.parametrize("mode", ["off", "agent"])
@@ -368,7 +353,7 @@ def test_fuzz_through_the_executables(fuzzlab, mode):
     @given(data=st.data())
     def one(data):
         nonlocal baseline
-        plugin, env, stdin, what = data.draw(requests(fuzzlab), label="request")
+        plugin, env, stdin, what = data.draw(requests(fuzzlab, CHOSEN), label="request")
         start = time.monotonic()
         done = run(plugin, env, stdin)
         took = time.monotonic() - start

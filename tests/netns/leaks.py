@@ -45,6 +45,22 @@ def agent_files(inodes) -> list[str]:
     return found
 
 
+def dns_servers(netns: str) -> list[int]:
+    """The pids of the DNS servers (cni.dns.server) running in the namespace at `netns` (the
+    machine may run others: other tests', a lab's)."""
+    from cni.kernel.netns import pids_in
+
+    found = []
+    for pid in pids_in(netns):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"cni.dns.server" in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
 def _namespaces(token: str) -> list[str]:
     return [f"netns {n}" for n in os.listdir("/run/netns") if token in n] if os.path.isdir("/run/netns") else []
 

@@ -4,6 +4,7 @@ gateway; DEL and GC take the names away; CHECK sees a missing record; bad input 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -13,6 +14,8 @@ import time
 import pytest
 
 from cni.dns import message as m
+from cni.kernel.netns import entered
+from cni.plugins.dnsname.gateways import local
 from tests.netns import dns_servers, install_plugins, plugin_path, run_plugin, wait_until
 
 pytestmark = pytest.mark.root
@@ -148,6 +151,19 @@ def test_a_gateway_the_server_cannot_answer_on_is_refused_at_once(lab, change, w
     assert time.monotonic() - start < 3 and refused.json["code"] == 7 and words in refused.json["msg"], refused.stdout
     assert not os.path.exists(lab["tmp"] / "state" / "dns" / "records") or not os.listdir(lab["tmp"] / "state" / "dns" / "records")
     assert cni(lab, "bridge", "DEL", {**lab["bridge"], "prevResult": bridged.json}, "c1").ok
+
+
+def test_an_ipv6_gateway_still_in_dad_is_the_hosts(lab):
+    """A tentative address is the host's (ADD's probe waits for it); an absent one is not."""
+    host = lab["host"]
+    host.run("ip", "link", "add", "dad0", "type", "veth", "peer", "name", "dad1")
+    for link in ("dad1", "dad0"):
+        host.run("ip", "link", "set", link, "up")
+    host.run("ip", "addr", "add", "fd33::1/64", "dev", "dad0")  # DAD: tentative for a second or so
+    with entered(host.path):
+        found = [local(ipaddress.ip_address(a)) for a in ("fd33::1", "fd33::2", "10.33.0.1")]
+    assert "tentative" in host.run("ip", "-6", "addr", "show", "dev", "dad0").stdout
+    assert found == [True, False, False]
 
 
 def test_without_prev_result_or_gateway_it_says_what_it_needs(lab):

@@ -209,7 +209,8 @@ def test_one_server_however_many_callers_start_it_at_once(make_netns, tmp_path):
         started = list(pool.map(lambda _: daemon.ensure_running(host.path, where), range(8)))
     assert started.count(True) == 1
     pid = wait_until(lambda: daemon.running(host.path), "the server's pid")
-    assert len([line for line in host.run("ss", "-Hluntp").stdout.splitlines() if f"pid={pid}," in line]) == 2
+    wait_until(lambda: len([line for line in host.run("ss", "-Hluntp").stdout.splitlines() if f"pid={pid}," in line])
+               == 2, "its UDP and TCP sockets")  # (its pid is in the lock before it binds them)
     records.remove(where, "net1", "id-a", "eth0")
     wait_until(lambda: daemon.running(host.path) is None, "the server to leave", timeout=5)
 

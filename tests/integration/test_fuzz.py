@@ -175,13 +175,14 @@ def file_state(lab: dict) -> list[str]:
             relative = os.path.relpath(os.path.join(root, name), lab["tmp"])
             if not KEPT.search(relative) and relative != "store.json":
                 found.append(relative)
-    return sorted(found) + [f"lease {key}" for key in _leases(lab)]
+    return sorted(found) + [f"in the store: {key}" for key in _stored(lab)]
 
 
-def _leases(lab: dict) -> list[str]:
+def _stored(lab: dict) -> list[str]:
+    """The overlay store's leases and names (dnsname's records, published on an overlay)."""
     try:
         with open(lab["store"]) as f:
-            return sorted(k for k in json.load(f).get("records", {}) if "/leases/" in k)
+            return sorted(k for k in json.load(f).get("records", {}) if "/leases/" in k or "/names/" in k)
     except (OSError, ValueError):
         return []
 

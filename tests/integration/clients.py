@@ -26,11 +26,14 @@ import signal
 import subprocess
 import tempfile
 
+import pytest
+
 from tests.integration.busybox import TAG, image_archive
-from tests.netns import install_plugins, wait_until
+from tests.netns import install_plugins, link_outside, wait_until
 
 SUBNET, GATEWAY, OUTSIDE = "10.99.0", "10.99.0.1", "192.0.2.2"  # the network's /24, the outside host
 MTU, RP_FILTER = "1400", "2"  # what the chain's tuning plugin sets in each container
+DOMAIN = "dns.pynet"  # dnsname's, when the chain has it
 
 # the anchor of a private mount namespace: "$1" is a scratch directory, then TARGET SOURCE pairs
 ANCHOR = r"""
@@ -94,9 +97,10 @@ class PrivateMounts:
         self.anchor.wait()
 
 
-def conflist(name: str, bridge: str, tmp_path) -> dict:
-    """The chain Podman writes (bridge with host-local, portmap, firewall, tuning), with every
-    plugin's files under `tmp_path` and tuning setting an MTU and a sysctl."""
+def conflist(name: str, bridge: str, tmp_path, names: bool = False) -> dict:
+    """The chain Podman writes (bridge with host-local, portmap, firewall, tuning, and with `names`
+    dnsname), with every plugin's files under `tmp_path` and tuning setting an MTU and a sysctl."""
+    dnsname = [{"type": "dnsname", "domainName": DOMAIN, "capabilities": {"aliases": True}}] if names else []
     return {"cniVersion": "1.0.0", "name": name, "plugins": [
         {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": True, "hairpinMode": True,
          "ipam": {"type": "host-local", "dataDir": str(tmp_path / "ipam"), "ranges": [[{"subnet": f"{SUBNET}.0/24"}]],
@@ -104,7 +108,7 @@ def conflist(name: str, bridge: str, tmp_path) -> dict:
         {"type": "portmap", "capabilities": {"portMappings": True}},
         {"type": "firewall"},
         {"type": "tuning", "mtu": int(MTU), "sysctl": {"net.ipv4.conf.IFNAME.rp_filter": RP_FILTER},
-         "dataDir": str(tmp_path / "tuning")}]}
+         "dataDir": str(tmp_path / "tuning")}, *dnsname]}
 
 
 def containers_conf(path, cni_bin, net_d, tmp_dir) -> str:
@@ -119,10 +123,13 @@ def containers_conf(path, cni_bin, net_d, tmp_dir) -> str:
 
 class Client:
     """What the tests need of a client: `prepare(names)` makes what the containers need,
-    `start(name)` runs PROBE in a new container on the network (its process ends when the container
-    is released), `close()` removes whatever is left."""
+    `start(name, script)` runs `script` (PROBE) in a new container on the network (its process ends
+    when the container is released), `use_dns(server)` gives later containers that name server the
+    client's own way, `close()` removes whatever is left. `names`: dnsname ends the chain; `env`:
+    more environment for the client (and so for the plugins it runs)."""
 
-    def __init__(self, host, tmp_path, token, shadows: dict[str, str]) -> None:
+    def __init__(self, host, tmp_path, token, shadows: dict[str, str], names: bool = False,
+                 env: dict | None = None) -> None:
         self.host, self.token = host, token
         self.network, self.bridge = f"pnt{token}", f"pnb{token}"
         self.tmp_path, self.share = tmp_path, tmp_path / "share"
@@ -130,9 +137,10 @@ class Client:
         self.share.mkdir()
         self.net_d.mkdir()
         install_plugins(self.cni_bin)
-        (self.net_d / f"{self.network}.conflist").write_text(json.dumps(conflist(self.network, self.bridge, tmp_path)))
+        (self.net_d / f"{self.network}.conflist").write_text(json.dumps(conflist(self.network, self.bridge, tmp_path,
+                                                                                   names)))
         self.image = image_archive(tmp_path / "busybox.tar")
-        self.env = dict(os.environ)
+        self.env = {**os.environ, **(env or {})}
         self.mounts = PrivateMounts(host, tmp_path / "scratch",
                                     {"/usr/lib/cni": tmp_path / "empty", "/var/lib/cni": self.cache, **shadows})
 
@@ -145,6 +153,9 @@ class Client:
 
     def prepare(self, names: list[str]) -> None:
         pass
+
+    def use_dns(self, server: str) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self.mounts.close()
@@ -163,9 +174,10 @@ class Containerd(Client):
     image imported offline; `ctr run --rm --cni` reads the first conflist of /etc/cni/net.d and the
     plugins of /opt/cni/bin, and calls DEL, with an empty CNI_NETNS, when the run ends."""
 
-    def __init__(self, host, tmp_path, token) -> None:
+    def __init__(self, host, tmp_path, token, **options) -> None:
         super().__init__(host, tmp_path, token, {"/etc/cni/net.d": tmp_path / "net.d", "/opt/cni/bin": tmp_path / "cni-bin",
-                                                 "/run/containerd": tmp_path / "run-containerd"})
+                                                 "/run/containerd": tmp_path / "run-containerd"}, **options)
+        self.resolv_mount: list[str] = []
         self.namespace = f"pnt{token}"  # containerd's namespace, also the parent of its containers' cgroups
         home = tmp_path / "containerd"
         home.mkdir()
@@ -187,9 +199,15 @@ class Containerd(Client):
         assert self.daemon.poll() is None, (home / "containerd.log").read_text()[-2000:]
         self.run("ctr", "image", "import", self.image)
 
-    def start(self, name: str) -> subprocess.Popen:
-        return self.popen("ctr", "run", "--rm", "--cni", "--mount",
-                          f"type=bind,src={self.share},dst=/share,options=rbind:rw", TAG, name, "sh", "-c", PROBE, name)
+    def start(self, name: str, script: str = PROBE) -> subprocess.Popen:
+        return self.popen("ctr", "run", "--rm", "--cni", "--mount", f"type=bind,src={self.share},dst=/share,options=rbind:rw",
+                          *self.resolv_mount, TAG, name, "sh", "-c", script, name)
+
+    def use_dns(self, server: str) -> None:
+        """ctr writes no /etc/resolv.conf (the result's dns goes nowhere): the user mounts one."""
+        resolv = self.tmp_path / "resolv.conf"
+        resolv.write_text(f"nameserver {server}\nsearch {DOMAIN}\n")
+        self.resolv_mount = ["--mount", f"type=bind,src={resolv},dst=/etc/resolv.conf,options=rbind:ro"]
 
     def close(self) -> None:
         for task in self.run("ctr", "task", "ls", "-q", check=False).stdout.split():
@@ -212,8 +230,9 @@ class Buildah(Client):
     --network NET --isolation oci` calls the CNI backend named in CONTAINERS_CONF (VERSION of every
     plugin, then ADD; DEL when the run ends)."""
 
-    def __init__(self, host, tmp_path, token) -> None:
-        super().__init__(host, tmp_path, token, {})
+    def __init__(self, host, tmp_path, token, **options) -> None:
+        super().__init__(host, tmp_path, token, {}, **options)
+        self.from_args: list[str] = []
         self.env["CONTAINERS_CONF"] = containers_conf(tmp_path / "containers.conf", self.cni_bin, self.net_d,
                                                       tmp_path / "libpod")
         self.buildah = ["buildah", "--root", str(tmp_path / "storage"), "--runroot", str(tmp_path / "run-storage"),
@@ -222,11 +241,16 @@ class Buildah(Client):
 
     def prepare(self, names: list[str]) -> None:
         for name in names:  # a working container each
-            self.run(*self.buildah, "from", "--pull-never", "--quiet", "--name", name, TAG)
+            self.run(*self.buildah, "from", "--pull-never", "--quiet", "--name", name, *self.from_args, TAG)
 
-    def start(self, name: str) -> subprocess.Popen:
+    def start(self, name: str, script: str = PROBE) -> subprocess.Popen:
         return self.popen(*self.buildah, "run", "--network", self.network, "--isolation", "oci",
-                          "-v", f"{self.share}:/share", name, "--", "sh", "-c", PROBE, name)
+                          "-v", f"{self.share}:/share", name, "--", "sh", "-c", script, name)
+
+    def use_dns(self, server: str) -> None:
+        """buildah writes the host's name servers in /etc/resolv.conf, not the result's: `buildah
+        from --dns` names another."""
+        self.from_args = ["--dns", server, "--dns-search", DOMAIN]
 
     def close(self) -> None:
         self.run(*self.buildah, "rm", "--all", check=False)
@@ -234,11 +258,12 @@ class Buildah(Client):
 
 
 @contextlib.contextmanager
-def running(client: Client, names: list[str]):
-    """Start a container per name at once; yield what each saw (parsed PROBE lines by name) while
-    they all run; then release them and wait for their clients to end (DEL included)."""
+def running(client: Client, names: list[str], script: str = PROBE):
+    """Start a container per name at once; yield what each saw (the "key value" lines `script`
+    wrote, by name) while they all run; then release them and wait for their clients to end (DEL
+    included)."""
     client.prepare(names)
-    runs = {name: client.start(name) for name in names}
+    runs = {name: client.start(name, script) for name in names}
     try:
         def probed():
             for name, run in runs.items():
@@ -277,3 +302,25 @@ def checked_address(seen: dict) -> str:
 
 def missing(*programs: str) -> list[str]:
     return [p for p in programs if not shutil.which(p)]
+
+
+CLIENTS = {"containerd": (Containerd, ("containerd", "ctr", "runc", "busybox", "nsenter", "unshare")),
+           "buildah": (Buildah, ("buildah", "runc", "busybox", "nsenter", "unshare"))}
+
+
+@contextlib.contextmanager
+def on_simulated_host(kind: str, make_netns, tmp_path, token, **options):
+    """A client of `kind` (a key of CLIENTS) on a new simulated host with an outside network behind
+    it (`client.outside`); the test is skipped where a program it needs is not installed."""
+    cls, programs = CLIENTS[kind]
+    absent = missing(*programs)
+    if absent:
+        pytest.skip(f"not installed: {', '.join(absent)}")
+    host, outside = make_netns("h"), make_netns("o")
+    link_outside(host, outside)
+    made = cls(host, tmp_path, token, **options)
+    made.outside = outside
+    try:
+        yield made
+    finally:
+        made.close()

@@ -21,7 +21,9 @@ import json
 from hypothesis import strategies as st
 
 PLUGINS = ("bridge", "portmap", "firewall", "tuning", "loopback", "macvlan", "ipvlan", "overlay", "host-local",
-           "static")
+           "static", "dnsname")
+CHAINED = ("tuning", "portmap", "firewall")  # their container is the one with an eth0
+ARGS = {"dnsname": "IgnoreUnknown=1;K8S_POD_NAME=fuzzbox"}  # CNI_ARGS a plugin's working request has
 COMMANDS = ("ADD", "ADD", "ADD", "ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 
 
@@ -36,6 +38,9 @@ def bases(lab: dict) -> dict[str, dict]:
     prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": lab["tuned"]}],
             "ips": [{"address": "10.91.0.50/24", "gateway": "10.91.0.1", "interface": 0}],
             "routes": [{"dst": "0.0.0.0/0", "gw": "10.91.0.1"}], "dns": {"nameservers": ["10.91.0.1"]}}
+    named = {**prev, "ips": [{"address": "10.95.0.50/24", "gateway": "10.95.0.1", "interface": 0},  # (lab["dns0"])
+                             {"address": "fd95::50/64", "gateway": "fd95::1", "interface": 0}],
+             "dns": {"nameservers": ["10.95.0.9"], "search": ["fuzz.test"]}}
     common = {"cniVersion": "1.0.0", "name": "fuzznet"}
     return {
         "bridge": {**common, "type": "bridge", "bridge": lab["bridge"], "isGateway": True, "isDefaultGateway": False,
@@ -70,18 +75,21 @@ def bases(lab: dict) -> dict[str, dict]:
                                                             {"address": "fd92::5/64"}],
                             "routes": [{"dst": "0.0.0.0/0", "gw": "10.92.0.1"}],
                             "dns": {"nameservers": ["10.92.0.1"], "domain": "fuzz.test"}}},
+        "dnsname": {**common, "type": "dnsname", "domainName": "dns.fuzz", "capabilities": {"aliases": True},
+                    "runtimeConfig": {"aliases": {"fuzznet": ["web", "web.alias"]}}, "prevResult": named},
     }
 
 
 # Keys plugins read that the bases leave out (so that mutations also add them).
 EXTRA_KEYS = ("vlan", "vlanTrunk", "preserveDefaultVlan", "macspoofchk", "disableContainerInterface", "mac",
               "cni.dev/valid-attachments", "prevResult", "ipam", "runtimeConfig", "capabilities", "args", "dns",
-              "cniVersions", "conditionsV4", "dataDir", "store", "master", "underlay", "bridge")
+              "cniVersions", "conditionsV4", "dataDir", "store", "master", "underlay", "bridge", "domainName")
 EXTRA_NESTED = (("ipam", "type"), ("ipam", "dataDir"), ("ipam", "resolvConf"), ("ipam", "subnet"),
                 ("ipam", "rangeStart"), ("ipam", "gateway"), ("ipam", "addresses"), ("runtimeConfig", "ips"),
                 ("runtimeConfig", "mac"), ("runtimeConfig", "portMappings"), ("runtimeConfig", "ipRanges"),
-                ("runtimeConfig", "bandwidth"), ("args", "cni"), ("prevResult", "interfaces"),
-                ("prevResult", "ips"), ("prevResult", "cniVersion"))
+                ("runtimeConfig", "bandwidth"), ("runtimeConfig", "aliases"), ("runtimeConfig", "aliases", "fuzznet"),
+                ("args", "cni"), ("prevResult", "interfaces"),
+                ("prevResult", "ips"), ("prevResult", "cniVersion"), ("prevResult", "ips", 0, "gateway"))
 
 
 def paths(obj, prefix=()) -> list[tuple]:
@@ -110,13 +118,14 @@ def hostile_values(lab: dict):
     flat list, so that each is as likely as any other, plus generated text, numbers and containers."""
     names = ["eth0", "lo", "m0", lab["bridge"], "eth%d", "%d", "br%d", "a/b", "/", "..", ".", "../x", "a:b", "a b", " ",
              "\t", "x" * 16, "x" * 15, "é" * 8, "", "a\0b", "\ud800", "e\udcff", "\u200b", "eth0\n", "-", "IFNAME",
-             *PLUGINS]  # as ipam.type: a plugin delegating to itself
+             "dns.fuzz.", "a" * 64, "-a", "a..b", *PLUGINS]  # as ipam.type: a plugin delegating to itself
     numbers = [0, -1, 1, 2, 67, 68, 4094, 4095, 65535, 65536, 2**24, 2**31 - 1, 2**31, 2**32, 2**63, 2**64 + 1,
                -2**63, 10**30, 1.5, -0.0, 1e308, 1e-308, True, False, None]
     cidrs = ["10.0.0.0/33", "10.0.0.300/24", "10.0.0.1", "10.0.0.0/8", "0.0.0.0/0", "::/0", "::/129", "fe80::1%eth0/64",
              "1.2.3.4/-1", "10.91.0.0/24", "10.91.0.5/24", "fd91::/120", "255.255.255.255/32", "224.0.0.1/4",
              "10.0.0.0/31", "10.0.0.0/32", "127.0.0.1/8", "10.91.0.0/16", "10.0.0.0/24/24", "a.b.c.d/8", "10.91.0.1",
-             "fd91::1", "::", "10.244.0.0/16", "10.244.0.0/30"]
+             "fd91::1", "::", "10.244.0.0/16", "10.244.0.0/30", "0.0.0.0", "127.0.0.1", "10.95.0.1", "fd95::1",
+             "224.0.0.251", "ff02::fb", "10.95.0.255", "192.168.60.1"]  # (dnsname: gateways it must refuse or use)
     macs = ["zz:zz", "zz:zz:zz:zz:zz:zz", "01:00:5e:00:00:01", "00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff",
             "02:42:0a:5b:00:0a", "0242.0a5b.000a", "02-42-0A-5B-00-0A", "02:42"]
     paths_ = [lab["data"], lab["resolv"], lab["fifo"], lab["store"], lab["state"], "/dev/zero", "/dev/urandom",
@@ -141,10 +150,19 @@ def hostile_values(lab: dict):
 def hostile_env_values(lab: dict):
     return st.sampled_from(["", "eth0", "eth1", "eth%d", "a/b", "..", ".", "x" * 16, "a b", "e\udcff", "\udcff" * 4,
                             "c" * 300, "id-1;MAC=zz", "IgnoreUnknown=1;IP=10.91.0.5", "MAC=zz:zz:zz:zz:zz:zz",
+                            "K8S_POD_NAME=web", "IgnoreUnknown=1;K8S_POD_NAME=a..b", "K8S_POD_NAME=" + "n" * 64,
+                            "IgnoreUnknown=1;K8S_POD_NAME=a/b", "IgnoreUnknown=1;K8S_POD_NAME=" + "a." * 127 + "a",
+                            "IgnoreUnknown=1;K8S_POD_NAME=fuzzbox;K8S_POD_NAMESPACE=x",
                             "IgnoreUnknown=1;MAC=02:42:0a:5b:00:aa", "IP=10.91.0.999", "K8S_POD_NAME=x;=;",
                             "IgnoreUnknown=1;IP=10.91.0.300,fd91::5", "relative/netns", "/dev/zero", lab["fifo"],
                             lab["tmp"], lab["tmp"] + "/nonexistent", "/proc/thread-self/ns/net",
                             lab["container"], "a" * 5000])  # not the container with an eth0: DEL deletes CNI_IFNAME
+
+
+def base_env(lab: dict, plugin: str) -> dict:
+    """The CNI_* environment of a working ADD of `plugin` in the lab."""
+    return {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "base", "CNI_IFNAME": "eth0", "CNI_PATH": lab["bin"],
+            "CNI_NETNS": lab["tuned"] if plugin in CHAINED else lab["container"], "CNI_ARGS": ARGS.get(plugin, "")}
 
 
 ENV_KEYS = ("CNI_IFNAME", "CNI_CONTAINERID", "CNI_NETNS", "CNI_ARGS", "CNI_COMMAND", "CNI_PATH")
@@ -189,9 +207,7 @@ def requests(draw, lab: dict, plugins=PLUGINS):
     plugin = draw(st.sampled_from(plugins))
     config = copy.deepcopy(bases(lab)[plugin])
     command = draw(st.sampled_from(COMMANDS))
-    container = lab["tuned"] if plugin in ("tuning", "portmap", "firewall") else lab["container"]
-    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": "fuzz-1", "CNI_NETNS": container, "CNI_IFNAME": "eth0",
-           "CNI_PATH": lab["bin"], "CNI_ARGS": ""}
+    env = {**base_env(lab, plugin), "CNI_COMMAND": command, "CNI_CONTAINERID": "fuzz-1"}
     if command in ("GC", "STATUS", "CHECK"):
         config["cniVersion"] = "1.1.0"
     what = [f"{plugin} {command}"]
@@ -266,9 +282,7 @@ def sweep(lab: dict, everything: bool = False):
     (plugin, env, stdin, what) for ADD; `everything`: the extra keys plugins read and every nested
     key of the configuration too."""
     for plugin, base in bases(lab).items():
-        container = lab["tuned"] if plugin in ("tuning", "portmap", "firewall") else lab["container"]
-        env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "sweep", "CNI_NETNS": container, "CNI_IFNAME": "eth0",
-               "CNI_PATH": lab["bin"], "CNI_ARGS": ""}
+        env = {**base_env(lab, plugin), "CNI_CONTAINERID": "sweep"}
         where = [(k,) for k in base]
         if everything:
             where += [(k,) for k in EXTRA_KEYS] + list(EXTRA_NESTED) + [p for p in paths(base) if len(p) > 1]

@@ -19,7 +19,7 @@ import pytest
 
 from cni.containers import cgroups
 from cni.containers.namespaces import Proc, end
-from tests.netns import install_plugins
+from tests.netns import dns_servers, install_plugins
 
 PYNET = os.path.join(os.path.dirname(sys.executable), "pynet")
 
@@ -73,6 +73,12 @@ class SimHost:
         for state in self.states():
             end(Proc.load(state.get("holder")))
             cgroups.remove(state.get("cgroups") or [])
+
+    def dns_server(self) -> int | None:
+        """The pid of the host's DNS server, None if none serves (more than one: a bug)."""
+        found = dns_servers(self.ns.path)
+        assert len(found) <= 1, f"DNS servers {found} in {self.ns.name}"
+        return found[0] if found else None
 
 
 def error_line(done: subprocess.CompletedProcess) -> str:

@@ -18,8 +18,7 @@ import time
 import pytest
 
 from cni.agent import wire
-from cni.kernel.netns import pids_in
-from tests.netns import plugin_path, run_plugin, wait_until
+from tests.netns import plugin_path, processes_in, run_plugin, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -39,15 +38,7 @@ def cni(lab, command, config, netns, cid, env=None, **kw):
 
 
 def agents(host) -> list[int]:
-    found = []
-    for pid in pids_in(host.path):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"cni.agent.supervisor" in f.read():
-                    found.append(pid)
-        except OSError:
-            pass
-    return found
+    return processes_in(host.path, b"cni.agent.supervisor")
 
 
 def socket_of(lab) -> str:

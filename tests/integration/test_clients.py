@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.clients import Buildah, Containerd, checked_address, missing, running
-from tests.netns import link_outside
+from tests.integration.clients import CLIENTS, checked_address, on_simulated_host, running
 
 pytestmark = pytest.mark.root
-
-CLIENTS = {"containerd": (Containerd, ("containerd", "ctr", "runc", "busybox", "nsenter", "unshare")),
-           "buildah": (Buildah, ("buildah", "runc", "busybox", "nsenter", "unshare"))}
 
 
 @pytest.fixture(params=sorted(CLIENTS))
 def client(request, make_netns, tmp_path, token):
-    kind, programs = CLIENTS[request.param]
-    absent = missing(*programs)
-    if absent:
-        pytest.skip(f"not installed: {', '.join(absent)}")
-    host, outside = make_netns("h"), make_netns("o")
-    link_outside(host, outside)
-    made = kind(host, tmp_path, token)
-    yield made
-    made.close()
+    with on_simulated_host(request.param, make_netns, tmp_path, token) as made:
+        yield made
 
 
 def veths(client) -> list[str]:

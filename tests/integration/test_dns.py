@@ -24,39 +24,7 @@ from tests.netns import link_outside, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GW1, GW1_6, GW2 = "10.231.1.1", "fd31:1::1", "10.231.2.1"
-UPSTREAM = """
-import socket, struct, threading
-from cni.dns import message as m
 
-def answer(data, tcp):
-    q = m.parse(data)
-    if q.name != m.encode_name("big.example"):
-        return m.response(q, answers=[(m.A, m.rdata(m.A, "192.0.2.99"))], ttl=60, authoritative=False)
-    if not tcp:  # too big for UDP: truncated (TC, no answers), as a real server would
-        truncated = bytearray(m.response(q, authoritative=False))
-        truncated[2] |= 0x02
-        return bytes(truncated)
-    return m.response(q, answers=[(m.A, m.rdata(m.A, f"192.0.2.{n}")) for n in range(1, 41)], authoritative=False)
-
-def tcp():
-    t = socket.socket()
-    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    t.bind(("192.0.2.2", 53))
-    t.listen(8)
-    while True:
-        c, _ = t.accept()
-        with c:
-            size = struct.unpack("!H", c.recv(2, socket.MSG_WAITALL))[0]
-            reply = answer(c.recv(size, socket.MSG_WAITALL), True)
-            c.sendall(struct.pack("!H", len(reply)) + reply)
-
-threading.Thread(target=tcp, daemon=True).start()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("192.0.2.2", 53))
-while True:
-    data, client = s.recvfrom(4096)
-    s.sendto(answer(data, False), client)
-"""
 
 def attach(host, container, bridge: str, index: int, addresses: list[str]) -> None:
     host.run("ip", "link", "add", f"vh{index}", "type", "veth", "peer", "name", "eth0", "netns", container.name)
@@ -89,7 +57,8 @@ def dns(make_netns, tmp_path, monkeypatch):
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 127.0.0.53\nnameserver 192.0.2.2\n")  # the loopback one is skipped
     monkeypatch.setenv("PYNET_DNS_RESOLV_CONF", str(resolv))
-    upstream = subprocess.Popen(["ip", "netns", "exec", up.name, sys.executable, "-c", UPSTREAM], cwd=ROOT)
+    upstream = subprocess.Popen(["ip", "netns", "exec", up.name, sys.executable, "-m", "tests.integration.upstream"],
+                                cwd=ROOT)
     assert daemon.ensure_running(host.path, where)
     assert not daemon.ensure_running(host.path, where)  # one server per namespace
     lab = {"host": host, "up": up, "c1": c1, "c2": c2, "c3": c3, "records": where, "resolv": resolv,
@@ -240,7 +209,8 @@ def test_one_server_however_many_callers_start_it_at_once(make_netns, tmp_path):
         started = list(pool.map(lambda _: daemon.ensure_running(host.path, where), range(8)))
     assert started.count(True) == 1
     pid = wait_until(lambda: daemon.running(host.path), "the server's pid")
-    assert len([line for line in host.run("ss", "-Hluntp").stdout.splitlines() if f"pid={pid}," in line]) == 2
+    wait_until(lambda: len([line for line in host.run("ss", "-Hluntp").stdout.splitlines() if f"pid={pid}," in line])
+               == 2, "its UDP and TCP sockets")  # (its pid is in the lock before it binds them)
     records.remove(where, "net1", "id-a", "eth0")
     wait_until(lambda: daemon.running(host.path) is None, "the server to leave", timeout=5)
 

@@ -4,15 +4,19 @@ gateway; DEL and GC take the names away; CHECK sees a missing record; bad input 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
 import sys
+import time
 
 import pytest
 
 from cni.dns import message as m
-from tests.netns import install_plugins, plugin_path, run_plugin, wait_until
+from cni.kernel.netns import entered
+from cni.plugins.dnsname.gateways import local
+from tests.netns import dns_servers, install_plugins, plugin_path, run_plugin, wait_until
 
 pytestmark = pytest.mark.root
 
@@ -102,7 +106,7 @@ def test_containers_resolve_each_other_by_name_domain_and_alias(lab):
     assert ask(lab["c2"], "web")[0] == m.NXDOMAIN  # gone at once (the records' file is read on change)
     assert cni(lab, "dnsname", "DEL", conf(lab, web), "c1").ok  # again: nothing to do
     detach(lab, "c2", client)
-    wait_until(lambda: not lab["host"].run("pgrep", "-f", "cni.dns.server", check=False).stdout, "the server to leave")
+    wait_until(lambda: not dns_servers(lab["host"].path), "the server to leave")
 
 
 def test_check_sees_a_missing_record_and_gc_drops_what_is_not_valid(lab):
@@ -129,6 +133,37 @@ def test_bad_input_is_a_cni_error_and_registers_nothing(lab, args, extra, code, 
     assert refused.returncode == 1 and refused.json["code"] == code and words in refused.json["msg"], refused.stdout
     assert not os.listdir(lab["tmp"] / "state" / "dns" / "records") if (lab["tmp"] / "state" / "dns").exists() else True
     assert cni(lab, "bridge", "DEL", {**lab["bridge"], "prevResult": bridged.json}, "c1").ok
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"gateway": "10.232.0.9"}, "gateway 10.232.0.9 is not an address of this host"),
+    ({"gateway": "10.77.0.1"}, "gateway 10.77.0.1 is not on the container's network"),
+    ({"gateway": "0.0.0.0"}, "gateway 0.0.0.0 cannot carry the network's names"),
+    ({"gateway": "224.0.0.251"}, "cannot carry"),
+    ({"interface": 0}, "needs the container's addresses"),  # the bridge's, not the container's
+])
+def test_a_gateway_the_server_cannot_answer_on_is_refused_at_once(lab, change, words):
+    """Not after ADD's probe has waited 10 s (and never a query sent off the host, or a wildcard bound)."""
+    bridged = cni(lab, "bridge", "ADD", lab["bridge"], "c1")
+    prev = {**bridged.json, "ips": [{**bridged.json["ips"][0], **change}]}
+    start = time.monotonic()
+    refused = cni(lab, "dnsname", "ADD", conf(lab, prev), "c1", "K8S_POD_NAME=web")
+    assert time.monotonic() - start < 3 and refused.json["code"] == 7 and words in refused.json["msg"], refused.stdout
+    assert not os.path.exists(lab["tmp"] / "state" / "dns" / "records") or not os.listdir(lab["tmp"] / "state" / "dns" / "records")
+    assert cni(lab, "bridge", "DEL", {**lab["bridge"], "prevResult": bridged.json}, "c1").ok
+
+
+def test_an_ipv6_gateway_still_in_dad_is_the_hosts(lab):
+    """A tentative address is the host's (ADD's probe waits for it); an absent one is not."""
+    host = lab["host"]
+    host.run("ip", "link", "add", "dad0", "type", "veth", "peer", "name", "dad1")
+    for link in ("dad1", "dad0"):
+        host.run("ip", "link", "set", link, "up")
+    host.run("ip", "addr", "add", "fd33::1/64", "dev", "dad0")  # DAD: tentative for a second or so
+    with entered(host.path):
+        found = [local(ipaddress.ip_address(a)) for a in ("fd33::1", "fd33::2", "10.33.0.1")]
+    assert "tentative" in host.run("ip", "-6", "addr", "show", "dev", "dad0").stdout
+    assert found == [True, False, False]
 
 
 def test_without_prev_result_or_gateway_it_says_what_it_needs(lab):

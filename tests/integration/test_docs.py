@@ -32,6 +32,7 @@ SHELLS = {"sh", "bash", "shell", "console"}
 MARK = "runnable"
 
 CLIENT_TESTS = "tests/integration/test_clients.py runs it on a simulated host with a private mount namespace"
+NAMES_TESTS = "tests/integration/test_clients_names.py runs it with dnsname on a simulated host"
 NOT_RUN = {
     "README.md § Set up (a fresh Debian 12 machine, as root): ./install.sh":
         "the set-up itself; .ci/run runs both commands on a clean clone (the suite includes this test)",
@@ -44,6 +45,10 @@ NOT_RUN = {
         f"writes the machine's /etc/cni/net.d and /opt/cni/bin and needs an image archive; {CLIENT_TESTS}",
     "docs/clients.md § buildah: .venv/bin/pynet plugins install --dir /opt/pynet/cni --names reference":
         f"changes the machine's containers.conf and needs an image archive; {CLIENT_TESTS}",
+    "docs/clients.md § containerd: printf 'nameserver 10.88.0.1\\nsearch dns.pynet\\n' > /etc/pynet-mynet-resolv.conf":
+        f"writes the machine's /etc and needs the containerd set-up above; {NAMES_TESTS}",
+    "docs/clients.md § buildah: buildah from --name box --dns 10.88.0.1 --dns-search dns.pynet docker-archive:busybox.tar":
+        f"needs the buildah set-up above; {NAMES_TESTS}",
     "docs/lab.md § Two-host lab: `pynet lab`: # .venv/bin/pynet lab up --hosts 2 --store etcd":
         "a transcript (commands with their output); tests/integration/test_lab.py runs the lab both ways",
     "docs/lab.md § Two-host lab: `pynet lab`: # .venv/bin/pynet lab up --hosts 2 --store etcd --etcd-members 3 "

@@ -5,9 +5,9 @@ check can find exactly what one test left behind.
 """
 
 from . import state
-from .leaks import agent_files, root_leftovers
+from .leaks import agent_files, dns_servers, processes_in, root_leftovers
 from .namespaces import Netns, link_outside, new_token, wait_until
 from .plugin import PluginRun, install_plugins, plugin_path, reference_path, run_plugin
 
 __all__ = ["Netns", "PluginRun", "install_plugins", "link_outside", "new_token", "plugin_path", "reference_path",
-           "agent_files", "root_leftovers", "run_plugin", "state", "wait_until"]
+           "agent_files", "dns_servers", "processes_in", "root_leftovers", "run_plugin", "state", "wait_until"]

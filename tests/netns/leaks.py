@@ -45,6 +45,27 @@ def agent_files(inodes) -> list[str]:
     return found
 
 
+def processes_in(netns: str, program: bytes) -> list[int]:
+    """The pids of the processes in the namespace at `netns` whose command line holds `program` (the
+    machine may run others of the kind: other tests', a lab's)."""
+    from cni.kernel.netns import pids_in
+
+    found = []
+    for pid in pids_in(netns):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if program in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def dns_servers(netns: str) -> list[int]:
+    """The DNS servers (cni.dns.server) running in the namespace at `netns`."""
+    return processes_in(netns, b"cni.dns.server")
+
+
 def _namespaces(token: str) -> list[str]:
     return [f"netns {n}" for n in os.listdir("/run/netns") if token in n] if os.path.isdir("/run/netns") else []
 

@@ -15,6 +15,7 @@ from ...spec import errors
 from ...spec.record import replace
 from ..overlay import names as overlay_names
 from .config import DnsConf, parse
+from .gateways import check as check_gateways
 
 READY_WITHIN = 10.0  # seconds a new server (a Python process, slow to start on a busy host) has to answer
 
@@ -58,6 +59,7 @@ def add(request: Request) -> Result:
     conf = parse(request)
     prev = request.prev_result(chained=True)
     attachment = _attachment(request, conf, prev)
+    check_gateways(attachment.gateways, attachment.addresses)
     where = records.directory()
     records.write(where, attachment)
     try:

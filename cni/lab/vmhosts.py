@@ -152,7 +152,9 @@ def _boot(lab: dict, n: int, slot: int, agent: str) -> None:
 
 
 def _configure(lab: dict, n: int) -> None:
-    """The overlay's conflist and the plugins in VM n's share (its `pynet run` waits for the conflist)."""
+    """The overlay's conflist and the plugins in VM n's share (its `pynet run` waits for the conflist).
+    No dnsname: under emulation on a busy machine, a Python DNS server's start can outlast the 10 s
+    dnsname's ADD gives it (names across an overlay's hosts: the netns lab)."""
     from ..cli.plugins import install
     from ..containers import netadmin
     from ..plugins.overlay.config import conf_problem
@@ -162,7 +164,7 @@ def _configure(lab: dict, n: int) -> None:
     opts = netadmin.OverlayOptions(vni=config["vni"], network=config["network"], underlay=config["underlay"],
                                    subnet_len=config["subnetLen"], port=4789, mtu=0,
                                    etcd=tuple(config["store"]["endpoints"]), store_file="",
-                                   lease_ttl=config["leaseTTL"])
+                                   lease_ttl=config["leaseTTL"], dns=False)
     os.makedirs(os.path.join(share, "net.d.tmp"))
     netadmin.create_overlay(config["name"], opts, conf_dir=os.path.join(share, "net.d.tmp"),
                            check=conf_problem)

@@ -1,0 +1,103 @@
+"""bench/agent.py's part 5: what dnsname's ADD adds to a warm chain, pynet's against the reference's.
+
+Each round, on a network of its own (one bridge in the implementation's host namespace): container A
+(bridge ADD, then dnsname ADD: the DNS server starts), container B (bridge ADD, dnsname ADD: the
+server runs), a query for B's name the moment its ADD has returned (from the host, to the gateway),
+then the DELs, and a wait until no DNS server is left in the host (pynet's leaves 1 s after its last
+record; the reference's dnsname kills dnsmasq at the last DEL).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+from benchlab import BenchError, Impl, Lab, call, p90
+
+from cni.dns import daemon
+from cni.kernel import netns
+
+DOMAIN = "dns.bench"
+FIGURES = ("bridge ADD", "dnsname ADD", "bridge+dnsname ADD", "first dnsname ADD")
+SERVERS = (b"cni.dns.server", b"dnsmasq")
+
+
+def dns_conf(result: dict) -> dict:
+    return {"cniVersion": "1.0.0", "name": "dnsnet", "type": "dnsname", "domainName": DOMAIN,
+            "capabilities": {"aliases": True}, "prevResult": result}
+
+
+def attach(impl: Impl, bridge: dict, container: str, name: str) -> tuple[float, float, dict]:
+    """bridge ADD and dnsname ADD of `container` named `name`: (ms, ms, bridge's result)."""
+    add, result = call(impl, "bridge", "ADD", bridge, container, name)
+    named, _ = call(impl, "dnsname", "ADD", dns_conf(result), container, name,
+                    args=f"IgnoreUnknown=1;K8S_POD_NAME={name}")
+    return add, named, result
+
+
+def detach(impl: Impl, bridge: dict, container: str, name: str, result: dict) -> None:
+    call(impl, "dnsname", "DEL", dns_conf(result), container, name, args=f"IgnoreUnknown=1;K8S_POD_NAME={name}")
+    call(impl, "bridge", "DEL", {**bridge, "prevResult": result}, container, name)
+
+
+def answers_now(impl: Impl, result: dict, name: str) -> bool:
+    """Whether the gateway answers `name` with the container's address at once (one query)."""
+    gateway, address = result["ips"][0]["gateway"], result["ips"][0]["address"].split("/")[0]
+    with netns.entered(f"/run/netns/{impl.host}"):
+        answer = daemon.probe(gateway, name, timeout=0.5)
+    return answer is not None and address in answer[1]
+
+
+def servers_gone(impl: Impl, within: float = 5.0) -> None:
+    end = time.monotonic() + within
+    while any(_is_server(pid) for pid in netns.pids_in(f"/run/netns/{impl.host}")):
+        if time.monotonic() > end:
+            raise BenchError(f"{impl.name}: a DNS server is still running {within:.0f} s after the last DEL")
+        time.sleep(0.02)
+
+
+def _is_server(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return any(word in f.read() for word in SERVERS)
+    except OSError:
+        return False
+
+
+def dnsname_rounds(lab: Lab, impls: list[Impl], runs: int, warmup: int, bridge_conf) -> dict:
+    """The figures (ms) of every round after the warm-up, and "answered": B's name at once or not.
+    `bridge_conf(impl, network name)` is the bridge's configuration (one of bench/agent.py's)."""
+    times: dict = {}
+    for n in range(warmup + runs):
+        for impl in impls if n % 2 else list(reversed(impls)):
+            bridge = bridge_conf(impl, "dnsnet")
+            first, second = lab.netns(f"{impl.name[:4]}-da{n}"), lab.netns(f"{impl.name[:4]}-db{n}")
+            _, start, first_result = attach(impl, bridge, first, f"a{n}")
+            add, named, result = attach(impl, bridge, second, f"b{n}")
+            answered = answers_now(impl, result, f"b{n}.{DOMAIN}")
+            detach(impl, bridge, second, f"b{n}", result)
+            detach(impl, bridge, first, f"a{n}", first_result)
+            lab.drop(first, second)
+            servers_gone(impl)
+            if n >= warmup:
+                for figure, value in zip(FIGURES, (add, named, add + named, start)):
+                    times.setdefault((impl.name, figure), []).append(value)
+                times.setdefault((impl.name, "answered"), []).append(answered)
+    return times
+
+
+def dnsname_report(times: dict, runs: int) -> None:
+    med = {key: statistics.median(values) for key, values in times.items() if key[1] in FIGURES}
+    print(f"\ndnsname after bridge, {runs} rounds: medians (p90) in ms")
+    print(f"   {'figure':<22}{'pynet warm':>16}{'reference':>16}{'ratio':>8}")
+    for figure in FIGURES:
+        cells = [f"{med[(n, figure)]:8.1f} ({p90(times[(n, figure)]):5.1f})" for n in ("pynet", "reference")]
+        print(f"   {figure:<22}{cells[0]:>16}{cells[1]:>16}{med[('pynet', figure)] / med[('reference', figure)]:8.2f}")
+    for name in ("pynet", "reference"):
+        answered = times[(name, "answered")]
+        print(f"   {name}: the second name answered the moment its ADD returned in {sum(answered)}/{len(answered)}")
+    added = med[("pynet", "dnsname ADD")]
+    print(f"   pynet's dnsname ADD with the server running: {added:.1f} ms, "
+          f"{'met' if added <= 5 else 'NOT met'} (target <= 5 ms); "
+          f"bridge+dnsname / bridge: {med[('pynet', 'bridge+dnsname ADD')] / med[('pynet', 'bridge ADD')]:.2f}")

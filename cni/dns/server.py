@@ -13,6 +13,7 @@ and question put in; the client's id; sendto. Everything else takes the slow pat
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import selectors
 import signal
@@ -43,6 +44,7 @@ class Server:
         self.listeners: dict[str, Listener] = {}
         self.connections: dict[socket.socket, Connection] = {}
         self.attachments: dict[str, records.Attachment] = {}
+        self.views: dict[str, records.View] = {}  # by gateway address
         self.forwarder = upstream.Forwarder(self._register, self._unregister)
         self.watcher = Watcher()
         self.empty_since: float | None = None
@@ -65,8 +67,10 @@ class Server:
 
     def reload(self, changed=None) -> None:
         """Read the records again (all, or the files `changed`), and listen where they say."""
+        if changed is not None and self._added(changed):
+            return
         self.attachments = records.load(self.where, changed, self.attachments if changed is not None else None)
-        views = records.views(self.attachments.values())
+        views = self.views = records.views(self.attachments.values())
         self.failed &= views.keys()  # (a network gone: its address is not tried again)
         for address in list(self.listeners):
             if address not in views:
@@ -89,6 +93,38 @@ class Server:
         self.forwarder.servers = upstream.without(upstream.upstreams(self.resolv_conf), views)
         served = records.served(self.attachments.values())
         self.empty_since = None if served else (self.empty_since or time.monotonic())
+
+    def _added(self, changed) -> bool:
+        """Take in `changed` in place if it only adds containers to networks served already, with the
+        gateways and domain of the network's others (a container's ADD): their views learn the names
+        at a cost that does not grow with the host's records. False: a full reload is needed (a
+        record replaced or removed, a network, gateway or domain new). Nothing but write_atomic's
+        temporary files changed: nothing to do."""
+        names = {name for name in changed if not name.startswith(".") and name.endswith(".json")}
+        if not names:
+            return True
+        if names & self.attachments.keys():
+            return False
+        new = records.load(self.where, names)
+        network_of = {a.network: a for a in self.attachments.values()}
+        gateways: dict[str, set[str]] = {}
+        for attachment in self.attachments.values():
+            gateways.setdefault(attachment.network, set()).update(attachment.gateways)
+        for attachment in new.values():
+            other = network_of.get(attachment.network)
+            if other is None or other.domainName != attachment.domainName \
+                    or set(attachment.gateways) != gateways[attachment.network]:
+                return False
+        for attachment in new.values():
+            for gateway in {str(ipaddress.ip_address(g)) for g in attachment.gateways}:
+                view = self.views[gateway]
+                view.add(attachment)
+                view.cache.clear()  # (it may hold NXDOMAIN for the new names)
+                view.seen.clear()
+                view.host_ptr.update(m.reverse_name(a.split("/")[0]) for a in attachment.addresses)  # (shared)
+        self.attachments.update(new)
+        self.empty_since = None
+        return True
 
     def _close_listener(self, address: str) -> None:
         listener = self.listeners.pop(address)

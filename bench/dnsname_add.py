@@ -5,21 +5,29 @@ Each round, on a network of its own (one bridge in the implementation's host nam
 server runs), a query for B's name the moment its ADD has returned (from the host, to the gateway),
 then the DELs, and a wait until no DNS server is left in the host (pynet's leaves 1 s after its last
 record; the reference's dnsname kills dnsmasq at the last DEL).
+
+Two floors, measured in the same rounds: a plugin call that does nothing (pynet: dnsname STATUS
+through the agent; the reference: dnsname VERSION), what one more plugin in a chain costs whatever
+it does; and the server's own update, from this process: a name written where the server reads it
+(pynet: a record file, seen through inotify; dnsmasq: a line in dnsname's addnhosts file, then
+SIGHUP) until the gateway answers it.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import time
 
 from benchlab import BenchError, Impl, Lab, call, p90
 
-from cni.dns import daemon
+from cni.dns import daemon, records
 from cni.kernel import netns
 
 DOMAIN = "dns.bench"
-FIGURES = ("bridge ADD", "dnsname ADD", "bridge+dnsname ADD", "first dnsname ADD")
+FIGURES = ("bridge ADD", "dnsname ADD", "bridge+dnsname ADD", "first dnsname ADD", "call doing nothing",
+           "server update")
 SERVERS = (b"cni.dns.server", b"dnsmasq")
 
 
@@ -49,6 +57,42 @@ def answers_now(impl: Impl, result: dict, name: str) -> bool:
     return answer is not None and address in answer[1]
 
 
+def idle_call(impl: Impl, container: str) -> float:
+    """ms of a dnsname call that does nothing: STATUS through pynet's agent, the reference's VERSION."""
+    if impl.name == "pynet":
+        return call(impl, "dnsname", "STATUS", {"cniVersion": "1.1.0", "name": "dnsnet", "type": "dnsname"},
+                    container, "idle")[0]
+    return call(impl, "dnsname", "VERSION", {"cniVersion": "1.0.0"}, container, "idle")[0]
+
+
+def server_update(impl: Impl, result: dict, n: int) -> float:
+    """ms from writing a name where the running server reads it to the gateway's answer with it."""
+    gateway, address, name = result["ips"][0]["gateway"], f"10.90.200.{1 + n % 250}", f"u{n}"
+    if impl.name == "pynet":
+        where = os.path.join(impl.env["PYNET_STATE_DIR"], "dns", "records")
+        attachment = records.Attachment("dnsnet", name, "eth0", [name], [f"{address}/16"], [gateway], DOMAIN)
+    else:
+        where = os.path.join(impl.env["XDG_RUNTIME_DIR"], "containers", "cni", "dnsname", "dnsnet")
+        with open(os.path.join(where, "pidfile")) as f:
+            pid = int(f.read())
+    end = time.monotonic() + 5
+    with netns.entered(f"/run/netns/{impl.host}"):
+        start = time.perf_counter()
+        if impl.name == "pynet":
+            records.write(where, attachment)
+        else:
+            with open(os.path.join(where, "addnhosts"), "a") as f:
+                f.write(f"{address}\t{name}\n")
+            os.kill(pid, signal.SIGHUP)
+        while daemon.probe(gateway, name, timeout=0.5) != (0, [address]):
+            if time.monotonic() > end:
+                raise BenchError(f"{impl.name}: {name} not answered 5 s after it was written")
+        elapsed = (time.perf_counter() - start) * 1000
+    if impl.name == "pynet":
+        records.remove(where, "dnsnet", name, "eth0")  # (the reference's line goes with its DELs)
+    return elapsed
+
+
 def servers_gone(impl: Impl, within: float = 5.0) -> None:
     end = time.monotonic() + within
     while any(_is_server(pid) for pid in netns.pids_in(f"/run/netns/{impl.host}")):
@@ -76,12 +120,13 @@ def dnsname_rounds(lab: Lab, impls: list[Impl], runs: int, warmup: int, bridge_c
             _, start, first_result = attach(impl, bridge, first, f"a{n}")
             add, named, result = attach(impl, bridge, second, f"b{n}")
             answered = answers_now(impl, result, f"b{n}.{DOMAIN}")
+            idle, update = idle_call(impl, second), server_update(impl, result, n)
             detach(impl, bridge, second, f"b{n}", result)
             detach(impl, bridge, first, f"a{n}", first_result)
             lab.drop(first, second)
             servers_gone(impl)
             if n >= warmup:
-                for figure, value in zip(FIGURES, (add, named, add + named, start)):
+                for figure, value in zip(FIGURES, (add, named, add + named, start, idle, update)):
                     times.setdefault((impl.name, figure), []).append(value)
                 times.setdefault((impl.name, "answered"), []).append(answered)
     return times
@@ -101,3 +146,6 @@ def dnsname_report(times: dict, runs: int) -> None:
     print(f"   pynet's dnsname ADD with the server running: {added:.1f} ms, "
           f"{'met' if added <= 5 else 'NOT met'} (target <= 5 ms); "
           f"bridge+dnsname / bridge: {med[('pynet', 'bridge+dnsname ADD')] / med[('pynet', 'bridge ADD')]:.2f}")
+    for name in ("pynet", "reference"):
+        print(f"   {name}: dnsname ADD less a call doing nothing: "
+              f"{med[(name, 'dnsname ADD')] - med[(name, 'call doing nothing')]:.1f} ms")

@@ -22,7 +22,7 @@ import sys
 import time
 
 from ..ipam.watch import Watcher
-from ..log import logger
+from ..log import info_enabled, logger
 from . import daemon, records, upstream
 from .listeners import Connection, Listener
 from . import message as m
@@ -381,9 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # another server runs in this namespace
     daemon.mark(lock)
     server = Server(options["--records"] or records.directory(), port, os.environ.get("PYNET_DNS_RESOLV_CONF"), lock)
-    logger().info("pynet dns server %d serving %s", os.getpid(), server.where)
+    if info_enabled():  # (logging's import is left out of the start the first ADD waits for)
+        logger().info("pynet dns server %d serving %s", os.getpid(), server.where)
     server.serve()
-    logger().info("pynet dns server %d: no records left, leaving", os.getpid())
+    if info_enabled():
+        logger().info("pynet dns server %d: no records left, leaving", os.getpid())
     return 0
 
 

@@ -114,13 +114,15 @@ class Server:
             if other is None or other.domainName != attachment.domainName \
                     or set(attachment.gateways) != gateways[attachment.network]:
                 return False
-        for attachment in new.values():
-            for gateway in {str(ipaddress.ip_address(g)) for g in attachment.gateways}:
-                view = self.views[gateway]
-                view.add(attachment)
-                view.cache.clear()  # (it may hold NXDOMAIN for the new names)
-                view.seen.clear()
-                view.host_ptr.update(m.reverse_name(a.split("/")[0]) for a in attachment.addresses)  # (shared)
+        targets = [(attachment, self.views.get(gateway)) for attachment in new.values()
+                   for gateway in {str(ipaddress.ip_address(g)) for g in attachment.gateways}]
+        if any(view is None for _, view in targets):
+            return False
+        for attachment, view in targets:
+            view.add(attachment)
+            view.cache.clear()  # (it may hold NXDOMAIN for the new names)
+            view.seen.clear()
+            view.host_ptr.update(m.reverse_name(a.split("/")[0]) for a in attachment.addresses)  # (shared)
         self.attachments.update(new)
         self.empty_since = None
         return True

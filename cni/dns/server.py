@@ -95,36 +95,37 @@ class Server:
 
     def _added(self, changed) -> bool:
         """Take in `changed` in place if it only adds containers to networks served already, with the
-        gateways and domain of the network's others (a container's ADD): their views learn the names
-        at a cost that does not grow with the host's records. False: a full reload is needed (a
-        record replaced or removed, a network, gateway or domain new). Nothing but write_atomic's
-        temporary files changed: nothing to do."""
+        domain of the network's others and no gateway they do not have (a container's ADD, or an
+        overlay peer's, which has none): the views of the network's gateways learn the names at a
+        cost that does not grow with the host's records. False: a full reload is needed (a record
+        replaced or removed, a network, gateway or domain new). Nothing but write_atomic's temporary
+        files changed: nothing to do."""
         names = {name for name in changed if not name.startswith(".") and name.endswith(".json")}
         if not names:
             return True
         if names & self.attachments.keys():
             return False
         new = records.load(self.where, names)
-        network_of = {a.network: a for a in self.attachments.values()}
-        gateways: dict[str, set[str]] = {}
+        domains, gateways = {}, {}
         for attachment in self.attachments.values():
+            domains[attachment.network] = attachment.domainName
             gateways.setdefault(attachment.network, set()).update(attachment.gateways)
         for attachment in new.values():
-            other = network_of.get(attachment.network)
-            if other is None or other.domainName != attachment.domainName \
-                    or set(attachment.gateways) != gateways[attachment.network]:
+            if not gateways.get(attachment.network) or domains[attachment.network] != attachment.domainName \
+                    or not set(attachment.gateways) <= gateways[attachment.network]:
                 return False
         targets = [(attachment, self.views.get(gateway)) for attachment in new.values()
-                   for gateway in {str(ipaddress.ip_address(g)) for g in attachment.gateways}]
+                   for gateway in {str(ipaddress.ip_address(g)) for g in gateways[attachment.network]}]
         if any(view is None for _, view in targets):
             return False
-        for attachment, view in targets:
+        for attachment, view in targets:  # as records.views() adds a network's members to its gateways' views
             view.add(attachment)
             view.cache.clear()  # (it may hold NXDOMAIN for the new names)
             view.seen.clear()
             view.host_ptr.update(m.reverse_name(a.split("/")[0]) for a in attachment.addresses)  # (shared)
         self.attachments.update(new)
-        self.empty_since = None
+        if records.served(new.values()):
+            self.empty_since = None
         return True
 
     def _close_listener(self, address: str) -> None:

@@ -207,6 +207,11 @@ def test_a_container_added_to_a_served_network_is_answered_as_after_a_full_reloa
     assert ptr[2] == [rr(m.PTR, "newbie.dns.podman.")] and web[2] == [rr(m.A, "10.231.1.2")]
     (theirs,) = ask(c3, [GW2, reverse("10.231.1.7"), m.PTR])
     assert theirs[0] == m.NXDOMAIN and theirs[1] & m.AA
+    far = records.Attachment("net1", "id-far", "eth0", ["far"], ["10.231.1.8/24"], [], "dns.podman", host="192.0.2.9")
+    records.write(dns["records"], far)  # an overlay peer's container: no gateways, answered on net1's
+    with entered(dns["host"].path):
+        wait_until(lambda: daemon.probe(GW1_6, "far.dns.podman") == (m.NOERROR, ["10.231.1.8"]), "the peer's name",
+                   timeout=1)
 
 
 def test_a_storm_of_malformed_datagrams_leaves_it_answering(dns):

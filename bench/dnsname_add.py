@@ -10,19 +10,24 @@ Two floors, measured in the same rounds: a plugin call that does nothing (pynet:
 through the agent; the reference: dnsname VERSION), what one more plugin in a chain costs whatever
 it does; and the server's own update, from this process: a name written where the server reads it
 (pynet: a record file, seen through inotify; dnsmasq: a line in dnsname's addnhosts file, then
-SIGHUP) until the gateway answers it.
+SIGHUP) until the gateway answers it. Beside them, the floor of such an update in Python: a bare
+process that reads a file inotify names and answers a UDP query with it (on loopback).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import statistics
+import sys
+import tempfile
 import time
 
 from benchlab import BenchError, Impl, Lab, call, p90
 
 from cni.dns import daemon, records
+from cni.files import write_atomic
 from cni.kernel import netns
 
 DOMAIN = "dns.bench"
@@ -109,6 +114,58 @@ def _is_server(pid: int) -> bool:
         return False
 
 
+BARE = """
+import os, select, socket, sys
+from cni.ipam.watch import Watcher
+where, watcher, names = sys.argv[1], Watcher(), {}
+watcher.changes(where)
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind(("127.0.0.1", 5399))
+while True:
+    ready = select.select([udp, watcher.fd], [], [])[0]
+    for name in (watcher.changes(where) or ()) if watcher.fd in ready else ():
+        try:
+            with open(os.path.join(where, name)) as f:
+                names[name] = f.read()
+        except OSError:
+            names.pop(name, None)
+    if udp in ready:
+        data, peer = udp.recvfrom(512)
+        udp.sendto(names.get(data.decode(), "").encode(), peer)
+"""
+
+
+def bare_updates(lab: Lab, host: str, count: int) -> list[float]:
+    """ms from a file's write (write_atomic) to the bare process's UDP answer with it, `count` times."""
+    where = tempfile.mkdtemp(dir=lab.tmp)
+    server = lab.spawn(host, sys.executable, "-c", BARE, where)
+    times = []
+    with netns.entered(f"/run/netns/{host}"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.connect(("127.0.0.1", 5399))
+            client.settimeout(0.1)
+            for n in range(-1, count):  # (-1: until it listens)
+                name, value = f"n{n}", f"10.0.{n % 250}.1"
+                start = time.perf_counter()
+                write_atomic(os.path.join(where, name), value.encode())
+                while True:
+                    try:
+                        client.send(name.encode())
+                        if client.recv(512).decode() == value:
+                            break
+                    except OSError:
+                        pass
+                    if n < 0:  # not up yet, or not watching when the file was written
+                        time.sleep(0.01)
+                        write_atomic(os.path.join(where, name), value.encode())
+                    if time.perf_counter() - start > 10:
+                        raise BenchError("the bare inotify server did not answer")
+                if n >= 0:
+                    times.append((time.perf_counter() - start) * 1000)
+    lab.stop(server)
+    return times
+
+
 def dnsname_rounds(lab: Lab, impls: list[Impl], runs: int, warmup: int, bridge_conf) -> dict:
     """The figures (ms) of every round after the warm-up, and "answered": B's name at once or not.
     `bridge_conf(impl, network name)` is the bridge's configuration (one of bench/agent.py's)."""
@@ -129,6 +186,7 @@ def dnsname_rounds(lab: Lab, impls: list[Impl], runs: int, warmup: int, bridge_c
                 for figure, value in zip(FIGURES, (add, named, add + named, start, idle, update)):
                     times.setdefault((impl.name, figure), []).append(value)
                 times.setdefault((impl.name, "answered"), []).append(answered)
+    times[("bare", "server update")] = bare_updates(lab, impls[0].host, 10 * runs)
     return times
 
 
@@ -149,3 +207,6 @@ def dnsname_report(times: dict, runs: int) -> None:
     for name in ("pynet", "reference"):
         print(f"   {name}: dnsname ADD less a call doing nothing: "
               f"{med[(name, 'dnsname ADD')] - med[(name, 'call doing nothing')]:.1f} ms")
+    bare = times[("bare", "server update")]
+    print(f"   the floor of a server update in Python (a bare inotify -> read -> UDP answer process, "
+          f"{len(bare)} times): {statistics.median(bare):.2f} ms ({p90(bare):.2f})")

@@ -11,6 +11,7 @@ APT_PACKAGES=(iproute2 nftables iptables iputils-ping containernetworking-plugin
               qemu-system-x86 linux-image-amd64 cpio kmod  # the VM tests (ipvlan, VLANs)
               etcd-server ethtool  # the overlay's etcd store (tests, `pynet lab --store etcd`); bench/overlay.py
               dnsperf dnsmasq-base  # bench/dns.py: pynet's DNS server against dnsmasq
+              golang-github-containernetworking-plugin-dnsname  # bench/agent.py: the reference dnsname
               curl)  # the README's tour fetches a published port
 
 if [ "$(id -u)" != 0 ]; then

@@ -7,6 +7,11 @@ side by side in one run (medians).
 2. Podman's chain of four (bridge, portmap with one mapping, firewall, tuning): ADD of the chain.
 3. --concurrent ADDs at once on one network (then as many DELs): wall time.
 4. bridge ADD and DEL in-process (PYNET_AGENT=off): a cold Python start with every import.
+5. dnsname after bridge (pynet's through the warm agent; the reference: Debian's dnsname plugin,
+   golang-github-containernetworking-plugin-dnsname, with dnsmasq), on one network: the first
+   container's ADD (the DNS server starts), then a second container's bridge and dnsname ADDs (the
+   server runs), and whether the second name answers the moment its ADD returns. `--dnsname` runs
+   this part alone (target: pynet's dnsname ADD with the server running <= 5 ms).
 Every call runs under `ip netns exec HOST`, as a runtime on that host would make it.
 Every implementation works in a simulated host namespace of its own; nothing outside this run's
 namespaces is touched. Exits 0 when everything ran (targets met or not), 1 when something failed.
@@ -22,14 +27,16 @@ import sys
 import time
 
 from benchlab import PREFIX, BenchError, Impl, Lab, call, in_lab, install_pynet, p90, plugin_arguments, require
+from dnsname_add import dnsname_report, dnsname_rounds
 
 WARMUP = 3
 TARGETS = {"bridge ADD": 0.8, "bridge DEL": 0.4, "chain ADD": 0.8, "concurrent ADD": 1.0, "cold bridge DEL": 1.0}
 
 
 def bridge_conf(impl: Impl, name: str = "benchnet") -> dict:
-    return {"cniVersion": "1.0.0", "name": name, "type": "bridge", "bridge": "pnbr0", "isGateway": True,
-            "ipMasq": True, "ipam": {"type": "host-local", "dataDir": impl.data, "ranges": [[{"subnet": "10.89.0.0/16"}]],
+    device, subnet = ("pnbr1", "10.90.0.0/16") if name == "dnsnet" else ("pnbr0", "10.89.0.0/16")
+    return {"cniVersion": "1.0.0", "name": name, "type": "bridge", "bridge": device, "isGateway": True,
+            "ipMasq": True, "ipam": {"type": "host-local", "dataDir": impl.data, "ranges": [[{"subnet": subnet}]],
                                      "routes": [{"dst": "0.0.0.0/0"}]}}
 
 
@@ -104,26 +111,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=100)
+    parser.add_argument("--dnsname", action="store_true", help="part 5 alone: dnsname's ADD")
     plugin_arguments(parser)
     args = parser.parse_args()
-    require(args, "bench/agent.py", ("bridge", "host-local", "portmap", "firewall", "tuning"))
+    require(args, "bench/agent.py", ("bridge", "host-local", "dnsname") if args.dnsname else
+            ("bridge", "host-local", "portmap", "firewall", "tuning", "dnsname"))
     return in_lab("bench/agent.py", lambda lab: measure(lab, args))
 
 
 def measure(lab: Lab, args) -> None:
     cni_path = install_pynet(lab, args.pynet_dir)
     run_dir = os.path.join(lab.tmp, "run")
-    warm = Impl("pynet", cni_path, {"PYNET_AGENT": "auto", "PYNET_RUN_DIR": run_dir})
+    warm = Impl("pynet", cni_path, {"PYNET_AGENT": "auto", "PYNET_RUN_DIR": run_dir,
+                                    "PYNET_STATE_DIR": os.path.join(lab.tmp, "state")})
     cold = Impl("cold", cni_path, {"PYNET_AGENT": "off"})
-    ref = Impl("reference", args.reference_dir)
-    impls = [warm, cold, ref]
+    ref = Impl("reference", args.reference_dir, {"XDG_RUNTIME_DIR": os.path.join(lab.tmp, "xdg")})  # dnsname's files
+    impls = [warm, ref] if args.dnsname else [warm, cold, ref]
     for impl in impls:
         impl.host, impl.data = lab.netns(f"{impl.name[:4]}-h"), os.path.join(lab.tmp, f"ipam-{impl.name}")
     print(f"bench/agent.py: pynet {cni_path} (agent warm / in-process cold) vs reference {args.reference_dir}; "
           f"namespaces {PREFIX}-*; {os.cpu_count()} CPUs, kernel {os.uname().release}, load {os.getloadavg()[0]:.1f}")
-    times = sequential(lab, impls, args.runs)
-    bursts = {impl.name: concurrent_adds(lab, impl, args.concurrent) for impl in (warm, ref)}
-    report(times, bursts, args)
+    if not args.dnsname:
+        times = sequential(lab, impls, args.runs)
+        bursts = {impl.name: concurrent_adds(lab, impl, args.concurrent) for impl in (warm, ref)}
+        report(times, bursts, args)
+    dnsname_report(dnsname_rounds(lab, [warm, ref], args.runs, WARMUP, bridge_conf), args.runs)
 
 
 def report(times: dict, bursts: dict, args) -> None:

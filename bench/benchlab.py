@@ -69,10 +69,10 @@ class Impl:
 
 
 def call(impl: Impl, plugin: str, command: str, config: dict, container: str, cid: str,
-         timeout: float = 300) -> tuple[float, dict | None]:
+         timeout: float = 300, args: str = "") -> tuple[float, dict | None]:
     """One plugin call as a runtime makes it, in the implementation's host: (ms, JSON output)."""
     env = {"PATH": PATH, "CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": f"/run/netns/{container}",
-           "CNI_IFNAME": "eth0", "CNI_PATH": impl.cni_path, **impl.env}
+           "CNI_IFNAME": "eth0", "CNI_PATH": impl.cni_path, "CNI_ARGS": args, **impl.env}
     start = time.perf_counter()
     done = subprocess.run(["ip", "netns", "exec", impl.host, os.path.join(impl.cni_path, plugin)],
                           input=json.dumps(config).encode(), capture_output=True, env=env, timeout=timeout)

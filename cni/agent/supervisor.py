@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import fcntl
 import mmap
 import os
 import signal
@@ -19,6 +18,7 @@ import struct
 import sys
 import time
 
+from .. import lockfile
 from ..firewall import libnft
 from . import wire
 from .server import Worker, log, preload
@@ -57,7 +57,7 @@ class Supervisor:
         self.build = build or wire.build_id()
         self.listener = listener
         self.managed = listener is None  # a socket of our own (not systemd's): lock, bind, unlink
-        self.lockfile = None
+        self.lock = None
         self.children: dict[int, int] = {}  # pid -> worker index
         self.stopping = False
         self.pid = os.getpid()
@@ -66,27 +66,15 @@ class Supervisor:
 
     def claim(self) -> bool:
         """Take the namespace's lock and bind the socket; False if another agent serves here."""
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
         deadline = time.monotonic() + 5
-        while True:
-            self.lockfile = open(self.path + ".lock", "a+")
-            try:
-                fcntl.flock(self.lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                self.lockfile.close()
-                # the holder either serves (its socket exists) or is leaving: then wait for it
-                if os.path.exists(self.path) or time.monotonic() > deadline:
-                    return False
-                time.sleep(0.02)
-                continue
-            if _same_file(self.lockfile, self.path + ".lock"):
-                break
-            self.lockfile.close()  # a leaving agent removed the file we locked: lock the new one
+        while (lock := lockfile.claim(self.path + ".lock")) is None:
+            # the holder either serves (its socket exists) or is leaving: then wait for it
+            if os.path.exists(self.path) or time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        self.lock = lock
         sweep(os.path.dirname(self.path), keep=self.path)
-        self.lockfile.seek(0)
-        self.lockfile.truncate()
-        self.lockfile.write(f"{os.getpid()} {self.build}\n")
-        self.lockfile.flush()
+        lockfile.mark(lock, f"{os.getpid()} {self.build}")
         self.unlink()  # a dead agent's socket: we hold the lock, nobody serves it
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         old = os.umask(0o177)  # the socket is 0600 from the start: root only
@@ -106,13 +94,9 @@ class Supervisor:
 
     def release(self) -> None:
         """Remove the lock file while still holding it, then let go (claim() checks the inode)."""
-        if self.managed and self.lockfile is not None:
-            try:
-                os.unlink(self.path + ".lock")
-            except FileNotFoundError:
-                pass
-            self.lockfile.close()
-            self.lockfile = None
+        if self.managed:
+            lockfile.release(self.lock, self.path + ".lock")
+            self.lock = None
 
     def run(self) -> None:
         preload()  # before forking: the workers share the loaded modules
@@ -205,43 +189,10 @@ class Supervisor:
         self.release()
 
 
-def _same_file(handle, path: str) -> bool:
-    try:
-        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
-    except FileNotFoundError:
-        return False
-
-
 def sweep(directory: str, keep: str) -> None:
     """Remove the sockets and lock files of agents that are gone (killed with their namespace, say):
-    a lock nobody holds means nobody serves that socket."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return
-    for name in names:
-        if not (name.startswith("agent-net") and name.endswith(".sock.lock")):  # not systemd's agent.sock
-            continue
-        lock = os.path.join(directory, name)
-        socket_path = lock[:-len(".lock")]
-        if socket_path == keep:
-            continue
-        try:
-            handle = open(lock, "a+")
-        except OSError:
-            continue
-        with handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # an agent serves it
-            if not _same_file(handle, lock):
-                continue
-            for path in (socket_path, lock):
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
+    a lock nobody holds means nobody serves that socket. (Not systemd's agent.sock: no lock of ours.)"""
+    lockfile.sweep(directory, "agent-net", ".sock.lock", keep + ".lock", companion=lambda lock: lock[:-len(".lock")])
 
 
 def systemd_listener() -> socket.socket | None:

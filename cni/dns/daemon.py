@@ -9,18 +9,21 @@ caller's). Nothing else takes the lock but for a moment (sweep), and callers wai
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sys
 import time
 
+from .. import lockfile
 from ..agent import wire
 from ..context import environ
+from ..kernel.background import start_detached
+from ..lockfile import claim, release  # noqa: F401 - also the server's, as daemon.claim/release
 from .records import directory
 
 PASSED = ("PYNET_RUN_DIR", "PYNET_DNS_RESOLV_CONF", "PYNET_LOG_FILE", "PYNET_DEBUG")
 STARTING = "starting"  # what the lock says between ensure_running() and the server's own pid
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def netns_inode(netns: str = "") -> int:
@@ -31,42 +34,9 @@ def lock_path(netns: str = "") -> str:
     return os.path.join(wire.run_dir(environ()), f"dns-net{netns_inode(netns)}.lock")
 
 
-def claim(path: str):
-    """The lock at `path`, held (a file object), or None if a server holds it."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    while True:
-        handle = open(path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return None
-        try:
-            if os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
-                return handle
-        except FileNotFoundError:
-            pass
-        handle.close()  # a leaving server removed the file we locked: lock the new one
-
-
 def mark(handle, text: str = "") -> None:
     """Write this process's pid (or `text`) in the lock it holds."""
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{text or os.getpid()}\n")
-    handle.flush()
-
-
-def release(handle, path: str) -> None:
-    """Remove the lock file at `path` while holding it, then let go (claim() checks the inode)."""
-    if handle is None:
-        return
-    try:
-        if os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
-    handle.close()
+    lockfile.mark(handle, text or str(os.getpid()))
 
 
 def running(netns: str = "") -> int | None:
@@ -101,10 +71,11 @@ def ensure_running(netns: str = "", records: str | None = None) -> bool:
     mark(handle, STARTING)
     sweep(os.path.dirname(path), keep=path)
     try:
-        argv = [sys.executable, "-m", "cni.dns.server", "--lock-fd", str(handle.fileno()),
+        # -S: no site-packages (the server needs none; ~3 ms of its start), pynet from PYTHONPATH
+        argv = [sys.executable, "-S", "-m", "cni.dns.server", "--lock-fd", str(handle.fileno()),
                 "--records", records or directory()]
         caller = environ()  # the request's own (a caller of the agent's)
-        env = {**os.environ, **{k: v for k, v in caller.items() if k in PASSED}}
+        env = {**os.environ, **{k: v for k, v in caller.items() if k in PASSED}, "PYTHONPATH": PACKAGE_PARENT}
         _spawn(argv, env, netns, handle.fileno())
     finally:
         handle.close()  # the server holds it now (the same open file)
@@ -113,35 +84,20 @@ def ensure_running(netns: str = "", records: str | None = None) -> bool:
 
 def sweep(directory: str, keep: str) -> None:
     """Remove the lock files of servers that are gone without leaving (killed with their namespace)."""
-    for name in os.listdir(directory):
-        path = os.path.join(directory, name)
-        if name.startswith("dns-net") and name.endswith(".lock") and path != keep:
-            release(claim(path), path)  # (None, held: a server serves there)
+    lockfile.sweep(directory, "dns-net", ".lock", keep)
 
 
 def _spawn(argv: list[str], env: dict, netns: str, keep: int) -> None:
-    """Run `argv` detached (its own session, a grandchild: no zombie left to the caller), in `netns`."""
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(null, fd)
-                os.set_inheritable(keep, True)
-                os.closerange(3, keep)
-                os.closerange(keep + 1, 1 << 16)
-                if netns:
-                    from ..kernel.netns import join
+    """Run `argv` detached (background.start_detached), in `netns`, with the file `keep` open."""
+    def run() -> None:
+        os.set_inheritable(keep, True)
+        if netns:
+            from ..kernel.netns import join  # (not imported by the server, which imports this module)
 
-                    join(netns)
-                os.execve(argv[0], argv, env)
-            code = 0
-        finally:
-            os._exit(code)
-    os.waitpid(pid, 0)
+            join(netns)
+        os.execve(argv[0], argv, env)
+
+    start_detached(run, keep=(keep,))
 
 
 def reload(netns: str = "") -> bool:

@@ -12,7 +12,7 @@ and question put in; the client's id; sendto. Everything else takes the slow pat
 
 from __future__ import annotations
 
-import argparse
+import ipaddress
 import os
 import selectors
 import signal
@@ -22,7 +22,7 @@ import sys
 import time
 
 from ..ipam.watch import Watcher
-from ..log import logger
+from ..log import info_enabled, logger
 from . import daemon, records, upstream
 from .listeners import Connection, Listener
 from . import message as m
@@ -43,6 +43,7 @@ class Server:
         self.listeners: dict[str, Listener] = {}
         self.connections: dict[socket.socket, Connection] = {}
         self.attachments: dict[str, records.Attachment] = {}
+        self.views: dict[str, records.View] = {}  # by gateway address
         self.forwarder = upstream.Forwarder(self._register, self._unregister)
         self.watcher = Watcher()
         self.empty_since: float | None = None
@@ -65,8 +66,10 @@ class Server:
 
     def reload(self, changed=None) -> None:
         """Read the records again (all, or the files `changed`), and listen where they say."""
+        if changed is not None and self._added(changed):
+            return
         self.attachments = records.load(self.where, changed, self.attachments if changed is not None else None)
-        views = records.views(self.attachments.values())
+        views = self.views = records.views(self.attachments.values())
         self.failed &= views.keys()  # (a network gone: its address is not tried again)
         for address in list(self.listeners):
             if address not in views:
@@ -89,6 +92,41 @@ class Server:
         self.forwarder.servers = upstream.without(upstream.upstreams(self.resolv_conf), views)
         served = records.served(self.attachments.values())
         self.empty_since = None if served else (self.empty_since or time.monotonic())
+
+    def _added(self, changed) -> bool:
+        """Take in `changed` in place if it only adds containers to networks served already, with the
+        domain of the network's others and no gateway they do not have (a container's ADD, or an
+        overlay peer's, which has none): the views of the network's gateways learn the names at a
+        cost that does not grow with the host's records. False: a full reload is needed (a record
+        replaced or removed, a network, gateway or domain new). Nothing but write_atomic's temporary
+        files changed: nothing to do."""
+        names = {name for name in changed if not name.startswith(".") and name.endswith(".json")}
+        if not names:
+            return True
+        if names & self.attachments.keys():
+            return False
+        new = records.load(self.where, names)
+        domains, gateways = {}, {}
+        for attachment in self.attachments.values():
+            domains[attachment.network] = attachment.domainName
+            gateways.setdefault(attachment.network, set()).update(attachment.gateways)
+        for attachment in new.values():
+            if not gateways.get(attachment.network) or domains[attachment.network] != attachment.domainName \
+                    or not set(attachment.gateways) <= gateways[attachment.network]:
+                return False
+        targets = [(attachment, self.views.get(gateway)) for attachment in new.values()
+                   for gateway in {str(ipaddress.ip_address(g)) for g in gateways[attachment.network]}]
+        if any(view is None for _, view in targets):
+            return False
+        for attachment, view in targets:  # as records.views() adds a network's members to its gateways' views
+            view.add(attachment)
+            view.cache.clear()  # (it may hold NXDOMAIN for the new names)
+            view.seen.clear()
+            view.host_ptr.update(m.reverse_name(a.split("/")[0]) for a in attachment.addresses)  # (shared)
+        self.attachments.update(new)
+        if records.served(new.values()):
+            self.empty_since = None
+        return True
 
     def _close_listener(self, address: str) -> None:
         listener = self.listeners.pop(address)
@@ -324,20 +362,33 @@ class Server:
         return False
 
 
+USAGE = "usage: python -m cni.dns.server [--records DIR] [--port N] [--lock-fd FD]"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cni.dns.server", description=__doc__.splitlines()[0])
-    parser.add_argument("--records", default=None, help="the records directory (default: $PYNET_STATE_DIR's)")
-    parser.add_argument("--port", type=int, default=53)
-    parser.add_argument("--lock-fd", type=int, default=-1, help="the namespace's lock, already held")
-    args = parser.parse_args(argv)
-    lock = os.fdopen(args.lock_fd, "a+") if args.lock_fd >= 0 else daemon.claim(daemon.lock_path())
+    """--records: the records directory (default: $PYNET_STATE_DIR's); --lock-fd: the namespace's
+    lock, already held. (No argparse: its import is ~8 ms of the start the first ADD waits for.)"""
+    words, options = list(sys.argv[1:] if argv is None else argv), {"--records": "", "--port": "53", "--lock-fd": "-1"}
+    while len(words) >= 2 and words[0] in options:
+        options[words[0]] = words[1]
+        del words[:2]
+    try:
+        if words:
+            raise ValueError(words[0])
+        port, lock_fd = int(options["--port"]), int(options["--lock-fd"])
+    except ValueError:
+        print(f"{USAGE}\n{__doc__.splitlines()[0]}", file=sys.stderr)
+        return 2
+    lock = os.fdopen(lock_fd, "a+") if lock_fd >= 0 else daemon.claim(daemon.lock_path())
     if lock is None:
         return 0  # another server runs in this namespace
     daemon.mark(lock)
-    server = Server(args.records or records.directory(), args.port, os.environ.get("PYNET_DNS_RESOLV_CONF"), lock)
-    logger().info("pynet dns server %d serving %s", os.getpid(), server.where)
+    server = Server(options["--records"] or records.directory(), port, os.environ.get("PYNET_DNS_RESOLV_CONF"), lock)
+    if info_enabled():  # (logging's import is left out of the start the first ADD waits for)
+        logger().info("pynet dns server %d serving %s", os.getpid(), server.where)
     server.serve()
-    logger().info("pynet dns server %d: no records left, leaving", os.getpid())
+    if info_enabled():
+        logger().info("pynet dns server %d: no records left, leaving", os.getpid())
     return 0
 
 

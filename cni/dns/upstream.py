@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import secrets
+import os
 import selectors
 import socket
 import struct
@@ -57,7 +57,8 @@ class Pending:
                  "inbox", "outbox")
 
     def __init__(self, query: m.Query, data: bytes, reply, tcp: bool) -> None:
-        self.query, self.reply, self.id = query, reply, secrets.randbelow(65536)
+        # a random id from the kernel's CSPRNG, as secrets' (whose imports would delay the server's start)
+        self.query, self.reply, self.id = query, reply, int.from_bytes(os.urandom(2), "big")
         self.data = m.with_id(data, self.id)
         self.tried = 0
         self.deadline = time.monotonic() + BUDGET

@@ -52,6 +52,24 @@ def fork_detached(keep=()) -> int | None:
     return pid
 
 
+def start_detached(run, keep=()) -> None:
+    """Run `run()` (which never returns: it execs or exits) in a grandchild of this process, in a
+    session of its own, with fork_detached()'s files: nothing is left for this process to reap, and
+    the grandchild outlives it. Returns once the grandchild is made."""
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            os.setsid()
+            child = fork_detached(keep)
+            if child == 0:
+                run()
+            code = 0 if child else 70
+        finally:
+            os._exit(code)  # (the grandchild too, if run() returned or raised)
+    os.waitpid(pid, 0)
+
+
 def exit_now(code: int) -> None:
     """End a one-shot process once its answer is out: without the interpreter's teardown of every
     module it imported (10-30 ms; nothing of pynet's needs it), and, when it holds netfilter sockets,

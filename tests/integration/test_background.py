@@ -39,3 +39,36 @@ def test_without_netfilter_handles_no_child_is_made(host):
                           capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout) == (0, "answer")
     assert not pids_in(host.path)
+
+
+STARTER = """
+import os, sys
+from cni.kernel import background
+keep = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+other = os.open(os.devnull, os.O_RDONLY)  # not kept: closed in the grandchild
+os.set_inheritable(other, True)
+
+def is_open(fd):
+    try:
+        return bool(os.fstat(fd))
+    except OSError:
+        return False
+
+def run():
+    os.write(keep, f"{os.getppid()} {os.getsid(0) == os.getpid()} {os.getpid()} {is_open(other)}\\n".encode())
+    os._exit(0)
+
+background.start_detached(run, keep=(keep,))
+print(os.getpid(), end="")
+"""
+
+
+def test_start_detached_leaves_a_grandchild_of_its_own_session_with_only_the_files_kept(tmp_path):
+    out = tmp_path / "out"
+    out.touch()
+    done = subprocess.run([sys.executable, "-c", STARTER, str(out)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr  # (and returned: the pipes were not held by the grandchild)
+    wait_until(lambda: out.read_text().endswith("\n"), "the grandchild to write", timeout=10)
+    parent, leader, pid, other = out.read_text().split()  # (written through the file kept)
+    assert parent != done.stdout and pid != done.stdout  # not the starter's child: nothing for it to reap
+    assert (leader, other) == ("False", "False")  # in the session its parent made, not leading it

@@ -191,6 +191,29 @@ def test_changes_are_answered_within_a_second_and_the_last_record_stops_it(dns):
     wait_until(lambda: not os.path.exists(f"/proc/{pid}"), "the server's process to end", timeout=5)
 
 
+def test_a_container_added_to_a_served_network_is_answered_as_after_a_full_reload(dns):
+    """A container's ADD on a network served already is taken in place (cni.dns.server._added): its
+    names and PTR answer at once, no NXDOMAIN cached before is given again, and its address is
+    another network's (NXDOMAIN on net2, not forwarded)."""
+    c1, c3 = dns["c1"], dns["c3"]
+    before, theirs_before = ask(c1, [GW1, "newbie", m.A]), ask(c3, [GW2, reverse("10.231.1.7"), m.PTR])
+    assert before[0][0] == m.NXDOMAIN and theirs_before[0][0] == m.NOERROR  # (the upstream answers it)
+    records.write(dns["records"], attachment("net1", "id-new", ["newbie"], ["10.231.1.7/24"], [GW1, GW1_6]))
+    with entered(dns["host"].path):
+        wait_until(lambda: daemon.probe(GW1, "newbie") == (m.NOERROR, ["10.231.1.7"]), "the new name", timeout=1)
+    name, fqdn6, ptr, web = ask(c1, [GW1, "newbie", m.A], [GW1_6, "newbie.dns.podman", m.AAAA],
+                                [GW1, reverse("10.231.1.7"), m.PTR, "tcp"], [GW1, "web", m.A])
+    assert name[:3:2] == [m.NOERROR, [rr(m.A, "10.231.1.7")]] and fqdn6[:3:2] == [m.NOERROR, []]
+    assert ptr[2] == [rr(m.PTR, "newbie.dns.podman.")] and web[2] == [rr(m.A, "10.231.1.2")]
+    (theirs,) = ask(c3, [GW2, reverse("10.231.1.7"), m.PTR])
+    assert theirs[0] == m.NXDOMAIN and theirs[1] & m.AA
+    far = records.Attachment("net1", "id-far", "eth0", ["far"], ["10.231.1.8/24"], [], "dns.podman", host="192.0.2.9")
+    records.write(dns["records"], far)  # an overlay peer's container: no gateways, answered on net1's
+    with entered(dns["host"].path):
+        wait_until(lambda: daemon.probe(GW1_6, "far.dns.podman") == (m.NOERROR, ["10.231.1.8"]), "the peer's name",
+                   timeout=1)
+
+
 def test_a_storm_of_malformed_datagrams_leaves_it_answering(dns):
     c1, host = dns["c1"], dns["host"]
     pid = daemon.running(host.path)

@@ -11,7 +11,7 @@ import sys
 import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-OURS = {"cni", "tests", "benchlab"}  # the repository's own top-level modules
+OURS = {"cni", "tests", "benchlab", "dnsname_add"}  # the repository's own top-level modules
 PLUGINS = {"pytest-xdist"}  # used by `pytest -n auto` (.ci/run, the README), never imported
 MODULE = {"pytest-xdist": "xdist"}  # distribution name -> module name, where they differ
 

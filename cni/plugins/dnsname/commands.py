@@ -53,6 +53,8 @@ def _until_served(attachment: records.Attachment) -> None:
             return
         if time.monotonic() > end:
             raise CNIError(errors.TRY_AGAIN_LATER, "the DNS server did not answer for the container", problem)
+        if daemon.running() is None:
+            time.sleep(0.002)  # a server still starting (not serving yet): leave it the CPU
 
 
 def add(request: Request) -> Result:

@@ -31,9 +31,9 @@ def command_up(args) -> int:
     if args.vm:
         from ..lab import vmhosts
 
-        lab = vmhosts.up(args.hosts, args.store or "etcd")
+        lab = vmhosts.up(args.hosts, args.store or "etcd", args.encrypt)
     else:
-        lab = hosts.up(args.hosts, args.store or "file", args.etcd_members, args.etcd_tls)
+        lab = hosts.up(args.hosts, args.store or "file", args.etcd_members, args.etcd_tls, args.encrypt)
     print(json.dumps(lab, indent=1) if args.format == "json" else hosts.report(lab))
     return 0
 
@@ -82,6 +82,8 @@ def register(sub) -> None:
                     "address of its own (with --store etcd; default 1)")
     up.add_argument("--etcd-tls", action="store_true", help="etcd speaks TLS and wants client certificates "
                     "(a throwaway CA in the lab's directory)")
+    up.add_argument("--encrypt", action="store_true", help="the overlay encrypted between the hosts (WireGuard: "
+                    "needs a kernel with it, as the VMs' has)")
     up.set_defaults(run=command_up)
     actions.add_parser("down", help="remove everything the lab created").set_defaults(run=command_down)
     actions.add_parser("status", help="what is up, and each host's peers").set_defaults(run=command_status)

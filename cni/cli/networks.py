@@ -51,7 +51,7 @@ def command_create_sublink(args) -> int:
 
 def command_create_overlay(args) -> int:
     opts = netadmin.OverlayOptions(vni=args.vni, network=args.network, underlay=args.underlay,
-                                   subnet_len=args.subnet_len, port=args.port, mtu=args.mtu,
+                                   subnet_len=args.subnet_len, port=args.port, mtu=args.mtu, encrypt=args.encrypt,
                                    etcd=tuple(args.etcd), store_file=args.store_file, lease_ttl=args.lease_ttl,
                                    dns=not args.disable_dns, etcd_tls=tuple(
                                        (k, os.path.abspath(getattr(args, k))) for k in ("cacert", "cert", "key")
@@ -164,7 +164,10 @@ def _create_parser(parent, common) -> None:
     overlay.add_argument("--network", required=True, help="the overlay's IPv4 network, e.g. 10.244.0.0/16")
     overlay.add_argument("--underlay", required=True, help="this host's interface (or address) towards the others")
     overlay.add_argument("--subnet-len", type=int, default=24, help="prefix length of each host's subnet (24)")
-    overlay.add_argument("--port", type=int, default=4789, help="VXLAN UDP port (4789)")
+    overlay.add_argument("--port", type=int, default=0, help="UDP port between the hosts (VXLAN's 4789; "
+                         "WireGuard's 51820 with --encrypt)")
+    overlay.add_argument("--encrypt", action="store_true", help="encrypted and authenticated between the hosts "
+                         "(WireGuard; each host's private key never leaves it)")
     overlay.add_argument("--mtu", type=int, default=0, help="default: the underlay's MTU - 50")
     overlay.add_argument("--etcd", action="append", default=[], metavar="URL",
                          help="an etcd client URL (repeatable); without: the file store")

@@ -1,4 +1,4 @@
-"""`pynet overlay member|status|leave --network NAME`: one host's side of an overlay network
+"""`pynet overlay member|status|leave|rotate-key --network NAME`: one host's side of an overlay network
 (run it in the host's network namespace, with the PYNET_STATE_DIR its plugin uses). `member` runs
 the host's member daemon (membership.py); `overlay agent` is its former name, kept as an alias."""
 
@@ -29,10 +29,10 @@ def command_status(args) -> int:
 
     state, conf = _state(args.network)
     rows = [{"subnet": s, "underlay": r["underlay"], "vtep": r["vtepMac"], "hostname": r.get("hostname", ""),
-             "this": "*" if s == state["subnet"] else ""}
+             "key": r.get("wgKey", ""), "this": "*" if s == state["subnet"] else ""}
             for s, r in sorted(leases(open_store(conf.store), conf).items())]
     emit(rows, [("this", ""), ("subnet", "SUBNET"), ("underlay", "UNDERLAY"), ("vtep", "VTEP MAC"),
-                ("hostname", "HOSTNAME")], args.format)
+                ("hostname", "HOSTNAME")] + ([("key", "WIREGUARD KEY")] if conf.encrypt else []), args.format)
     return 0
 
 
@@ -50,6 +50,18 @@ def command_leave(args) -> int:
     return 0
 
 
+def command_rotate_key(args) -> int:
+    from ..plugins.overlay import local
+    from ..plugins.overlay.commands import rotate_key
+
+    _, conf = _state(args.network)
+    with local.locked(conf.state_dir):
+        state, conf = _state(args.network)
+        public = rotate_key(conf, state)
+    emit([{"network": conf.name, "key": public}], [("network", "NETWORK"), ("key", "PUBLIC KEY")], args.format)
+    return 0
+
+
 def register(sub) -> None:
     parser = sub.add_parser("overlay", help="this host's side of a VXLAN overlay network")
     actions = parser.add_subparsers(dest="action", required=True)
@@ -64,5 +76,8 @@ def register(sub) -> None:
     leave = actions.add_parser("leave", help="release this host's lease and remove its VXLAN device and bridge")
     leave.add_argument("--force", action="store_true", help="even with containers still attached")
     leave.set_defaults(run=command_leave)
-    for action in (member, status, leave):
+    rotate = actions.add_parser("rotate-key", help="a new WireGuard key pair for this host (an encrypted overlay); "
+                                "its containers stay reachable")
+    rotate.set_defaults(run=command_rotate_key)
+    for action in (member, status, leave, rotate):
         action.add_argument("--network", required=True, help="the overlay's name (the configuration's `name`)")

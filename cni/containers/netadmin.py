@@ -263,13 +263,14 @@ class OverlayOptions:
     network: str
     underlay: str
     subnet_len: int = 24
-    port: int = 4789
+    port: int = 0  # 0: the plugin's default (VXLAN's 4789, WireGuard's 51820)
     mtu: int = 0
     etcd: tuple[str, ...] = ()  # etcd client URLs; none: the file store
     store_file: str = ""
     lease_ttl: int = 0
     etcd_tls: tuple[tuple[str, str], ...] = ()  # ("cacert" | "cert" | "key", path): etcd over TLS
     dns: bool = True  # containers find each other by name across the hosts, as on Docker's overlays
+    encrypt: bool = False  # routed over WireGuard between the hosts
 
 
 def overlay_plugins(opts: OverlayOptions) -> list[dict]:
@@ -277,8 +278,9 @@ def overlay_plugins(opts: OverlayOptions) -> list[dict]:
     store = ({"type": "etcd", "endpoints": list(opts.etcd), **dict(opts.etcd_tls)} if opts.etcd else
              {"type": "file", **({"path": opts.store_file} if opts.store_file else {})})
     overlay = {"type": "overlay", "vni": opts.vni, "network": opts.network, "subnetLen": opts.subnet_len,
-               "port": opts.port, "underlay": opts.underlay, "store": store,
-               **({"mtu": opts.mtu} if opts.mtu else {}), **({"leaseTTL": opts.lease_ttl} if opts.lease_ttl else {})}
+               **({"port": opts.port} if opts.port else {}), "underlay": opts.underlay, "store": store,
+               **({"mtu": opts.mtu} if opts.mtu else {}), **({"leaseTTL": opts.lease_ttl} if opts.lease_ttl else {}),
+               **({"encrypt": True} if opts.encrypt else {})}
     return [overlay, *([dnsname_plugin()] if opts.dns else [])]
 
 

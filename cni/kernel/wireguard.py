@@ -44,6 +44,15 @@ def configure(ipr, name: str, private_key: str, port: int) -> None:
         wg.set(name, private_key=private_key, listen_port=port)
 
 
+def settings(ipr, name: str) -> tuple[int, str]:
+    """The device's (UDP port, public key in base64; "" before it has a private key)."""
+    with _genl(ipr) as wg:
+        for message in wg.info(name):
+            key = message.get_attr("WGDEVICE_A_PUBLIC_KEY")
+            return message.get_attr("WGDEVICE_A_LISTEN_PORT") or 0, key.decode() if key else ""
+    return 0, ""
+
+
 def peers(ipr, name: str) -> dict[str, tuple[str, tuple[str, ...]]]:
     """The device's peers: public key (base64) -> (endpoint "address:port" or "", allowed CIDRs)."""
     found = {}

@@ -78,7 +78,8 @@ def check_free(directory: str) -> None:
         raise LabError("a lab is up already: run `pynet lab down` first")
 
 
-def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: bool = False) -> dict:
+def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: bool = False,
+       encrypt: bool = False) -> dict:
     """Bring the lab up; returns its description (also written to lab.json)."""
     if hosts < 1 or hosts > 50:
         raise LabError("--hosts must be from 1 to 50")
@@ -102,7 +103,7 @@ def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: boo
             config = {**NETWORK, "store": {"type": "etcd", "endpoints": cluster["endpoints"], **cluster["tls"]}}
         else:
             config = {**NETWORK, "store": {"type": "file", "path": os.path.join(directory, "store.json")}}
-        lab["config"] = config
+        lab["config"] = config = {**config, **({"encrypt": True} if encrypt else {})}
         subprocess.run([_tool("pynet"), "plugins", "install", "--dir", os.path.join(directory, "plugins"),
                         "--names", "reference"], check=True, capture_output=True)
         for n in range(1, hosts + 1):
@@ -154,7 +155,7 @@ def _host(lab: dict, n: int, config: dict) -> dict:
     store = config["store"]
     _pynet(lab, n, "create", "overlay", config["name"], "--vni", str(config["vni"]), "--network", config["network"],
            "--underlay", config["underlay"], "--subnet-len", str(config["subnetLen"]),
-           "--lease-ttl", str(config["leaseTTL"]),
+           "--lease-ttl", str(config["leaseTTL"]), *(["--encrypt"] if config.get("encrypt") else []),
            *_store_options(store))
     lab["hosts"].append({"name": name, "underlay": f"{UNDERLAY}.{n}", "state": env["PYNET_STATE_DIR"],
                          "container": container, "address": ""})
@@ -248,9 +249,19 @@ def status(lab: dict) -> dict:
     """lab.json (`read()`) plus what is alive now: processes, and each host's view of its peers (routes)."""
     lab["alive"] = [pid for pid in lab.get("pids", []) if alive(pid)]
     for host in lab["hosts"]:
-        out = _sh("ip", "-4", "route", "show", "dev", f"pnx{lab['config']['vni']}", ns=host["name"], check=False).stdout
-        host["peers"] = [line.split()[0] for line in out.splitlines() if " via " in line]
+        out = _sh("ip", "-4", "route", "show", "dev", device_of(lab["config"]), ns=host["name"], check=False).stdout
+        host["peers"] = peers_in(out)
     return lab
+
+
+def device_of(config: dict) -> str:
+    """The overlay's device on each host: VXLAN's pnx<vni>, or WireGuard's pnw<vni> when encrypted."""
+    return f"{'pnw' if config.get('encrypt') else 'pnx'}{config['vni']}"
+
+
+def peers_in(routes: str) -> list[str]:
+    """The subnets of other hosts in `ip -4 route show dev DEVICE` output (the device has no others)."""
+    return [line.split()[0] for line in routes.splitlines() if line.split() and "/" in line.split()[0]]
 
 
 def report(lab: dict) -> str:

@@ -91,7 +91,7 @@ def _take_slots(count: int) -> list[int]:
         raise LabError(f"{e}: other VMs are running on this machine (the VM tests?); try again later") from None
 
 
-def up(count: int = 2, store: str = "etcd") -> dict:
+def up(count: int = 2, store: str = "etcd", encrypt: bool = False) -> dict:
     """Bring the VM lab up; returns its description (also written to lab.json)."""
     _check(count, store)
     directory = hosts.lab_dir()
@@ -113,7 +113,8 @@ def up(count: int = 2, store: str = "etcd") -> dict:
         lab["pids"].append(cluster["members"][0]["pid"])
         url = cluster["endpoints"][0]
         # a longer lease than the netns lab's: a member daemon under emulation on a busy machine may stall for seconds
-        lab["config"] = {**NETWORK, "underlay": "eth0", "leaseTTL": 30, "store": {"type": "etcd", "endpoints": [url]}}
+        lab["config"] = {**NETWORK, "underlay": "eth0", "leaseTTL": 30, "store": {"type": "etcd", "endpoints": [url]},
+                         **({"encrypt": True} if encrypt else {})}
         hosts._write(lab)
         etcd.ready(cluster)
         for n in range(1, count + 1):
@@ -162,7 +163,7 @@ def _configure(lab: dict, n: int) -> None:
     share, config = lab["hosts"][n - 1]["share"], lab["config"]
     install(os.path.join(share, "plugins"), "reference")
     opts = netadmin.OverlayOptions(vni=config["vni"], network=config["network"], underlay=config["underlay"],
-                                   subnet_len=config["subnetLen"], port=4789, mtu=0,
+                                   subnet_len=config["subnetLen"], mtu=0, encrypt=config.get("encrypt", False),
                                    etcd=tuple(config["store"]["endpoints"]), store_file="",
                                    lease_ttl=config["leaseTTL"], dns=False)
     os.makedirs(os.path.join(share, "net.d.tmp"))
@@ -262,14 +263,14 @@ def _leases(lab: dict) -> dict:
 def status(lab: dict) -> dict:
     """lab.json plus what is alive now: processes, VMs and each VM's routes to its peers."""
     lab["alive"] = [pid for pid in lab.get("pids", []) if hosts.alive(pid)]
-    device = f"pnx{lab['config']['vni']}"
+    device = hosts.device_of(lab["config"])
     for host in lab["hosts"]:
         host["running"] = _vm_alive(host)
         if host["running"]:
             try:
                 code, out = Channel(host["share"]).run(f"ip -4 route show dev {device}", timeout=20,
                                                        alive=lambda: _vm_alive(host))
-                host["peers"] = [line.split()[0] for line in out.splitlines() if " via " in line]
+                host["peers"] = hosts.peers_in(out)
             except ChannelTimeout:
                 host["peers"] = []
     lab["leases"] = _leases(lab)

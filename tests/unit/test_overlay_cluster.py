@@ -72,6 +72,18 @@ def test_registration_refuses_overlap_and_vni_reuse(tmp_path):
         register(store, conf(tmp_path, port=8472))
 
 
+def test_a_network_is_encrypted_on_every_host_or_on_none(tmp_path):
+    store = FileStore(str(tmp_path / "s.json"))
+    register(store, conf(tmp_path, encrypt=True, port=51820))
+    lease, _ = take_lease(store, conf(tmp_path, encrypt=True), "192.0.2.1", public_key="k" * 43 + "=")
+    assert lease["wgKey"] == "k" * 43 + "="  # the public half only: the store never sees a private key
+    with pytest.raises(CNIError, match="is encrypted on the other hosts") as refused:
+        register(store, conf(tmp_path, port=51820))
+    assert refused.value.code == 7 and '"encrypt": true' in refused.value.details
+    again, new = take_lease(store, conf(tmp_path, encrypt=True), "192.0.2.1", public_key="n" * 43 + "=")
+    assert (again["subnet"], again["wgKey"], new) == (lease["subnet"], "n" * 43 + "=", False)  # a rotated key
+
+
 def test_registration_returns_its_undo(tmp_path):
     """A failed first ADD takes back the record it wrote; a record that was there stays."""
     store, c = FileStore(str(tmp_path / "s.json")), conf(tmp_path)
@@ -115,7 +127,7 @@ def test_pynet_create_overlay_writes_a_checked_conflist(tmp_path):
     from cni.containers.netadmin import bridge_of, network_subnets
 
     assert bridge_of(net) == "pno42" and [str(s) for s in network_subnets(net)] == ["10.244.0.0/16"]
-    assert plugin == {"type": "overlay", "vni": 42, "network": "10.244.0.0/16", "subnetLen": 24, "port": 4789,
+    assert plugin == {"type": "overlay", "vni": 42, "network": "10.244.0.0/16", "subnetLen": 24,  # the port: the plugin's
                       "underlay": "eth1", "store": {"type": "etcd", "endpoints": ["http://10.0.0.1:2379"]}}
     with pytest.raises(NetworkError, match="16777215"):
         create_overlay("ov2", OverlayOptions(vni=2**24, network="10.9.0.0/16", underlay="eth1"), conf_dir)

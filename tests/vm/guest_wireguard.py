@@ -6,8 +6,6 @@ UDP between the WireGuard ports, never the pings themselves."""
 
 from __future__ import annotations
 
-import socket
-import struct
 import threading
 import time
 
@@ -15,8 +13,8 @@ import pytest
 
 from cni.kernel import wireguard
 from cni.kernel.links import netlink
-from cni.kernel.netns import entered
 from cni.plugins.overlay import keys
+from tests.netns.sniff import capture
 
 pytestmark = pytest.mark.root
 
@@ -48,38 +46,17 @@ def pair(make_netns):
     return ns, pairs
 
 
-def capture(ns, seconds: float) -> list[tuple[int, int, int]]:
-    """(IP protocol, source port, destination port) of every IPv4 packet seen on ns's ul0."""
-    seen = []
-    with entered(ns.path):
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
-    sock.bind(("ul0", 0))
-    sock.settimeout(0.1)
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            frame = sock.recv(65535)
-        except TimeoutError:
-            continue
-        ip = frame[14:]
-        proto, header = ip[9], (ip[0] & 15) * 4
-        ports = struct.unpack("!HH", ip[header:header + 4]) if proto in (6, 17) else (0, 0)
-        seen.append((proto, *ports))
-    sock.close()
-    return seen
-
-
 def test_pings_cross_encrypted_and_the_underlay_sees_only_wireguard(pair):
     ns, pairs = pair
     seen: list = []
-    sniffer = threading.Thread(target=lambda: seen.extend(capture(ns["a"], 4)))
+    sniffer = threading.Thread(target=lambda: seen.extend(capture(ns["a"].path, "ul0", 4)))
     sniffer.start()
     time.sleep(0.3)
     done = ns["a"].run("ping", "-c5", "-i0.2", "-W2", INSIDE["b"], check=False)
     sniffer.join()
     assert done.returncode == 0, done.stdout + done.stderr  # the handshake worked: our X25519 keys are the kernel's
-    assert seen and all(packet == (17, PORTS["a"], PORTS["b"]) or packet == (17, PORTS["b"], PORTS["a"])
-                        for packet in seen), sorted(set(seen))
+    assert seen and {(proto, sport, dport) for proto, _, _, sport, dport in seen} <= {
+        (17, PORTS["a"], PORTS["b"]), (17, PORTS["b"], PORTS["a"])}, sorted(set(seen))
     with netlink(ns["a"].path) as ipr:
         assert wireguard.peers(ipr, "pnw0") == {
             keys.public_key(pairs["b"]): (f"{UNDERLAY['b']}:{PORTS['b']}", (SUBNET["b"],))}

@@ -1,7 +1,8 @@
 """An overlay's records in the store: the network's registration and the hosts' subnet leases.
 
-<prefix>/networks/<name>          {"network", "vni", "subnetLen", "port"}   (no TTL)
-<prefix>/leases/<name>/<a.b.c.d-len>  {"subnet", "underlay", "vtepMac", "hostname"}  (TTL: leaseTTL)
+<prefix>/networks/<name>          {"network", "vni", "subnetLen", "port", "encrypt" (only if true)}  (no TTL)
+<prefix>/leases/<name>/<a.b.c.d-len>  {"subnet", "underlay", "vtepMac", "hostname", "wgKey" (encrypted:
+                                       the host's WireGuard public key)}  (TTL: leaseTTL)
 
 A host is its underlay address: its lease is the one whose `underlay` is that address.
 """
@@ -53,7 +54,8 @@ def vtep_ip(subnet: str) -> str:
 def register(store, conf):
     """Record the network, refusing one that overlaps another overlay's or reuses its VNI. Returns
     the undo of what it wrote (for a failed ADD), or None if the store held the record already."""
-    mine = {"network": str(conf.network), "vni": conf.vni, "subnetLen": conf.subnet_len, "port": conf.port}
+    mine = {"network": str(conf.network), "vni": conf.vni, "subnetLen": conf.subnet_len, "port": conf.port,
+            **({"encrypt": True} if conf.encrypt else {})}
     for _ in range(3):
         registered = store.list(f"{conf.store.prefix}/networks/")
         for key, other in registered.items():
@@ -73,6 +75,12 @@ def register(store, conf):
             if store.create(network_key(conf), mine):
                 return lambda: _unregister(store, conf, None)
             continue  # another host registered it meanwhile: compare again
+        if leases(store, conf) and current.get("encrypt", False) != conf.encrypt:
+            which = "encrypted" if current.get("encrypt") else "not encrypted"
+            raise invalid_config(f"overlay {conf.name!r} is {which} on the other hosts",
+                                 f"a network is encrypted on every host or on none: set \"encrypt\": "
+                                 f"{str(bool(current.get('encrypt'))).lower()} here, or change it only after every "
+                                 "host has left")
         if leases(store, conf):
             raise invalid_config(f"overlay {conf.name!r} is registered with other settings",
                                  f"the store has {current}, this configuration says {mine}; hosts still hold "
@@ -98,16 +106,17 @@ def leases(store, conf) -> dict[str, dict]:
     return {r["subnet"]: r for r in store.list(leases_prefix(conf)).values() if "subnet" in r}
 
 
-def take_lease(store, conf, underlay: str, prefer: str = "") -> tuple[dict, bool]:
+def take_lease(store, conf, underlay: str, prefer: str = "", public_key: str = "") -> tuple[dict, bool]:
     """This host's lease: renewed if it holds one, else `prefer` (the subnet it held before, whose
-    lease expired) if free, else the first free subnet, taken by compare-and-set.
-    Returns (record, whether it is new)."""
+    lease expired) if free, else the first free subnet, taken by compare-and-set; with `public_key`
+    (an encrypted network), the record carries it as wgKey. Returns (record, whether it is new)."""
+    key = {"wgKey": public_key} if public_key else {}
     for _ in range(10):
         current = leases(store, conf)
         own = [r for r in current.values() if r["underlay"] == underlay]
         if own:
             record = own[0]
-            wanted = {**record, "vtepMac": vtep_mac(underlay, conf.vni)}
+            wanted = {**record, "vtepMac": vtep_mac(underlay, conf.vni), **key}
             if wanted != record:
                 store.put(lease_key(conf, record["subnet"]), wanted, conf.lease_ttl)
             elif not store.refresh(lease_key(conf, record["subnet"]), conf.lease_ttl):
@@ -125,7 +134,7 @@ def take_lease(store, conf, underlay: str, prefer: str = "") -> tuple[dict, bool
             raise CNIError(errors.ADDRESSES_EXHAUSTED, f"no free /{conf.subnet_len} left in {conf.network}",
                            f"every host subnet is leased: {holders}; use a larger network or a longer subnetLen")
         record = {"subnet": str(free), "underlay": underlay, "vtepMac": vtep_mac(underlay, conf.vni),
-                  "hostname": socket.gethostname()}
+                  "hostname": socket.gethostname(), **key}
         if store.create(lease_key(conf, record["subnet"]), record, conf.lease_ttl):
             return record, True
     raise CNIError(errors.TRY_AGAIN_LATER, "could not take a subnet lease", "other hosts kept taking the same one")

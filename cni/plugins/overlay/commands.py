@@ -1,22 +1,26 @@
 """overlay ADD/DEL/CHECK.
 
 ADD: register the network and take (or renew) this host's subnet lease in the store — before any
-kernel change, so an unreachable store leaves nothing — then the VXLAN device, the bridge with the
-lease's gateway, the container's veth pair and address (host-local on the lease), and the entries of
-every remote host. DEL of the host's last container removes the VXLAN device and the bridge and
-releases the lease: the host leaves the overlay. Every ADD step is in the undo log.
+kernel change, so an unreachable store leaves nothing — then the VXLAN device (an encrypted
+network: the WireGuard device, keyed by this host's own key pair, whose public half goes in the
+lease), the bridge with the lease's gateway, the container's veth pair and address (host-local on
+the lease), and the entries of every remote host. DEL of the host's last container removes the
+device and the bridge and releases the lease: the host leaves the overlay. Every ADD step is in
+the undo log.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 
 from ...dns import records
 from ...firewall import driver, owner_tag
 from ...ipam import delegate
+from ...kernel import wireguard
 from ...kernel.links import (add_address, all_addresses, create_vxlan, delete_address, delete_link, link_index, mac_of,
-                             netlink, set_up, write_sysctl)
+                             netlink, no_support, set_up, summary, write_sysctl)
 from ...kernel.undo import EveryStep, UndoLog
 from ...spec import CNIError, Interface, IPConfig, Request, Result
 from ...spec import errors
@@ -24,10 +28,10 @@ from ...spec.request import request_for
 from ..bridging import attach_veth, attachment_problems, ensure_bridge, gateway_on_bridge
 from ..detaching import collect_garbage, detach
 from ..ipconfig import configure, with_default_routes
-from . import local, names
-from .cluster import leases, network_key, open_store, register, release, take_lease, vtep_ip
-from .config import VXLAN_OVERHEAD, OverlayConf, parse
-from .fabric import device_problems, missing, resolve_underlay, sync, wanted_entries
+from . import keys, local, names, tunnel
+from .cluster import lease_key, leases, network_key, open_store, register, release, take_lease, vtep_ip
+from .config import OverlayConf, parse
+from .fabric import apply, device_problems, entries, lacking, resolve_underlay
 
 
 def _ipam_request(request: Request, conf: OverlayConf, subnet: str) -> Request:
@@ -68,27 +72,53 @@ def add(request: Request) -> Result:
         return _add(request, conf)
 
 
+def _host_key(conf: OverlayConf, undo: UndoLog) -> tuple[str, str]:
+    """This host's WireGuard key pair (made on its first ADD: undone with it)."""
+    made = not os.path.exists(conf.key_path)
+    pair = keys.host_key(conf.key_path)
+    if made:
+        undo.done("WireGuard key", lambda: os.unlink(conf.key_path))
+    return pair
+
+
+def _ensure_tunnel(host, conf: OverlayConf, mtu: int, private: str, public: str, undo: UndoLog) -> None:
+    if link_index(host, conf.device) is None:
+        wireguard.create(host, conf.device, mtu)
+        undo.done(f"WireGuard device {conf.device}", lambda: delete_link(host, conf.device))
+    elif summary(host, link_index(host, conf.device)).kind != "wireguard":
+        raise CNIError(errors.INVALID_CONFIG, f"{conf.device} exists and is no WireGuard device",
+                       f"delete {conf.device} or fix the configuration")
+    wireguard.configure(host, conf.device, private, conf.port)
+    set_up(host, link_index(host, conf.device))
+
+
 def _add(request: Request, conf: OverlayConf) -> Result:
     ifname = request.ifname
+    if conf.encrypt and not wireguard.has_support():
+        raise no_support("wireguard")  # before anything changes, on this host or in the store
     with netlink(request.netns) as container, netlink() as host, UndoLog() as undo:
         if link_index(container, ifname) is not None:
             raise CNIError(errors.IFNAME_EXISTS, f"{ifname} already exists in the container",
                            f"{request.netns} has a link called {ifname}; choose another CNI_IFNAME")
         underlay, underlay_mtu = resolve_underlay(host, conf.underlay)
-        mtu = conf.mtu or underlay_mtu - VXLAN_OVERHEAD
-        if mtu > underlay_mtu - VXLAN_OVERHEAD:
+        mtu = conf.mtu or underlay_mtu - conf.overhead
+        if mtu > underlay_mtu - conf.overhead:
             raise CNIError(errors.INVALID_CONFIG, f"mtu {mtu} does not fit the underlay",
-                           f"{conf.underlay} has MTU {underlay_mtu}: VXLAN adds {VXLAN_OVERHEAD} bytes, so the "
-                           f"overlay's mtu can be at most {underlay_mtu - VXLAN_OVERHEAD} (or leave mtu out)")
+                           f"{conf.underlay} has MTU {underlay_mtu}: {conf.tunnel} adds {conf.overhead} bytes, so "
+                           f"the overlay's mtu can be at most {underlay_mtu - conf.overhead} (or leave mtu out)")
         store = open_store(conf.store)
         unregister = register(store, conf)
         if unregister is not None:
             undo.done(f"registration of {conf.name}", unregister)
         before = local.read(conf.state_dir)
-        lease, new = take_lease(store, conf, underlay, before["subnet"] if before else "")
+        private, public = _host_key(conf, undo) if conf.encrypt else ("", "")
+        lease, new = take_lease(store, conf, underlay, before["subnet"] if before else "", public)
         if new:
             undo.done(f"lease {lease['subnet']}", lambda: release(store, conf, lease["subnet"]))
-        _ensure_device(host, conf, underlay, mtu, lease, undo)
+        if conf.encrypt:
+            _ensure_tunnel(host, conf, mtu, private, public, undo)
+        else:
+            _ensure_device(host, conf, underlay, mtu, lease, undo)
         bridge = ensure_bridge(host, conf.bridge, undo, mtu)
         owner = owner_tag(conf.name, request.container_id, ifname)
         host_name, host_end, inside = attach_veth(container, host, ifname, bridge, undo, mtu, owner=owner)
@@ -105,8 +135,8 @@ def _add(request: Request, conf: OverlayConf) -> Result:
         if conf.ip_masq:
             undo.done("masquerade", driver(conf.firewall_backend).add_masquerade(
                 conf.name, owner, [ip.address for ip in ipam.ips], [str(conf.network)]))
-        sync(host, conf.device, conf.network, wanted_entries(leases(store, conf), lease["subnet"]))
-        local.write(conf.state_dir, {"name": conf.name, "subnet": lease["subnet"], "underlay": underlay,
+        apply(host, conf, entries(conf, leases(store, conf), lease["subnet"]))
+        local.write(conf.state_dir, {"encrypt": conf.encrypt, "wgKey": public,"name": conf.name, "subnet": lease["subnet"], "underlay": underlay,
                                      "vni": conf.vni, "network": str(conf.network), "device": conf.device,
                                      "bridge": conf.bridge, "store": conf.store.as_dict(), "leaseTTL": conf.lease_ttl,
                                      "subnetLen": conf.subnet_len, "port": conf.port,
@@ -154,6 +184,25 @@ def leave(conf: OverlayConf, state: dict) -> None:
     local.forget(conf.state_dir)
 
 
+def rotate_key(conf: OverlayConf, state: dict) -> str:
+    """A new key pair for this host (the caller holds the host's overlay lock): its device takes the
+    private half, its lease record the public one, and the other hosts' member daemons follow on their
+    next pass (at once: they watch the store). Returns the new public key."""
+    if not conf.encrypt:
+        raise CNIError(errors.INVALID_CONFIG, f"overlay {conf.name} is not encrypted", "it has no keys to rotate")
+    private, public = keys.rotate(conf.key_path)
+    with netlink() as host:
+        wireguard.configure(host, conf.device, private, conf.port)
+    store = open_store(conf.store)
+    record = leases(store, conf).get(state["subnet"])
+    if record is None or record["underlay"] != state["underlay"]:
+        raise CNIError(errors.TRY_AGAIN_LATER, f"this host holds no lease {state['subnet']} now",
+                       "the member daemon takes it again; rotate once it has")
+    store.put(lease_key(conf, state["subnet"]), {**record, "wgKey": public}, conf.lease_ttl)
+    local.write(conf.state_dir, {**state, "wgKey": public})
+    return public
+
+
 def check(request: Request) -> None:
     conf = parse(request)
     state = local.read(conf.state_dir)
@@ -163,12 +212,14 @@ def check(request: Request) -> None:
     problems, _ = attachment_problems(request, conf.bridge)
     with netlink() as host:
         underlay, _ = resolve_underlay(host, conf.underlay)
-        problems += device_problems(host, conf, underlay)
+        public = keys.public_of(conf.key_path) if conf.encrypt else ""
+        problems += tunnel.device_problems(host, conf, public) if conf.encrypt else device_problems(host, conf, underlay)
         current = leases(open_store(conf.store), conf)
         own = current.get(state["subnet"])
-        if own is None or own["underlay"] != underlay:
-            problems.append(f"the store does not hold lease {state['subnet']} for {underlay}")
-        problems += missing(host, conf.device, conf.network, wanted_entries(current, state["subnet"]))
+        if own is None or own["underlay"] != underlay or own.get("wgKey", "") != public:
+            problems.append(f"the store does not hold lease {state['subnet']} for {underlay}"
+                            + (" with this host's key" if conf.encrypt else ""))
+        problems += lacking(host, conf, entries(conf, current, state["subnet"]))
     if problems:
         raise CNIError(errors.CHECK_FAILED, "the overlay attachment is not as ADD left it", "; ".join(problems))
     delegate.call(_ipam_request(request, conf, state["subnet"]), "CHECK", own=True)

@@ -19,7 +19,9 @@ DEFAULT_FILE_STORE = "/var/lib/pynet/overlay-store.json"
 DEFAULT_PREFIX = "/pynet/overlay"
 DEFAULT_TTL = 86400  # seconds; the member daemon renews it every third of that
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
-MAX_MTU = 65535 - VXLAN_OVERHEAD
+WIREGUARD_OVERHEAD = 60  # outer IPv4 20 + UDP 8 + WireGuard's header 16 and tag 16 (no Ethernet: routed)
+VXLAN_PORT, WIREGUARD_PORT = 4789, 51820  # the default `port` unencrypted, and encrypted
+MAX_MTU = 65535 - WIREGUARD_OVERHEAD
 
 
 TLS_KEYS = ("cacert", "cert", "key")  # etcd's TLS files, as etcdctl's --cacert/--cert/--key
@@ -60,10 +62,24 @@ class OverlayConf:
     ip_masq: bool = False
     firewall_backend: str = ""
     isolation: bool = False
+    encrypt: bool = False  # routed over WireGuard between the hosts (device pnw<vni>), not VXLAN
 
     @property
     def ipam_dir(self) -> str:
         return os.path.join(self.state_dir, "ipam")
+
+    @property
+    def key_path(self) -> str:
+        """This host's WireGuard private key (mode 0600; never in the store, a result or a log)."""
+        return os.path.join(self.state_dir, "wg.key")
+
+    @property
+    def overhead(self) -> int:
+        return WIREGUARD_OVERHEAD if self.encrypt else VXLAN_OVERHEAD
+
+    @property
+    def tunnel(self) -> str:
+        return "WireGuard" if self.encrypt else "VXLAN"
 
 
 def _int(conf, key: str, default, low: int, high: int, what: str) -> int:
@@ -152,12 +168,15 @@ def parse_netconf(conf) -> OverlayConf:
     underlay = _underlay(conf.get("underlay"))
     mtu = conf.mtu(MAX_MTU)
     state = state_dir_of(conf.name)
+    encrypt = conf.flag("encrypt")
     return OverlayConf(
         name=conf.name, vni=vni, network=network, subnet_len=subnet_len,
-        port=_int(conf, "port", 4789, 1, 65535, "a UDP port"), underlay=underlay, mtu=mtu,
+        port=_int(conf, "port", WIREGUARD_PORT if encrypt else VXLAN_PORT, 1, 65535, "a UDP port"),
+        underlay=underlay, mtu=mtu, encrypt=encrypt,
         store=parse_store(conf.get("store")),
         lease_ttl=_int(conf, "leaseTTL", DEFAULT_TTL, 2, 10**8, "a lease time to live in seconds"),
-        bridge=check_ifname(conf.get("bridge") or f"pno{vni}", "bridge", errors.INVALID_CONFIG), device=f"pnx{vni}", state_dir=state,
+        bridge=check_ifname(conf.get("bridge") or f"pno{vni}", "bridge", errors.INVALID_CONFIG),
+        device=f"pnw{vni}" if encrypt else f"pnx{vni}", state_dir=state,
         is_default_gateway=conf.flag("isDefaultGateway"), ip_masq=conf.ip_masq,
         firewall_backend=conf.firewall_backend, isolation=conf.flag("isolation"))
 
@@ -173,4 +192,4 @@ def from_state(state: dict, state_dir: str) -> OverlayConf:
                        subnet_len=state["subnetLen"], port=state["port"], underlay=state["underlay"], mtu=0,
                        store=parse_store(state["store"]), lease_ttl=state["leaseTTL"], bridge=state["bridge"],
                        device=state["device"], state_dir=state_dir, isolation=state.get("isolation", False),
-                       firewall_backend=state.get("firewallBackend", ""))
+                       firewall_backend=state.get("firewallBackend", ""), encrypt=state.get("encrypt", False))

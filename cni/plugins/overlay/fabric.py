@@ -12,6 +12,7 @@ import ipaddress
 
 from ...kernel.links import (delete_fdb, delete_neighbour, delete_route, fdb_entries, link_index, neighbours,
                              onlink_routes, set_fdb, set_neighbour, set_onlink_route, summary, vxlan_info)
+from . import tunnel
 from .cluster import vtep_ip
 
 
@@ -114,3 +115,19 @@ def resolve_underlay(ipr, underlay: str) -> tuple[str, int]:
         raise invalid_config(f"underlay {underlay} is not an address of this host",
                              f"no interface here has {underlay}; set underlay to this host's own address")
     return underlay, summary(ipr, by_address[underlay]).mtu
+
+
+def entries(conf, leases: dict[str, dict], own_subnet: str) -> dict:
+    """What this host's device needs for every other host: WireGuard peers (an encrypted network,
+    tunnel.py) or VXLAN entries."""
+    return tunnel.wanted_peers(leases, own_subnet, conf.port) if conf.encrypt else wanted_entries(leases, own_subnet)
+
+
+def apply(ipr, conf, wanted: dict) -> list[str]:
+    """Make the device's entries exactly `wanted` (from `entries`); returns what changed."""
+    return (tunnel.sync if conf.encrypt else sync)(ipr, conf.device, conf.network, wanted)
+
+
+def lacking(ipr, conf, wanted: dict) -> list[str]:
+    """What CHECK finds wrong with the device's entries (from `entries`)."""
+    return (tunnel.missing if conf.encrypt else missing)(ipr, conf.device, conf.network, wanted)

@@ -78,6 +78,15 @@ def host_key(path: str) -> tuple[str, str]:
     return private, public_key(private)
 
 
+def public_of(path: str) -> str:
+    """The public key of the private key in file `path` ("" if there is none)."""
+    try:
+        with open(path) as f:
+            return public_key(f.read().strip())
+    except (OSError, ValueError):
+        return ""
+
+
 def rotate(path: str) -> tuple[str, str]:
     """A new key pair in place of the one in `path` (written whole: temporary file, then rename)."""
     temporary = f"{path}.{os.getpid()}.tmp"

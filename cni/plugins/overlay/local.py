@@ -2,6 +2,7 @@
 
 lock        flock()ed around every ADD/DEL and each member daemon pass, so they never interleave
 lease.json  the lease and the store this host joined with (what the member daemon works from)
+wg.key      an encrypted network's WireGuard private key (0600; made on the first ADD, gone on leaving)
 ipam/       host-local's reservations on the lease's subnet
 """
 
@@ -56,8 +57,8 @@ def write(state_dir: str, state: dict) -> None:
 
 
 def forget(state_dir: str) -> None:
-    """Remove the lease file and IPAM data (the lock stays: it may be held)."""
-    for name in ("lease.json", "lease.json.tmp"):
+    """Remove the lease file, the WireGuard key and IPAM data (the lock stays: it may be held)."""
+    for name in ("lease.json", "lease.json.tmp", "wg.key"):
         try:
             os.unlink(os.path.join(state_dir, name))
         except FileNotFoundError:

@@ -26,7 +26,7 @@ from ...spec import CNIError
 from . import local, names
 from .cluster import lease_key, leases, open_store
 from .config import from_state, state_dir_of
-from .fabric import sync, wanted_entries
+from .fabric import apply, entries
 
 
 INTERVALS = {"file": 0.5, "etcd": 5.0}  # seconds between passes at most, by store type (--interval: all)
@@ -75,7 +75,8 @@ class Membership:
                            "its: re-add them", self.name, state["subnet"], holder.get("underlay"))
         elif holder is None or not store.refresh(key, conf.lease_ttl):
             record = {"subnet": state["subnet"], "underlay": state["underlay"],
-                      "vtepMac": state.get("vtepMac", ""), "hostname": state.get("hostname", "")}
+                      "vtepMac": state.get("vtepMac", ""), "hostname": state.get("hostname", ""),
+                      **({"wgKey": state["wgKey"]} if state.get("wgKey") else {})}
             if store.create(key, record, conf.lease_ttl):
                 logger().warning("overlay %s: lease %s had expired; taken again", self.name, state["subnet"])
         self._renewed = time.monotonic()
@@ -91,9 +92,9 @@ class Membership:
             conf = from_state(state, self.state_dir)
             store = self._open(conf)
             self.renew(store, conf, state)
-            wanted = wanted_entries(leases(store, conf), state["subnet"])
+            wanted = entries(conf, leases(store, conf), state["subnet"])
             with netlink() as host:
-                changes = sync(host, conf.device, conf.network, wanted)
+                changes = apply(host, conf, wanted)
             return changes + names.sync(store, conf, state["underlay"], records.directory())
 
     def run(self) -> int:

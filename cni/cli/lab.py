@@ -61,6 +61,15 @@ def command_join(args) -> int:
     return 0
 
 
+def command_leave(args) -> int:
+    from ..lab import hosts
+
+    host = hosts.leave()
+    print(json.dumps(host, indent=1) if args.format == "json" else f"{host['name']} left; every other host dropped "
+          "its entries")
+    return 0
+
+
 def command_status(args) -> int:
     from ..lab import hosts
 
@@ -99,6 +108,8 @@ def register(sub) -> None:
     up.set_defaults(run=command_up)
     actions.add_parser("join", help="one more host (namespaces only), timed: convergence and pings"
                        ).set_defaults(run=command_join)
+    actions.add_parser("leave", help="the last host leaves (namespaces only), once the others dropped its entries"
+                       ).set_defaults(run=command_leave)
     actions.add_parser("down", help="remove everything the lab created").set_defaults(run=command_down)
     actions.add_parser("status", help="what is up, and each host's peers").set_defaults(run=command_status)
     on = actions.add_parser("on", help="run a pynet command as one of the lab's hosts "

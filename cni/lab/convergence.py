@@ -75,6 +75,15 @@ class Watch:
                 if not self.changed.wait(max(0.0, deadline - time.monotonic())) and time.monotonic() >= deadline:
                     return None
 
+    def forgotten(self, subject: str, timeout: float) -> bool:
+        """Whether every other watched host dropped the subject's entries within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while any(p[1] == subject and p[0] != subject for p in self.since):
+                if not self.changed.wait(max(0.0, deadline - time.monotonic())) and time.monotonic() >= deadline:
+                    return False
+            return True
+
     def _pair(self, observer: str, subject: str) -> float:
         begin = max(self.started[subject], self.started.get(observer, 0.0))
         return round(max(0.0, self.since[(observer, subject)] - begin), 3)

@@ -189,8 +189,9 @@ def _host(lab: dict, n: int, watch: Watch) -> dict:
            *_store_options(store))
     host["state"] = env["PYNET_STATE_DIR"]
     # the member daemon idles until the ADD has written the lease, then follows the others at once
-    lab["pids"].append(spawn(name, [_tool("pynet"), "overlay", "member", "--network", config["name"]],
-                             os.path.join(lab["dir"], f"member-h{n}.log"), env))
+    host["member"] = spawn(name, [_tool("pynet"), "overlay", "member", "--network", config["name"]],
+                           os.path.join(lab["dir"], f"member-h{n}.log"), env)
+    lab["pids"].append(host["member"])
     watch.start(host["underlay"])
     _pynet(lab, n, "run", "-d", "--name", host["container"], "--network", config["name"], "--", "sleep", "infinity")
     inspected = json.loads(_pynet(lab, n, "--format", "json", "inspect", host["container"]).stdout)
@@ -269,6 +270,31 @@ def join() -> dict:
     _write(lab)
     if silent:
         raise LabError(f"{host['name']} joined, but no answer within {CONVERGED_WITHIN} s: {', '.join(silent)}")
+    return host
+
+
+def leave() -> dict:
+    """The lab's last host goes (its container removed, so it leaves the overlay; its member daemon,
+    namespace and files after it), once every other host has dropped its entries. Returns its record."""
+    lab = read()
+    if lab is None or lab.get("vm") or len(lab["hosts"]) < 2:
+        raise LabError("no lab of network namespaces with two hosts or more is up")
+    n, host = len(lab["hosts"]), lab["hosts"][-1]
+    with Watch(device(lab)) as watch:
+        for other in lab["hosts"][:-1]:
+            watch.add(other["underlay"], f"/run/netns/{other['name']}")
+        _pynet(lab, n, "rm", "-f", host["container"])
+        gone = watch.forgotten(host["underlay"], CONVERGED_WITHIN)
+    kill_all_in(f"/run/netns/{host['name']}")
+    _sh("ip", "netns", "delete", host["name"], check=False)
+    _sh("ip", "link", "delete", f"port{n}", ns=lab["underlay"], check=False)
+    shutil.rmtree(host["state"], ignore_errors=True)
+    lab["hosts"].pop()
+    lab["pids"] = [pid for pid in lab["pids"] if pid != host.get("member")]
+    _write(lab)
+    if not gone:
+        raise LabError(f"{host['name']} left, but not every other host dropped its entries within "
+                       f"{CONVERGED_WITHIN} s")
     return host
 
 

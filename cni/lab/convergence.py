@@ -109,8 +109,10 @@ class Watch:
         while not self.stopping:
             with self.changed:
                 sockets = {events.sock: underlay for underlay, (events, _) in self.hosts.items()}
-            ready = select.select(list(sockets), [], [], 0.1)[0] if sockets else time.sleep(0.1) or []
-            for sock in ready:
+            if not sockets:
+                time.sleep(0.1)
+                continue
+            for sock in select.select(list(sockets), [], [], 0.1)[0]:
                 try:
                     while sock.recv(65536):
                         pass

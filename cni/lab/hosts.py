@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from ..containers import state
 from ..kernel.netns import alive, kill_all_in
 from . import etcd
 from .common import LabError, spawn
@@ -112,8 +113,9 @@ def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: boo
         with Watch(device(lab)) as watch:
             _parallel(lambda n: _host(lab, n, watch), range(1, hosts + 1), WORKERS)
             _write(lab)
+            deadline = time.monotonic() + CONVERGED_WITHIN
             for host in lab["hosts"]:
-                host["convergence_s"] = watch.convergence(host["underlay"], CONVERGED_WITHIN)
+                host["convergence_s"] = watch.convergence(host["underlay"], deadline - time.monotonic())
         lab["convergence"] = summary([h["convergence_s"] for h in lab["hosts"] if h["convergence_s"] is not None])
         lab["first_ping_s"] = _prove(lab, start)
         lab["up_s"] = round(time.monotonic() - start, 2)
@@ -193,9 +195,10 @@ def _host(lab: dict, n: int, watch: Watch) -> dict:
                            os.path.join(lab["dir"], f"member-h{n}.log"), env)
     lab["pids"].append(host["member"])
     watch.start(host["underlay"])
-    _pynet(lab, n, "run", "-d", "--name", host["container"], "--network", config["name"], "--", "sleep", "infinity")
-    inspected = json.loads(_pynet(lab, n, "--format", "json", "inspect", host["container"]).stdout)
-    host.update(address=inspected["addresses"][0], holder=inspected["holder"]["pid"])
+    run = _pynet(lab, n, "run", "-d", "--name", host["container"], "--network", config["name"], "--", "sleep", "infinity")
+    # what `pynet inspect` would say, read where the runtime keeps it: a process less per host
+    container = state.load(os.path.join(env["PYNET_RUN_DIR"], "containers", run.stdout.split()[-1], "state.json"))
+    host.update(address=container.addresses()[0], holder=container.holder.pid)
     return host
 
 

@@ -1,6 +1,6 @@
 """Twenty simulated hosts: `pynet lab up --hosts 20` gives a full mesh (every container pings every
 other, from one container per host at once), each host's convergence is recorded, and a host that
-joins later is reachable from every other within 2 s of its first ADD."""
+joins later is reachable from every other within 2 s of its first ADD; it leaves again."""
 
 from __future__ import annotations
 
@@ -52,6 +52,12 @@ def test_twenty_hosts_full_mesh_and_a_late_joiner():
               f"{late['reachable_s']} s")
         assert late["name"] == f"{prefix}h{HOSTS + 1}" and late["reachable_s"] <= 2.0
         assert "joined later" in pynet("lab", "status", env=env).stdout
+        # it leaves again: every other host drops its entries (checked by leave itself), its namespace goes
+        assert pynet("lab", "leave", env=env).returncode == 0
+        assert f"{prefix}h{HOSTS + 1}" not in lab_namespaces(prefix)
+        state = json.loads(pynet("--format", "json", "lab", "status", env=env).stdout)
+        assert [len(h["peers"]) for h in state["hosts"]] == [HOSTS - 1] * HOSTS
+        assert len(state["alive"]) == len(state["pids"]) == HOSTS
 
         assert pynet("lab", "down", env=env).returncode == 0
         assert lab_namespaces(prefix) == [] and not os.path.exists(directory)

@@ -104,7 +104,8 @@ def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: boo
             etcd.ready(cluster)
             config = {**NETWORK, "store": {"type": "etcd", "endpoints": cluster["endpoints"], **cluster["tls"]}}
         else:
-            config = {**NETWORK, "store": {"type": "file", "path": os.path.join(directory, "store.json")}}
+            # a directory of its own: the member daemons' inotify wakes for nothing else (logs, lab.json)
+            config = {**NETWORK, "store": {"type": "file", "path": os.path.join(directory, "store", "store.json")}}
         lab["config"] = config = {**config, **({"encrypt": True} if encrypt else {})}
         subprocess.run([_tool("pynet"), "plugins", "install", "--dir", os.path.join(directory, "plugins"),
                         "--names", "reference"], check=True, capture_output=True)

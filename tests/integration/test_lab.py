@@ -19,8 +19,8 @@ pytestmark = pytest.mark.root
 PYNET = os.path.join(os.path.dirname(sys.executable), "pynet")
 
 
-def pynet(*argv: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([PYNET, *argv], capture_output=True, text=True, env=env, timeout=timeout)
+def pynet(*argv: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([PYNET, *argv], capture_output=True, text=True, env=env, timeout=120)
 
 
 def lab_namespaces(prefix: str) -> list[str]:

@@ -263,12 +263,13 @@ def join() -> dict:
             watch.add(other["underlay"], f"/run/netns/{other['name']}")
         _host(lab, n, watch)
         _write(lab)
-        host["convergence_s"] = watch.convergence(host["underlay"], CONVERGED_WITHIN)
         others = [h for h in lab["hosts"][:-1] if h.get("holder")]
         pairs = [(h["container"], host["address"].split("/")[0]) for h in others]
         pairs += [(host["container"], h["address"].split("/")[0]) for h in others]
+        # pinging starts as soon as the address is known; the watch records the entries meanwhile
         replies = first_replies(pairs, {h["container"]: f"/proc/{h['holder']}/ns/net" for h in lab["hosts"]},
                                 CONVERGED_WITHIN, since=watch.started[host["underlay"]])
+        host["convergence_s"] = watch.convergence(host["underlay"], CONVERGED_WITHIN)
     silent = sorted(f"{a} -> {b}" for (a, b), t in replies.items() if t is None)
     host["reachable_s"] = None if silent else max(replies.values(), default=0.0)
     _write(lab)

@@ -57,7 +57,8 @@ def command_join(args) -> int:
     print(json.dumps(host, indent=1) if args.format == "json" else
           f"{host['name']} ({host['underlay']}) -- container {host['container']} {host['address']}\n"
           f"convergence {host['convergence_s']} s, every ping to and from it answered after {host['reachable_s']} s "
-          "(from the start of its pynet run)")
+          f"(from the start of its pynet run, which took {host['run_s']} s: "
+          f"{host['reachable_after_run_s']} s after it returned)")
     return 0
 
 

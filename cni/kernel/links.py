@@ -499,6 +499,19 @@ def delete_fdb(ipr, index: int, mac: str, dst: str) -> None:
             raise
 
 
+RTMGRP_NEIGH, RTMGRP_IPV4_ROUTE = 0x4, 0x40
+
+
+def entry_notifications(netns: str):
+    """A non-blocking netlink socket in the namespace at `netns` that the kernel tells of every change
+    of its IPv4 routes and its neighbours (FDB entries included): readable means look again. Its
+    `sock` is for select(); close() it."""
+    with entered(netns):
+        watch = rtnl.Rtnl(groups=RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE)
+    watch.sock.setblocking(False)
+    return watch
+
+
 def onlink_routes(ipr, index: int) -> dict[str, str]:
     """IPv4 main-table routes through a link: {dst CIDR: gateway} (gateway "" if none)."""
     return {dst: gw for dst, gw in main_routes(ipr, index) if ":" not in dst}

@@ -17,11 +17,7 @@ import statistics
 import threading
 import time
 
-from ..kernel import rtnl
-from ..kernel.links import Netlink, fdb_entries, link_index, neighbours, onlink_routes
-from ..kernel.netns import entered
-
-RTMGRP_NEIGH, RTMGRP_IPV4_ROUTE = 0x4, 0x40
+from ..kernel.links import Netlink, entry_notifications, fdb_entries, link_index, neighbours, onlink_routes
 
 
 def known_underlays(nl, device: str) -> set[str]:
@@ -40,7 +36,7 @@ class Watch:
     def __init__(self, device: str) -> None:
         self.device = device
         self.changed = threading.Condition()
-        self.hosts: dict[str, tuple[rtnl.Rtnl, Netlink]] = {}  # underlay -> (notifications, dumps)
+        self.hosts: dict[str, tuple] = {}  # underlay -> (entry_notifications socket, Netlink for dumps)
         self.since: dict[tuple[str, str], float] = {}  # (observer, subject) -> monotonic time
         self.started: dict[str, float] = {}  # underlay -> monotonic time of its first ADD
         self.stopping = False
@@ -49,9 +45,7 @@ class Watch:
 
     def add(self, underlay: str, netns: str) -> None:
         """Watch the host at `underlay`, whose namespace is `netns` (a path)."""
-        with entered(netns):
-            events = rtnl.Rtnl(groups=RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE)
-        events.sock.setblocking(False)
+        events = entry_notifications(netns)
         with self.changed:
             self.hosts[underlay] = (events, Netlink(netns))
         self._refresh(underlay)

@@ -152,7 +152,7 @@ LABELS = {"pynet": "containers across pynet's overlay", "hand": "containers acro
 def throughput(args) -> None:
     lab = hosts.up(2, args.store)
     h1 = lab["hosts"][0]
-    device = hosts.device(lab)
+    device = hosts.device_of(lab["config"])
     mtu = int(sh(h1["name"], "cat", f"/sys/class/net/{device}/mtu"))
     print(f"lab up ({args.store} store, 2 netns hosts): {lab['up_s']} s; {device} on {h1['name']}: mtu {mtu}; "
           f"{offloads(h1['name'], device)}")

@@ -111,12 +111,12 @@ def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: boo
                         "--names", "reference"], check=True, capture_output=True)
         lab["hosts"] = [_described(n) for n in range(1, hosts + 1)]
         _write(lab)  # from here on, down() removes the hosts' containers
-        with Watch(device(lab)) as watch:
+        with Watch(device_of(lab["config"])) as watch:
             _parallel(lambda n: _host(lab, n, watch), range(1, hosts + 1), WORKERS)
             _write(lab)
             deadline = time.monotonic() + CONVERGED_WITHIN
             for host in lab["hosts"]:
-                host["convergence_s"] = watch.convergence(host["underlay"], deadline - time.monotonic())
+                host["convergence_s"] = _convergence(lab, watch, host, deadline - time.monotonic())
         lab["convergence"] = summary([h["convergence_s"] for h in lab["hosts"] if h["convergence_s"] is not None])
         lab["first_ping_s"] = _prove(lab, start)
         lab["up_s"] = round(time.monotonic() - start, 2)
@@ -131,8 +131,10 @@ WORKERS = 8  # hosts built at once: enough to keep the CPUs busy while others wa
 CONVERGED_WITHIN = 10  # seconds: a host whose entries are not everywhere by then has no convergence figure
 
 
-def device(lab: dict) -> str:
-    return f"pnx{lab['config']['vni']}"
+def _convergence(lab: dict, watch: Watch, host: dict, timeout: float) -> float | None:
+    """The host's convergence (Watch.convergence); None for an encrypted overlay, whose WireGuard
+    peers the watch does not read (it knows Flannel's VXLAN entries)."""
+    return None if lab["config"].get("encrypt") else watch.convergence(host["underlay"], timeout)
 
 
 def _parallel(work, items, workers: int) -> list:
@@ -259,7 +261,7 @@ def join() -> dict:
         raise LabError(f"the lab's names start with {lab['prefix']!r}: set PYNET_LAB_PREFIX so")
     lab["hosts"].append(host)
     _write(lab)
-    with Watch(device(lab)) as watch:
+    with Watch(device_of(lab["config"])) as watch:
         for other in lab["hosts"][:-1]:
             watch.add(other["underlay"], f"/run/netns/{other['name']}")
         _host(lab, n, watch)
@@ -270,7 +272,7 @@ def join() -> dict:
         # pinging starts as soon as the address is known; the watch records the entries meanwhile
         replies = first_replies(pairs, {h["container"]: f"/proc/{h['holder']}/ns/net" for h in lab["hosts"]},
                                 CONVERGED_WITHIN, since=watch.started[host["underlay"]])
-        host["convergence_s"] = watch.convergence(host["underlay"], CONVERGED_WITHIN)
+        host["convergence_s"] = _convergence(lab, watch, host, CONVERGED_WITHIN)
     silent = sorted(f"{a} -> {b}" for (a, b), t in replies.items() if t is None)
     host["reachable_s"] = None if silent else max(replies.values(), default=0.0)
     # the same from the moment its container was up (pynet run returned): what is the overlay's, not the runtime's
@@ -288,7 +290,7 @@ def leave() -> dict:
     if lab is None or lab.get("vm") or len(lab["hosts"]) < 2:
         raise LabError("no lab of network namespaces with two hosts or more is up")
     n, host = len(lab["hosts"]), lab["hosts"][-1]
-    with Watch(device(lab)) as watch:
+    with Watch(device_of(lab["config"])) as watch:
         for other in lab["hosts"][:-1]:
             watch.add(other["underlay"], f"/run/netns/{other['name']}")
         _pynet(lab, n, "rm", "-f", host["container"])

@@ -49,6 +49,28 @@ def command_down(args) -> int:
     return 0
 
 
+def command_join(args) -> int:
+    from ..lab import hosts
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    host = hosts.join()
+    print(json.dumps(host, indent=1) if args.format == "json" else
+          f"{host['name']} ({host['underlay']}) -- container {host['container']} {host['address']}\n"
+          f"convergence {host['convergence_s']} s, every ping to and from it answered after {host['reachable_s']} s "
+          f"(from the start of its pynet run, which took {host['run_s']} s: "
+          f"{host['reachable_after_run_s']} s after it returned)")
+    return 0
+
+
+def command_leave(args) -> int:
+    from ..lab import hosts
+
+    host = hosts.leave()
+    print(json.dumps(host, indent=1) if args.format == "json" else f"{host['name']} left; every other host dropped "
+          "its entries")
+    return 0
+
+
 def command_status(args) -> int:
     from ..lab import hosts
 
@@ -85,6 +107,10 @@ def register(sub) -> None:
     up.add_argument("--encrypt", action="store_true", help="the overlay encrypted between the hosts (WireGuard: "
                     "needs a kernel with it, as the VMs' has)")
     up.set_defaults(run=command_up)
+    actions.add_parser("join", help="one more host (namespaces only), timed: convergence and pings"
+                       ).set_defaults(run=command_join)
+    actions.add_parser("leave", help="the last host leaves (namespaces only), once the others dropped its entries"
+                       ).set_defaults(run=command_leave)
     actions.add_parser("down", help="remove everything the lab created").set_defaults(run=command_down)
     actions.add_parser("status", help="what is up, and each host's peers").set_defaults(run=command_status)
     on = actions.add_parser("on", help="run a pynet command as one of the lab's hosts "

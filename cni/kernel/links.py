@@ -366,14 +366,15 @@ def delete_address(ipr, index: int, cidr: str) -> None:
 
 def main_routes(ipr, index: int | None = None) -> list[tuple[str, str]]:
     """(dst CIDR, gateway) of the main table's routes, optionally of one link."""
-    found = []
-    for family, default in ((_socket.AF_INET, "0.0.0.0/0"), (_socket.AF_INET6, "::/0")):
-        for route in ipr.call("get_routes", family=family, table=RT_TABLE_MAIN):
-            if index is not None and route.get("oif") != index:
-                continue
-            dst = route.get("dst")
-            found.append((f"{dst}/{route['dst_len']}" if dst else default, route.get("gateway") or ""))
-    return found
+    if index == 0:
+        return []  # no link has index 0 (the dump's filter would take it for none)
+    try:
+        return [(route.dst, route.gateway) for family in (_socket.AF_INET, _socket.AF_INET6)
+                for route in ipr.rtnl.routes(family, table=RT_TABLE_MAIN, oif=index or 0)]
+    except NetlinkError as e:
+        if e.code != 19:  # ENODEV: no such link, so no routes through it
+            raise
+        return []
 
 
 def add_route(ipr, index: int, dst: str, gateway: str = "", **extra) -> None:
@@ -466,8 +467,7 @@ def vxlan_info(ipr, index: int) -> dict:
 
 def neighbours(ipr, index: int) -> dict[str, str]:
     """Permanent IPv4 neighbours of a link: {ip: mac}."""
-    found = ipr.call("get_neighbours", ifindex=index, family=_socket.AF_INET)
-    return {n.get("NDA_DST"): n.get("NDA_LLADDR") for n in found if n["state"] & NUD_PERMANENT and n.get("NDA_LLADDR")}
+    return {dst: mac for dst, mac, state in ipr.rtnl.neighbours(index, _socket.AF_INET) if state & NUD_PERMANENT and mac}
 
 
 def set_neighbour(ipr, index: int, ip: str, mac: str) -> None:
@@ -484,11 +484,7 @@ def delete_neighbour(ipr, index: int, ip: str) -> None:
 
 def fdb_entries(ipr, index: int) -> dict[str, str]:
     """A VXLAN device's FDB entries with a remote destination: {mac: underlay ip}."""
-    found = {}
-    for entry in ipr.call("fdb", "dump", ifindex=index):
-        if entry["ifindex"] == index and entry.get("NDA_DST") and entry.get("NDA_LLADDR") != "00:00:00:00:00:00":
-            found[entry.get("NDA_LLADDR")] = entry.get("NDA_DST")
-    return found
+    return {mac: dst for dst, mac, _ in ipr.rtnl.neighbours(index, rtnl.AF_BRIDGE) if dst and mac != "00:00:00:00:00:00"}
 
 
 def set_fdb(ipr, index: int, mac: str, dst: str) -> None:
@@ -501,6 +497,19 @@ def delete_fdb(ipr, index: int, mac: str, dst: str) -> None:
     except NetlinkError as e:
         if e.code != 2:
             raise
+
+
+RTMGRP_NEIGH, RTMGRP_IPV4_ROUTE = 0x4, 0x40
+
+
+def entry_notifications(netns: str):
+    """A non-blocking netlink socket in the namespace at `netns` that the kernel tells of every change
+    of its IPv4 routes and its neighbours (FDB entries included): readable means look again. Its
+    `sock` is for select(); close() it."""
+    with entered(netns):
+        watch = rtnl.Rtnl(groups=RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE)
+    watch.sock.setblocking(False)
+    return watch
 
 
 def onlink_routes(ipr, index: int) -> dict[str, str]:

@@ -19,6 +19,7 @@ SOL_NETLINK, NETLINK_GET_STRICT_CHK = 270, 12
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
+RTM_GETNEIGH = 30
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTMGRP_LINK = 0x1
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
@@ -31,12 +32,15 @@ IFLA_BRPORT_MODE = 4
 IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
+NDA_DST, NDA_LLADDR, NDA_IFINDEX = 1, 2, 8
+AF_BRIDGE = 7
 IFF_UP = 0x1
 
 _HEADER = struct.Struct("=LHHLL")
 _IFINFO = struct.Struct("=BxHiII")
 _IFADDR = struct.Struct("=BBBBi")
 _RTMSG = struct.Struct("=BBBBBBBBI")
+_NDMSG = struct.Struct("=BBHiHBB")
 _ATTR = struct.Struct("=HH")
 
 
@@ -308,20 +312,41 @@ class Rtnl(NetlinkSocket):
                 found.append((index, f"{_socket.inet_ntop(family, value)}/{prefix}", scope))
         return found
 
-    def routes(self, family: int = _socket.AF_UNSPEC) -> list[Route]:
+    def routes(self, family: int = _socket.AF_UNSPEC, table: int = 0, oif: int = 0) -> list[Route]:
         """Every route of one family (both: AF_UNSPEC) in every table, of every type (local,
-        broadcast, unreachable ... too): what `ip route show table all` lists."""
+        broadcast, unreachable ... too): what `ip route show table all` lists; only those of `table`
+        and through link `oif` if given (the kernel filters the dump)."""
         found = []
-        for body in self.request(RTM_GETROUTE, NLM_F_DUMP, _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)):
-            rfamily, length, _, _, table = _RTMSG.unpack_from(body)[:5]
+        body = _RTMSG.pack(family, 0, 0, 0, table if table < 256 else 0, 0, 0, 0, 0)
+        body += (u32(RTA_TABLE, table) if table else b"") + (u32(RTA_OIF, oif) if oif else b"")
+        for body in self.request(RTM_GETROUTE, NLM_F_DUMP, body):
+            rfamily, length, _, _, rtable = _RTMSG.unpack_from(body)[:5]
             if rfamily not in (_socket.AF_INET, _socket.AF_INET6) or family not in (_socket.AF_UNSPEC, rfamily):
                 continue
             attrs = attributes(body, _RTMSG.size)
             dst, gateway = attrs.get(RTA_DST), attrs.get(RTA_GATEWAY)
             address = _socket.inet_ntop(rfamily, dst) if dst else ("::" if rfamily == _socket.AF_INET6 else "0.0.0.0")
-            found.append(Route(struct.unpack("=I", attrs[RTA_TABLE])[0] if RTA_TABLE in attrs else table,
-                               f"{address}/{length}", _socket.inet_ntop(rfamily, gateway) if gateway else "",
-                               struct.unpack("=I", attrs[RTA_OIF])[0] if RTA_OIF in attrs else 0))
+            route = Route(struct.unpack("=I", attrs[RTA_TABLE])[0] if RTA_TABLE in attrs else rtable,
+                          f"{address}/{length}", _socket.inet_ntop(rfamily, gateway) if gateway else "",
+                          struct.unpack("=I", attrs[RTA_OIF])[0] if RTA_OIF in attrs else 0)
+            if (not table or route.table == table) and (not oif or route.oif == oif):  # an old kernel's whole dump
+                found.append(route)
+        return found
+
+    def neighbours(self, index: int, family: int) -> list[tuple[str, str, int]]:
+        """(destination, link-layer address, NUD state) of a link's neighbour entries of `family`;
+        AF_BRIDGE: its forwarding database (a VXLAN device's: the remote's underlay address as
+        destination, "" for none). Addresses absent are ""."""
+        found = []
+        request = _NDMSG.pack(family, 0, 0, 0, 0, 0, 0) + u32(NDA_IFINDEX, index)
+        for body in self.request(RTM_GETNEIGH, NLM_F_DUMP, request):
+            nfamily, _, _, nindex, state, _, _ = _NDMSG.unpack_from(body)
+            if nfamily != family or nindex != index:
+                continue
+            attrs = attributes(body, _NDMSG.size)
+            dst, lladdr = attrs.get(NDA_DST), attrs.get(NDA_LLADDR)
+            found.append((_socket.inet_ntop(_socket.AF_INET6 if len(dst) == 16 else _socket.AF_INET, dst) if dst else "",
+                          lladdr.hex(":") if lladdr else "", state))
         return found
 
     def route_destinations(self, family: int) -> list[str]:

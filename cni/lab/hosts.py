@@ -20,9 +20,11 @@ import subprocess
 import sys
 import time
 
+from ..containers import state
 from ..kernel.netns import alive, kill_all_in
 from . import etcd
 from .common import LabError, spawn
+from .convergence import Watch, summary
 
 PREFIX = "pnlab-"  # the default; $PYNET_LAB_PREFIX gives a lab names of its own (labs side by side, tests)
 UNDERLAY = "192.168.213"
@@ -102,13 +104,20 @@ def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: boo
             etcd.ready(cluster)
             config = {**NETWORK, "store": {"type": "etcd", "endpoints": cluster["endpoints"], **cluster["tls"]}}
         else:
-            config = {**NETWORK, "store": {"type": "file", "path": os.path.join(directory, "store.json")}}
+            # a directory of its own: the member daemons' inotify wakes for nothing else (logs, lab.json)
+            config = {**NETWORK, "store": {"type": "file", "path": os.path.join(directory, "store", "store.json")}}
         lab["config"] = config = {**config, **({"encrypt": True} if encrypt else {})}
         subprocess.run([_tool("pynet"), "plugins", "install", "--dir", os.path.join(directory, "plugins"),
                         "--names", "reference"], check=True, capture_output=True)
-        for n in range(1, hosts + 1):
-            _host(lab, n, config)
+        lab["hosts"] = [_described(n) for n in range(1, hosts + 1)]
+        _write(lab)  # from here on, down() removes the hosts' containers
+        with Watch(device_of(lab["config"])) as watch:
+            _parallel(lambda n: _host(lab, n, watch), range(1, hosts + 1), WORKERS)
             _write(lab)
+            deadline = time.monotonic() + CONVERGED_WITHIN
+            for host in lab["hosts"]:
+                host["convergence_s"] = _convergence(lab, watch, host, deadline - time.monotonic())
+        lab["convergence"] = summary([h["convergence_s"] for h in lab["hosts"] if h["convergence_s"] is not None])
         lab["first_ping_s"] = _prove(lab, start)
         lab["up_s"] = round(time.monotonic() - start, 2)
         _write(lab)
@@ -116,6 +125,30 @@ def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: boo
     except BaseException:
         down()
         raise
+
+
+WORKERS = 8  # hosts built at once: enough to keep the CPUs busy while others wait on the kernel or a lock
+CONVERGED_WITHIN = 10  # seconds: a host whose entries are not everywhere by then has no convergence figure
+
+
+def _convergence(lab: dict, watch: Watch, host: dict, timeout: float) -> float | None:
+    """The host's convergence (Watch.convergence); None for an encrypted overlay, whose WireGuard
+    peers the watch does not read (it knows Flannel's VXLAN entries)."""
+    return None if lab["config"].get("encrypt") else watch.convergence(host["underlay"], timeout)
+
+
+def _parallel(work, items, workers: int) -> list:
+    """work(item) for every item, `workers` at a time; the results in order (the first error raised)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(work, items))
+
+
+def _described(n: int) -> dict:
+    """Host n's record before it is made (its container's address comes when it runs)."""
+    return {"name": f"{prefix()}h{n}", "underlay": f"{UNDERLAY}.{n}", "state": "", "container": f"{prefix()}c{n}",
+            "address": ""}
 
 
 def _host_env(lab: dict, n: int) -> dict:
@@ -142,30 +175,45 @@ def _pynet(lab: dict, n: int, *argv: str, check: bool = True) -> subprocess.Comp
     return done
 
 
-def _host(lab: dict, n: int, config: dict) -> dict:
+def _host(lab: dict, n: int, watch: Watch) -> dict:
     """Host n on the underlay, the overlay's conflist in its conf dir, its member daemon, and a container
-    started by `pynet run` on the overlay."""
-    name, container = f"{prefix()}h{n}", f"{prefix()}c{n}"
+    started by `pynet run` on the overlay (`watch` told when: its first ADD)."""
+    host, config = lab["hosts"][n - 1], lab["config"]
+    name = host["name"]
     _netns(name)
     _sh("ip", "link", "add", f"port{n}", "type", "veth", "peer", "name", "ul0", "netns", name, ns=lab["underlay"])
     _sh("ip", "link", "set", f"port{n}", "master", "ulbr", "up", ns=lab["underlay"])
-    _sh("ip", "addr", "add", f"{UNDERLAY}.{n}/24", "dev", "ul0", ns=name)
+    _sh("ip", "addr", "add", f"{host['underlay']}/24", "dev", "ul0", ns=name)
     _sh("ip", "link", "set", "ul0", "up", ns=name)
+    watch.add(host["underlay"], f"/run/netns/{name}")
     env = _host_env(lab, n)
     store = config["store"]
     _pynet(lab, n, "create", "overlay", config["name"], "--vni", str(config["vni"]), "--network", config["network"],
            "--underlay", config["underlay"], "--subnet-len", str(config["subnetLen"]),
            "--lease-ttl", str(config["leaseTTL"]), *(["--encrypt"] if config.get("encrypt") else []),
            *_store_options(store))
-    lab["hosts"].append({"name": name, "underlay": f"{UNDERLAY}.{n}", "state": env["PYNET_STATE_DIR"],
-                         "container": container, "address": ""})
-    _write(lab)  # from here on, down() removes this host's container
-    _pynet(lab, n, "run", "-d", "--name", container, "--network", config["name"], "--", "sleep", "infinity")
-    address = json.loads(_pynet(lab, n, "--format", "json", "inspect", container).stdout)["addresses"][0]
-    lab["pids"].append(spawn(name, [_tool("pynet"), "overlay", "member", "--network", config["name"]],
-                              os.path.join(lab["dir"], f"member-h{n}.log"), env))
-    lab["hosts"][-1]["address"] = address
-    return lab["hosts"][-1]
+    host["state"] = env["PYNET_STATE_DIR"]
+    # the member daemon idles until the ADD has written the lease, then follows the others at once
+    host["member"] = spawn(name, [_tool("pynet"), "overlay", "member", "--network", config["name"]],
+                           os.path.join(lab["dir"], f"member-h{n}.log"), env)
+    lab["pids"].append(host["member"])
+    watch.start(host["underlay"])
+    run = _pynet(lab, n, "run", "-d", "--name", host["container"], "--network", config["name"], "--", "sleep", "infinity")
+    host["run_s"] = round(time.monotonic() - watch.started[host["underlay"]], 3)
+    # what `pynet inspect` would say, read where the runtime keeps it: a process less per host
+    container = state.load(os.path.join(env["PYNET_RUN_DIR"], "containers", run.stdout.split()[-1], "state.json"))
+    host.update(address=container.addresses()[0], holder=container.holder.pid)
+    return host
+
+
+PROVE = """for t in "$@"; do
+  end=$(( $(date +%s) + 10 ))
+  until ping -c1 -W1 "$t" >/dev/null 2>&1; do
+    [ "$(date +%s)" -ge "$end" ] && { echo "unreachable $t"; continue 2; }
+    sleep 0.1
+  done
+  echo "reached $t $(date +%s.%N)"
+done"""
 
 
 def _store_options(store: dict) -> list[str]:
@@ -177,21 +225,87 @@ def _store_options(store: dict) -> list[str]:
 
 
 def _prove(lab: dict, start: float) -> float | None:
-    """Every container pings every other by name (retrying while the member daemons catch up); seconds from
-    `start` to the first success."""
-    hosts, first = lab["hosts"], None
-    for a in hosts:
-        for b in hosts:
-            if a is b:
-                continue
-            deadline = time.monotonic() + 10
-            n = lab["hosts"].index(a) + 1
-            while _pynet(lab, n, "exec", a["container"], "ping", "-c1", "-W1", b["container"], check=False).returncode:
-                if time.monotonic() > deadline:
-                    raise LabError(f"{a['container']} cannot ping {b['container']} ({b['address']}) on {b['name']}")
-                time.sleep(0.1)
-            first = first if first is not None else round(time.monotonic() - start, 2)
-    return first
+    """Every container pings every other by name (each host's container through its list at once, retrying
+    while the member daemons catch up); seconds from `start` to the first success."""
+    names = [h["container"] for h in lab["hosts"]]
+    wall = time.time() - (time.monotonic() - start)  # `start` on the clock `date` reads
+
+    def pings(n: int) -> str:
+        others = [c for c in names if c != names[n - 1]]
+        command, env = pynet_command(lab, n, "exec", names[n - 1], "sh", "-c", PROVE, "sh", *others)
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=30 + 11 * len(others)).stdout
+
+    outputs = _parallel(pings, range(1, len(names) + 1), len(names))
+    for n, out in enumerate(outputs, 1):
+        missed = [line.split()[1] for line in out.splitlines() if line.startswith("unreachable ")]
+        reached = len([line for line in out.splitlines() if line.startswith("reached ")])
+        if missed or reached != len(names) - 1:
+            raise LabError(f"{names[n - 1]} cannot ping {', '.join(missed) or 'every other container'} "
+                           f"({reached} of {len(names) - 1} reached)")
+    times = [float(line.split()[2]) for out in outputs for line in out.splitlines() if line.startswith("reached ")]
+    return round(min(times) - wall, 2) if times else None
+
+
+def join() -> dict:
+    """One more host for the running lab (of namespaces), made as `up` makes each: its convergence (how
+    long until every other host had its entries) and how long until every other container and its own
+    had answered a ping, both from the start of its `pynet run`. Returns its record."""
+    from .probe import first_replies
+
+    lab = read()
+    if lab is None or lab.get("vm"):
+        raise LabError("no lab of network namespaces is up: pynet lab up")
+    n = len(lab["hosts"]) + 1
+    host = _described(n)
+    if host["name"] != f"{lab['prefix']}h{n}":
+        raise LabError(f"the lab's names start with {lab['prefix']!r}: set PYNET_LAB_PREFIX so")
+    lab["hosts"].append(host)
+    _write(lab)
+    with Watch(device_of(lab["config"])) as watch:
+        for other in lab["hosts"][:-1]:
+            watch.add(other["underlay"], f"/run/netns/{other['name']}")
+        _host(lab, n, watch)
+        _write(lab)
+        others = [h for h in lab["hosts"][:-1] if h.get("holder")]
+        pairs = [(h["container"], host["address"].split("/")[0]) for h in others]
+        pairs += [(host["container"], h["address"].split("/")[0]) for h in others]
+        # pinging starts as soon as the address is known; the watch records the entries meanwhile
+        replies = first_replies(pairs, {h["container"]: f"/proc/{h['holder']}/ns/net" for h in lab["hosts"]},
+                                CONVERGED_WITHIN, since=watch.started[host["underlay"]])
+        host["convergence_s"] = _convergence(lab, watch, host, CONVERGED_WITHIN)
+    silent = sorted(f"{a} -> {b}" for (a, b), t in replies.items() if t is None)
+    host["reachable_s"] = None if silent else max(replies.values(), default=0.0)
+    # the same from the moment its container was up (pynet run returned): what is the overlay's, not the runtime's
+    host["reachable_after_run_s"] = None if silent else round(max(0.0, host["reachable_s"] - host["run_s"]), 3)
+    _write(lab)
+    if silent:
+        raise LabError(f"{host['name']} joined, but no answer within {CONVERGED_WITHIN} s: {', '.join(silent)}")
+    return host
+
+
+def leave() -> dict:
+    """The lab's last host goes (its container removed, so it leaves the overlay; its member daemon,
+    namespace and files after it), once every other host has dropped its entries. Returns its record."""
+    lab = read()
+    if lab is None or lab.get("vm") or len(lab["hosts"]) < 2:
+        raise LabError("no lab of network namespaces with two hosts or more is up")
+    n, host = len(lab["hosts"]), lab["hosts"][-1]
+    with Watch(device_of(lab["config"])) as watch:
+        for other in lab["hosts"][:-1]:
+            watch.add(other["underlay"], f"/run/netns/{other['name']}")
+        _pynet(lab, n, "rm", "-f", host["container"])
+        gone = watch.forgotten(host["underlay"], CONVERGED_WITHIN)
+    kill_all_in(f"/run/netns/{host['name']}")
+    _sh("ip", "netns", "delete", host["name"], check=False)
+    _sh("ip", "link", "delete", f"port{n}", ns=lab["underlay"], check=False)
+    shutil.rmtree(host["state"], ignore_errors=True)
+    lab["hosts"].pop()
+    lab["pids"] = [pid for pid in lab["pids"] if pid != host.get("member")]
+    _write(lab)
+    if not gone:
+        raise LabError(f"{host['name']} left, but not every other host dropped its entries within "
+                       f"{CONVERGED_WITHIN} s")
+    return host
 
 
 def _write(lab: dict) -> None:
@@ -279,6 +393,14 @@ def report(lab: dict) -> str:
     if lab.get("vm"):
         lines.append(f"  consoles: {os.path.join(lab['dir'], 'vm*.log')}; "
                      "`pynet lab on N -- ARGS` runs pynet ARGS in VM N")
+    if lab.get("convergence"):
+        c = lab["convergence"]
+        lines.append(f"convergence (from a host's first ADD until every other host had its route, neighbour and FDB "
+                     f"entries): median {c['median_s']} s, p95 {c['p95_s']} s, max {c['max_s']} s of {c['n']} hosts")
+    joined = [h for h in lab["hosts"] if "reachable_s" in h]
+    for h in joined:
+        lines.append(f"{h['name']} joined later: convergence {h['convergence_s']} s, every ping answered after "
+                     f"{h['reachable_s']} s ({h.get('reachable_after_run_s')} s after its pynet run returned)")
     if "up_s" in lab:
         lines.append(f"up in {lab['up_s']} s; first cross-host ping {lab['first_ping_s']} s after start; "
                      "every container pinged every other" + ("" if lab.get("vm") else " by name"))

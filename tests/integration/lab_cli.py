@@ -41,7 +41,7 @@ class Lab:
         return done.stdout.split()[0] if done.returncode == 0 else ""
 
     def store_names(self) -> list[str]:
-        with open(os.path.join(self.dir, "store.json")) as f:
+        with open(self.desc["config"]["store"]["path"]) as f:
             return [k for k in json.load(f)["records"] if "/names/" in k]
 
     def records(self, host: int) -> list[str]:

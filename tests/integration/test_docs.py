@@ -53,6 +53,8 @@ NOT_RUN = {
         "a transcript (commands with their output); tests/integration/test_lab.py runs the lab both ways",
     "docs/lab.md § Two-host lab: `pynet lab`: # .venv/bin/pynet lab up --hosts 2 --store etcd --etcd-members 3 "
     "--etcd-tls": "a transcript that kills an etcd member by hand; tests/integration/test_etcd_cluster.py does",
+    "docs/lab.md § Twenty hosts, and how fast they learn of each other: # .venv/bin/pynet lab up --hosts 20":
+        "a transcript with timings; tests/integration/test_lab_mesh.py runs twenty hosts, join and leave",
     "docs/lab.md § The same with real kernels: `pynet lab up --vm`: # .venv/bin/pynet lab up --vm":
         "a transcript of qemu VMs (minutes under emulation); tests/vm/test_lab_up_vm.py runs it",
 }

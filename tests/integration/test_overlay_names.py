@@ -54,7 +54,7 @@ def test_a_container_resolves_and_reaches_another_host_by_name(lab, tmp_path):
 @pytest.mark.parametrize("lab", ["file"], indirect=True)
 def test_a_host_whose_lease_runs_out_loses_its_names_until_its_member_is_back(lab):
     assert lab.resolves(1, lab.container(2)) == lab.address(2)
-    member = lab.desc["pids"][-1]  # host 2's member daemon (hosts come up in order); its container stays
+    member = lab.desc["hosts"][1]["member"]  # host 2's member daemon; its container stays
     os.kill(member, 9)
     took = wait_for(lambda: lab.resolves(1, lab.container(2)) == "", LEASE_TTL + 5, step=0.2)
     assert took is not None, f"host 2's name outlived its lease ({LEASE_TTL} s)"

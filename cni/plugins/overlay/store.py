@@ -59,27 +59,41 @@ class FileStore(Store):
     def __init__(self, path: str) -> None:
         self.path = path
         self._watcher = None  # inotify on the file's directory, from the first watch() on
+        self._seen: dict | None = None  # the live records as the first read after the last watch() found them
 
     def watch(self, prefix: str, timeout: float) -> bool:
-        """Any rewrite of the file counts (a TTL running out is no event: the caller's timeout sees to it)."""
+        """A rewrite of the file that changes a record under `prefix` since the first read after the
+        last watch counts; one that only renews TTLs does not (as etcd's lease keepalives are no event:
+        with twenty hosts renewing, every rewrite woke every member daemon). A TTL running out is no
+        event either: the caller's timeout sees to it."""
+        seen, self._seen = self._seen, None  # the next read starts the next snapshot
         directory, name = os.path.split(self.path)
         if self._watcher is None:
             self._watcher = Watcher()
             self._watcher.changes(directory)  # from now on
-        if self._watcher.fd < 0:  # no inotify here
-            time.sleep(timeout)
+        if self._watcher.fd < 0 or seen is None:  # no inotify here, or nothing read to compare with
+            time.sleep(timeout if self._watcher.fd < 0 else 0)
             return True
-        changed = self._watcher.changes(directory)
-        if changed is not None and name not in changed:
-            select.select([self._watcher.fd], [], [], timeout)
+        deadline = time.monotonic() + timeout
+        self._watcher.changes(directory)
+        changed = None  # compare once in any case: the first watch() started inotify after that read
+        while True:
+            if changed is None or name in changed:
+                with self._locked(write=False, snapshot=False) as records:
+                    if _values(records, prefix) != _values(seen, prefix):
+                        return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            select.select([self._watcher.fd], [], [], left)
             changed = self._watcher.changes(directory)
-        return changed is None or name in changed
 
     @contextmanager
-    def _locked(self, write: bool):
+    def _locked(self, write: bool, snapshot: bool = True):
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            lock = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # a reader's lock file is opened read-only: closing it is no inotify event that wakes every watch()
+            lock = os.open(self.path + ".lock", (os.O_RDWR if write else os.O_RDONLY) | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as e:
             raise CNIError(errors.IO_FAILURE, "cannot open the overlay's file store",
                            f"{self.path}: {e.strerror}") from None
@@ -88,6 +102,8 @@ class FileStore(Store):
             records = self._read()
             now = time.time()
             live = {k: r for k, r in records.items() if r.get("expires") is None or r["expires"] > now}
+            if snapshot and self._seen is None:
+                self._seen = dict(live)
             yield live
             if write:
                 self._write(live)
@@ -142,3 +158,7 @@ class FileStore(Store):
         with self._locked(write=True) as records:
             records.pop(key, None)
 
+
+def _values(records: dict, prefix: str) -> dict:
+    """The records' values under `prefix`, without their expiry."""
+    return {k: r["value"] for k, r in records.items() if k.startswith(prefix)}

@@ -334,8 +334,9 @@ def down() -> list[str]:
     removed = []
     for n, host in enumerate(lab.get("hosts", []), 1):  # the runtime's DEL, holder and cgroups
         if os.path.exists(f"/run/netns/{host['name']}"):
-            if _pynet(lab, n, "rm", "-f", host["container"], check=False).returncode == 0:
-                removed.append(f"container {host['container']}")
+            names = _containers(lab, n) or [host["container"]]  # every container run there, not only the lab's
+            if _pynet(lab, n, "rm", "-f", *names, check=False).returncode == 0:
+                removed += [f"container {name}" for name in names]
     for pid in lab.get("pids", []):
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -351,6 +352,15 @@ def down() -> list[str]:
         shutil.rmtree(lab_dir(), ignore_errors=True)
         removed.append(f"dir {lab_dir()}")
     return removed
+
+
+def _containers(lab: dict, n: int) -> list[str]:
+    """The names of the containers host n's runtime knows (its holders keep their namespaces alive)."""
+    listed = _pynet(lab, n, "--format", "json", "ps", "-a", check=False)
+    try:
+        return [c["name"] for c in json.loads(listed.stdout)] if listed.returncode == 0 else []
+    except (ValueError, KeyError, TypeError):
+        return []
 
 
 def _wait_gone(pids: list[int], timeout: float = 10) -> None:

@@ -8,6 +8,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 
 PYNET = os.path.join(os.path.dirname(sys.executable), "pynet")
 
@@ -49,4 +50,22 @@ class Lab:
         return os.listdir(where) if os.path.isdir(where) else []
 
     def down(self) -> None:
+        """`pynet lab down`; then no process of the lab is left (a container's holder included)."""
         self.pynet("lab", "down", check=False)
+        deadline = time.monotonic() + 5  # (a process a killed one started may take a moment to go)
+        while processes_of(self.dir) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_of(self.dir) == []
+
+
+def processes_of(directory: str) -> list[int]:
+    """The processes whose environment names `directory` (a lab's hosts' pynet directories are under it)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if directory.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found

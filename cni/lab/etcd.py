@@ -9,6 +9,7 @@ log and the certificates live under the lab's directory. `start` returns the clu
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -96,7 +97,7 @@ def _ask(cluster: dict, member: dict, path: str, body: dict) -> dict | None:
 
 def healthy(cluster: dict, member: dict) -> bool:
     """Whether the member answers a read through the cluster (it has a leader)."""
-    return _ask(cluster, member, "/v3/kv/range", {"key": "L3B5bmV0L2hlYWx0aA=="}) is not None  # /pynet/health
+    return _ask(cluster, member, "/v3/kv/range", {"key": base64.b64encode(b"/pynet/health").decode()}) is not None
 
 
 def leader(cluster: dict) -> int:

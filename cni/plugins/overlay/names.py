@@ -25,8 +25,10 @@ def names_prefix(conf, underlay: str = "") -> str:
     return f"{conf.store.prefix}/names/{conf.name}/" + (f"{underlay}/" if underlay else "")
 
 
-def _attachments(where: str, network: str, peers: bool) -> dict[str, records.Attachment]:
-    return {n: a for n, a in records.load(where).items() if a.network == network and bool(a.host) == peers}
+def _attachments(where: str, network: str) -> tuple[dict, dict]:
+    """The network's records on this host, by file name: (this host's own, the peers')."""
+    found = [(n, a) for n, a in records.load(where).items() if a.network == network]
+    return {n: a for n, a in found if not a.host}, {n: a for n, a in found if a.host}
 
 
 def _peer(network: str, underlay: str, value) -> records.Attachment | None:
@@ -38,9 +40,10 @@ def _peer(network: str, underlay: str, value) -> records.Attachment | None:
 def sync(store, conf, underlay: str, where: str) -> list[str]:
     """One reconciliation of the network's names (see the module docstring); returns the changes."""
     changes = []
-    own_prefix = names_prefix(conf, underlay)
-    stored = store.list(names_prefix(conf))
-    mine = {own_prefix + n: {k: getattr(a, k) for k in SHARED} for n, a in _attachments(where, conf.name, False).items()}
+    prefix, own_prefix = names_prefix(conf), names_prefix(conf, underlay)
+    stored = store.list(prefix)
+    own, have = _attachments(where, conf.name)
+    mine = {own_prefix + n: {k: getattr(a, k) for k in SHARED} for n, a in own.items()}
     for key, value in mine.items():
         if stored.get(key) != value:
             store.put(key, value)
@@ -48,7 +51,7 @@ def sync(store, conf, underlay: str, where: str) -> list[str]:
     live = {lease["underlay"] for lease in leases(store, conf).values()}
     wanted: dict[str, records.Attachment] = {}
     for key, value in stored.items():
-        peer_underlay = key[len(names_prefix(conf)):].split("/", 1)[0]
+        peer_underlay = key[len(prefix):].split("/", 1)[0]
         if key.startswith(own_prefix):
             if key not in mine:
                 store.delete(key)  # this host's container is gone
@@ -56,7 +59,6 @@ def sync(store, conf, underlay: str, where: str) -> list[str]:
             store.delete(key)  # a host gone with its lease
         elif (peer := _peer(conf.name, peer_underlay, value)) is not None:
             wanted[peer.file_name()] = peer
-    have = _attachments(where, conf.name, True)
     for name, peer in wanted.items():
         if have.get(name) != peer:
             records.write(where, peer)
@@ -69,7 +71,7 @@ def sync(store, conf, underlay: str, where: str) -> list[str]:
 
 def forget(network: str, where: str) -> None:
     """The peers' records of the network go from this host (it left the overlay)."""
-    for peer in _attachments(where, network, True).values():
+    for peer in _attachments(where, network)[1].values():
         records.remove(where, network, peer.containerId, peer.ifname, peer.host)
 
 

@@ -1,6 +1,6 @@
 """pynet's DNS server against dnsmasq, side by side in one run, on the same records.
 
-    .venv/bin/python bench/dns.py [--names 50] [--seconds 5] [--clients 4]
+    .venv/bin/python bench/dns.py [--names 50] [--seconds 5] [--clients 4] [--pin]
 
 A simulated host namespace with one bridge carrying two addresses: 10.232.0.1 (pynet's server, from
 its records) and 10.232.0.254 (dnsmasq: `--addn-hosts` with the same names, no upstream). A client
@@ -10,7 +10,9 @@ Prints queries per second and average latency of each, pynet's ratio (target >= 
 p99 latency of each at half of pynet's peak rate (target for pynet's p99: <= 2 ms), with what the
 scheduler did to each server meanwhile (/proc/PID/schedstat and status): its CPU, its time waiting
 on a run queue while runnable, and how often it was preempted. On a 2-core machine the load generator
-and the server share the cores, and a server's tail latency is mostly that wait.
+and the server share the cores, and a server's tail latency is mostly that wait. `--pin` keeps them
+apart, as dnsperf's own advice (client and server on separate machines) would: dnsperf on the first
+CPU, both servers on the second.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from cni.dns import daemon, records  # noqa: E402
 PREFIX = "pnbd-"
 HOST, CLIENT = PREFIX + "h", PREFIX + "c"
 PYNET, DNSMASQ = "10.232.0.1", "10.232.0.254"
+CLIENT_CPU: list[str] = []  # with --pin: taskset's arguments for dnsperf
 
 
 def sh(*argv: str, netns: str | None = None, **kw) -> subprocess.CompletedProcess:
@@ -60,8 +63,8 @@ def setup(names: int, where: str) -> list[str]:
 
 
 def dnsperf(server: str, queries: str, seconds: int, clients: int, *extra: str) -> tuple[float, float]:
-    out = sh("dnsperf", "-s", server, "-d", queries, "-c", str(clients), "-l", str(seconds), "-q", "200", *extra,
-             netns=CLIENT, timeout=seconds + 60).stdout
+    out = sh(*CLIENT_CPU, "dnsperf", "-s", server, "-d", queries, "-c", str(clients), "-l", str(seconds), "-q", "200",
+             *extra, netns=CLIENT, timeout=seconds + 60).stdout
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))
     latency = float(re.search(r"Average Latency \(s\):\s+([\d.]+)", out).group(1))
     lost = re.search(r"Queries lost:\s+(\d+)", out).group(1)
@@ -81,8 +84,8 @@ def scheduled(pid: int) -> tuple[float, float, int]:
 def percentiles(server: str, pid: int, queries: str, rate: float, seconds: int, clients: int) -> tuple[float, float]:
     """p50 and p99 latency (ms) at `rate` queries/s, from dnsperf's verbose lines (one per answer)."""
     before = scheduled(pid)
-    out = sh("dnsperf", "-s", server, "-d", queries, "-c", str(clients), "-l", str(seconds), "-Q", str(int(rate)),
-             "-v", netns=CLIENT, timeout=seconds + 60).stdout
+    out = sh(*CLIENT_CPU, "dnsperf", "-s", server, "-d", queries, "-c", str(clients), "-l", str(seconds), "-Q",
+             str(int(rate)), "-v", netns=CLIENT, timeout=seconds + 60).stdout
     ran, waited, preempted = (b - a for a, b in zip(before, scheduled(pid)))
     latencies = sorted(float(line.split()[-1]) for line in out.splitlines() if line.startswith("> "))
     if not latencies:
@@ -99,6 +102,7 @@ def main() -> int:
     parser.add_argument("--names", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--pin", action="store_true", help="dnsperf on the first CPU, the servers on the second")
     args = parser.parse_args()
     for tool in ("dnsperf", "dnsmasq"):
         if not shutil.which(tool):
@@ -119,15 +123,20 @@ def main() -> int:
                                    stderr=subprocess.DEVNULL)
         daemon.ensure_running(f"/run/netns/{HOST}", where)
         sh("sleep", "1")
-        print(f"{args.names} names, dnsperf -c {args.clients} for {args.seconds} s each:")
+        pynet_pid = daemon.running(f"/run/netns/{HOST}")
+        if args.pin:
+            CLIENT_CPU[:] = ["taskset", "-c", "0"]
+            for pid in (pynet_pid, dnsmasq.pid):
+                os.sched_setaffinity(pid, {1})
+        print(f"{args.names} names, dnsperf -c {args.clients} for {args.seconds} s each"
+              f"{' (dnsperf on CPU 0, the servers on CPU 1)' if args.pin else ''}:")
         ours, _ = dnsperf(PYNET, f"{work}/queries", args.seconds, args.clients)
         theirs, _ = dnsperf(DNSMASQ, f"{work}/queries", args.seconds, args.clients)
         print(f"pynet / dnsmasq: {ours / theirs:.2f} (target >= 0.8)")
         print(f"latency at half of pynet's peak ({ours / 2:.0f} queries/s):")
         for server in (PYNET, DNSMASQ):
             dnsperf(server, f"{work}/queries", args.seconds, args.clients, "-Q", str(int(ours / 2)))
-        server = daemon.running(f"/run/netns/{HOST}")
-        _, p99 = percentiles(PYNET, server, f"{work}/queries", ours / 2, args.seconds, args.clients)
+        _, p99 = percentiles(PYNET, pynet_pid, f"{work}/queries", ours / 2, args.seconds, args.clients)
         percentiles(DNSMASQ, dnsmasq.pid, f"{work}/queries", ours / 2, args.seconds, args.clients)
         print(f"pynet's p99: {p99:.2f} ms (target <= 2 ms)")
         return 0

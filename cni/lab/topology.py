@@ -83,6 +83,16 @@ class Topology:
                                         "publish": list(c.publish)} for c in self.containers}}
 
 
+def overlay_config(topology: Topology, network: Network, underlay: str, store: dict, lease_ttl: int) -> dict:
+    """The network's overlay configuration on every host (as `pynet create overlay` writes it); its
+    containers have a default route via their host if one of them publishes a port (the replies)."""
+    publishes = any(c.publish for c in topology.containers if c.network == network.name)
+    return {"cniVersion": "1.1.0", "name": network.name, "type": "overlay", "vni": network.vni,
+            "network": network.subnet, "subnetLen": network.subnet_len, "underlay": underlay, "leaseTTL": lease_ttl,
+            "store": store, **({"encrypt": True} if network.encrypt else {}),
+            **({"isDefaultGateway": True} if publishes else {})}
+
+
 def quick(hosts: int, store: str = "file", members: int = 1, tls: bool = False, encrypt: bool = False,
           kind: str = "netns") -> Topology:
     """`pynet lab up --hosts N`: hosts h1..hN, the overlay `lab` (VNI 4213, 10.213.0.0/16) and a

@@ -25,6 +25,7 @@ from . import etcd, hosts
 from .channel import Channel, ChannelTimeout, guest_loop
 from .hosts import NETWORK, UNDERLAY, LabError, prefix
 from .image import missing
+from .topology import Topology
 from .vm import _slots, qemu_argv, vm_max, write_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -91,9 +92,10 @@ def _take_slots(count: int) -> list[int]:
         raise LabError(f"{e}: other VMs are running on this machine (the VM tests?); try again later") from None
 
 
-def up(count: int = 2, store: str = "etcd", encrypt: bool = False) -> dict:
+def up(topology: Topology) -> dict:
     """Bring the VM lab up; returns its description (also written to lab.json)."""
-    _check(count, store)
+    count, encrypt = len(topology.hosts), topology.networks[0].encrypt
+    _check(count, topology.store.kind)
     directory = hosts.lab_dir()
     hosts.check_free(directory)
     slots = _take_slots(count)

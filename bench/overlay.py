@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cni.lab import hosts  # noqa: E402
 from cni.lab.convergence import summary  # noqa: E402
+from cni.lab.topology import quick  # noqa: E402
 
 PATH = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -150,7 +151,7 @@ LABELS = {"pynet": "containers across pynet's overlay", "hand": "containers acro
 
 
 def throughput(args) -> None:
-    lab = hosts.up(2, args.store)
+    lab = hosts.up(quick(2, args.store))
     h1 = lab["hosts"][0]
     device = hosts.device_of(lab["config"])
     mtu = int(sh(h1["name"], "cat", f"/sys/class/net/{device}/mtu"))
@@ -184,7 +185,7 @@ def convergence(args) -> None:
     """For each size N: lab up --hosts N (timed), the last host leaves, then --joins times it joins
     again (timed: convergence, first answered pings both ways) and leaves."""
     for size in args.sizes:
-        lab = hosts.up(size, args.store)
+        lab = hosts.up(quick(size, args.store))
         print(f"\n{size} hosts: lab up {lab['up_s']} s (load {os.getloadavg()[0]:.1f}); convergence during up: "
               f"{lab['convergence']}")
         found, reached, after = [], [], []

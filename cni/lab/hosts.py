@@ -30,8 +30,6 @@ from .topology import Container, Topology, overlay_config
 
 PREFIX = "pnlab-"  # the default; $PYNET_LAB_PREFIX gives a lab names of its own (labs side by side, tests)
 UNDERLAY = "192.168.213"
-NETWORK = {"cniVersion": "1.1.0", "name": "lab", "type": "overlay", "vni": 4213, "network": "10.213.0.0/16",
-           "subnetLen": 24, "underlay": "ul0", "leaseTTL": 10}
 
 
 def lab_dir() -> str:

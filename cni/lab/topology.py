@@ -202,15 +202,17 @@ class _Reader:
 
     def topology(self, root) -> Topology:
         top = self.mapping(root, "", ("name", "store", "hosts", "networks", "containers"))
-        for required in ("hosts", "networks"):
-            if required not in top:
-                self.fail(root, required, "missing: a lab needs hosts and networks")
         name = self.name(top["name"][1], "name", NAME, "lab") if "name" in top else "lab"
-        hosts = self.hosts(top["hosts"][1])
+        hosts = self.hosts(self.required(top, root, "hosts"))
         store = self.store(top["store"][1] if "store" in top else None, hosts[0].kind)
-        networks = self.networks(top["networks"][1])
+        networks = self.networks(self.required(top, root, "networks"))
         containers = self.containers(top["containers"][1], hosts, networks) if "containers" in top else ()
         return Topology(name, store, hosts, networks, containers)
+
+    def required(self, top: dict, root, key: str):
+        if key not in top:
+            self.fail(root, key, "missing: a lab needs hosts and networks")
+        return top[key][1]
 
     def hosts(self, node) -> tuple[Host, ...]:
         found = self.mapping(node, "hosts")

@@ -82,31 +82,34 @@ def test_the_example_lab_comes_up_as_its_file_says_and_goes():
     assert processes_of(lab.dir) == []
 
 
-def up_refused(text: str) -> subprocess.CompletedProcess:
-    """`pynet lab up -f` of a file with `text`, in a lab directory and with names of its own; what it
-    made (nothing, it must be) is checked here."""
-    prefix, directory = f"pny{secrets.token_hex(2)}-", tempfile.mkdtemp(prefix="pnlab")
+def up_refused(text: str) -> str:
+    """`pynet lab up -f lab.yaml` of a file with `text`, in a lab directory and with names of its own,
+    refused: its message (what it made, nothing, is checked here)."""
+    prefix, directory, files = f"pny{secrets.token_hex(2)}-", tempfile.mkdtemp(prefix="pnlab"), tempfile.mkdtemp()
     os.rmdir(directory)
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+    path = os.path.join(files, "lab.yaml")
+    with open(path, "w") as f:
         f.write(text)
-        f.flush()
-        done = subprocess.run([PYNET, "lab", "up", "-f", f.name], capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "PYNET_LAB_DIR": directory, "PYNET_LAB_PREFIX": prefix})
+    done = subprocess.run([PYNET, "lab", "up", "-f", path], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYNET_LAB_DIR": directory, "PYNET_LAB_PREFIX": prefix})
+    os.unlink(path)
+    os.rmdir(files)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert lab_namespaces(prefix) == [] and not os.path.exists(directory)
-    return done
+    return done.stderr.replace(path, "lab.yaml")
 
 
 def test_a_bad_file_is_refused_with_its_line_and_nothing_is_made():
     bad = "hosts:\n  h1: {}\n  h2: {}\nnetworks:\n  blue: {subnet: 10.50.0.0/16, vni: 50}\ncontainers:\n" \
           "  web: {host: h1, network: blue, ports: [80]}\n"
-    assert "lab.yaml:7: containers.web.ports: unknown key" in up_refused(bad).stderr
+    assert up_refused(bad).startswith("pynet: lab.yaml:7: containers.web.ports: unknown key")
     address = "hosts: {h1: {}}\nnetworks:\n  blue: {subnet: 10.50.0.300/16, vni: 50}\n"
-    assert ":3: networks.blue.subnet: '10.50.0.300/16' is not an IPv4 network" in up_refused(address).stderr
+    assert up_refused(address).startswith("pynet: lab.yaml:3: networks.blue.subnet: '10.50.0.300/16' is not an "
+                                          "IPv4 network")
 
 
 @pytest.mark.skipif(kernel_knows("wireguard"), reason="this kernel has WireGuard: an encrypted netns lab runs")
 def test_an_encrypted_network_needs_wireguard_in_a_netns_lab():
     text = "hosts: {h1: {}, h2: {}}\nnetworks:\n  sec: {subnet: 10.7.0.0/16, vni: 7, encrypt: true}\n"
-    refused = up_refused(text).stderr
+    refused = up_refused(text)
     assert "network sec: encrypt needs WireGuard" in refused and "module wireguard" in refused

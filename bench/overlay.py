@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cni.lab import hosts  # noqa: E402
+from cni.lab import hosts, joining  # noqa: E402
 from cni.lab.convergence import summary  # noqa: E402
 from cni.lab.topology import quick  # noqa: E402
 
@@ -190,13 +190,13 @@ def convergence(args) -> None:
               f"{lab['convergence']}")
         found, reached, after = [], [], []
         if size > 1:
-            hosts.leave()
+            joining.leave()
             for _ in range(args.joins):
-                host = hosts.join()
+                host = joining.join()
                 found.append(host["convergence_s"])
                 reached.append(host["reachable_s"])
                 after.append(host["reachable_after_run_s"])
-                hosts.leave()
+                joining.leave()
             c, r, a = summary(found), summary(reached), summary(after)
             print(f"  host {size} joining {size - 1}, {args.joins} times: convergence median {c['median_s']} s, "
                   f"p95 {c['p95_s']} s, max {c['max_s']} s; every ping answered after median {r['median_s']} s, "

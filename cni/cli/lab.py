@@ -74,10 +74,10 @@ def command_down(args) -> int:
 
 
 def command_join(args) -> int:
-    from ..lab import hosts
+    from ..lab import joining
 
     signal.signal(signal.SIGTERM, _interrupt)
-    host = hosts.join()
+    host = joining.join()
     print(json.dumps(host, indent=1) if args.format == "json" else
           f"{host['name']} ({host['underlay']}) -- container {host['container']} {host['address']}\n"
           f"convergence {host['convergence_s']} s, every ping to and from it answered after {host['reachable_s']} s "
@@ -87,9 +87,9 @@ def command_join(args) -> int:
 
 
 def command_leave(args) -> int:
-    from ..lab import hosts
+    from ..lab import joining
 
-    host = hosts.leave()
+    host = joining.leave()
     print(json.dumps(host, indent=1) if args.format == "json" else f"{host['name']} left; every other host dropped "
           "its entries")
     return 0

@@ -212,7 +212,8 @@ def _host(lab: dict, n: int, watch: Watch) -> dict:
     _sh("ip", "link", "set", f"port{n}", "master", "ulbr", "up", ns=lab["underlay"])
     _sh("ip", "addr", "add", f"{host['underlay']}/24", "dev", "ul0", ns=name)
     _sh("ip", "link", "set", "ul0", "up", ns=name)
-    watch.add(host["underlay"], f"/run/netns/{name}")
+    if watched(lab, n):
+        watch.add(host["underlay"], f"/run/netns/{name}")
     env = _host_env(lab, n)
     host["state"], host["members"] = env["PYNET_STATE_DIR"], []
     for config in lab["networks"].values():
@@ -234,6 +235,12 @@ def _host(lab: dict, n: int, watch: Watch) -> dict:
             if host["underlay"] in watch.started:
                 host["run_s"] = round(time.monotonic() - watch.started[host["underlay"]], 3)
     return host
+
+
+def watched(lab: dict, n: int) -> bool:
+    """Whether the convergence watch follows host n: it has a container on the lab's first network (a
+    host without one takes no lease there, and learns of no other host)."""
+    return any(c["host"] == n and c["network"] == lab["network"] for c in lab["containers"])
 
 
 def _run(lab: dict, n: int, container: dict, env: dict) -> None:
@@ -289,73 +296,6 @@ def _prove(lab: dict, start: float) -> float | None:
                            f"({reached} of {len(others(c))} reached)")
     times = [float(line.split()[2]) for out in outputs for line in out.splitlines() if line.startswith("reached ")]
     return round(min(times) - wall, 2) if times else None
-
-
-def join() -> dict:
-    """One more host for the running lab (of namespaces), made as `up` makes each: its convergence (how
-    long until every other host had its entries) and how long until every other container and its own
-    had answered a ping, both from the start of its `pynet run`. Returns its record."""
-    from .probe import first_replies
-
-    lab = read()
-    if lab is None or lab.get("vm"):
-        raise LabError("no lab of network namespaces is up: pynet lab up")
-    n = len(lab["hosts"]) + 1
-    host = _described(n, f"h{n}")
-    if not host["name"].startswith(lab["prefix"]):
-        raise LabError(f"the lab's names start with {lab['prefix']!r}: set PYNET_LAB_PREFIX so")
-    if any(h["name"] == host["name"] for h in lab["hosts"]) or any(
-            c["name"] == f"{prefix()}c{n}" for c in lab["containers"]):
-        raise LabError(f"the lab has a host h{n} or a container c{n} already (its file named them)")
-    lab["hosts"].append(host)
-    lab["containers"].append(_container(Container(f"c{n}", f"h{n}", lab["network"]), n))
-    _write(lab)
-    with Watch(device_of(lab["config"])) as watch:
-        for other in lab["hosts"][:-1]:
-            watch.add(other["underlay"], f"/run/netns/{other['name']}")
-        _host(lab, n, watch)
-        _write(lab)
-        others = [h for h in lab["hosts"][:-1] if h.get("holder")]
-        pairs = [(h["container"], host["address"].split("/")[0]) for h in others]
-        pairs += [(host["container"], h["address"].split("/")[0]) for h in others]
-        # pinging starts as soon as the address is known; the watch records the entries meanwhile
-        replies = first_replies(pairs, {h["container"]: f"/proc/{h['holder']}/ns/net" for h in lab["hosts"]},
-                                CONVERGED_WITHIN, since=watch.started[host["underlay"]])
-        host["convergence_s"] = _convergence(lab, watch, host, CONVERGED_WITHIN)
-    silent = sorted(f"{a} -> {b}" for (a, b), t in replies.items() if t is None)
-    host["reachable_s"] = None if silent else max(replies.values(), default=0.0)
-    # the same from the moment its container was up (pynet run returned): what is the overlay's, not the runtime's
-    host["reachable_after_run_s"] = None if silent else round(max(0.0, host["reachable_s"] - host["run_s"]), 3)
-    _write(lab)
-    if silent:
-        raise LabError(f"{host['name']} joined, but no answer within {CONVERGED_WITHIN} s: {', '.join(silent)}")
-    return host
-
-
-def leave() -> dict:
-    """The lab's last host goes (its container removed, so it leaves the overlay; its member daemon,
-    namespace and files after it), once every other host has dropped its entries. Returns its record."""
-    lab = read()
-    if lab is None or lab.get("vm") or len(lab["hosts"]) < 2:
-        raise LabError("no lab of network namespaces with two hosts or more is up")
-    n, host = len(lab["hosts"]), lab["hosts"][-1]
-    with Watch(device_of(lab["config"])) as watch:
-        for other in lab["hosts"][:-1]:
-            watch.add(other["underlay"], f"/run/netns/{other['name']}")
-        _pynet(lab, n, "rm", "-f", host["container"])
-        gone = watch.forgotten(host["underlay"], CONVERGED_WITHIN)
-    kill_all_in(f"/run/netns/{host['name']}")
-    _sh("ip", "netns", "delete", host["name"], check=False)
-    _sh("ip", "link", "delete", f"port{n}", ns=lab["underlay"], check=False)
-    shutil.rmtree(host["state"], ignore_errors=True)
-    lab["hosts"].pop()
-    lab["pids"] = [pid for pid in lab["pids"] if pid not in host.get("members", [])]
-    lab["containers"] = [c for c in lab["containers"] if c["host"] != n]
-    _write(lab)
-    if not gone:
-        raise LabError(f"{host['name']} left, but not every other host dropped its entries within "
-                       f"{CONVERGED_WITHIN} s")
-    return host
 
 
 def _write(lab: dict) -> None:

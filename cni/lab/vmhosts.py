@@ -31,7 +31,8 @@ from .vm import _slots, qemu_argv, vm_max, write_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ETCD_PORT = 2379
-SHARE = "/tmp/share"  # the VM's share, as the guest (and its chroot of this machine's /) sees it
+SHARE = "/tmp/share"
+PORTMAP_MODULES = ("nf_tables", "nft_chain_nat", "nft_nat", "nft_ct", "nft_fib_inet", "nft_masq")  # the VM's share, as the guest (and its chroot of this machine's /) sees it
 
 
 def _seconds(name: str, default: float) -> float:
@@ -54,13 +55,16 @@ cp /run/pynet/run/containers/$id/state.json $S/{c['name']}.tmp 2>/dev/null && mv
 
 def guest_script(containers: list[dict], networks: list[str], agent: str) -> str:
     """A VM's /vmlab.sh (after vm.py's address lines): pynet's environment; once the host has written
-    the networks' conflists, the VM's containers (each one's state copied to the share), then a member
+    the networks' conflists, the VM's containers (each one's state copied to the share; nftables'
+    modules first if one publishes a port), then a member
     daemon per network; then the command loop, for good. Plugins run in-process (PYNET_AGENT=off unless
     set): a resident plugin agent's start costs more than it saves for one ADD."""
     pynet = shlex.quote(hosts._tool("pynet"))
     runs = "".join(_run_line(c, pynet) for c in containers)
-    members = "".join(f"chroot /hostfs {pynet} overlay member --network {shlex.quote(name)} >$S/member-{name}.log 2>&1 &\n"
-                      for name in networks)
+    if any(c["publish"] for c in containers):  # portmap's nftables: modules the initramfs leaves out, from /hostfs
+        runs = f"chroot /hostfs modprobe -a {' '.join(PORTMAP_MODULES)} >$S/modprobe.log 2>&1\n" + runs
+    members = "".join(f"chroot /hostfs {pynet} overlay member --network {shlex.quote(name)} "
+                      f">$S/member-{name}.log 2>&1 &\n" for name in networks)
     return f"""S={SHARE}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root PYTHONDONTWRITEBYTECODE=1 \\
   PYTHONPATH={shlex.quote(ROOT)} PYNET_STATE_DIR=/run/pynet PYNET_RUN_DIR=/run/pynet/run \\
@@ -292,7 +296,8 @@ def status(lab: dict) -> dict:
     VM) and `running` (status.running) beside what was asked."""
     lab["alive"] = [pid for pid in lab.get("pids", []) if hosts.alive(pid)]
     networks = lab.get("networks", {lab["network"]: lab["config"]})
-    script = "".join(f"echo '== {name}'; ip -4 route show dev {device_of(config)}\n" for name, config in networks.items())
+    script = "".join(f"echo '== {name}'; ip -4 route show dev {device_of(config)}\n"
+                     for name, config in networks.items())
     script += f"echo '== ps'; {shlex.quote(hosts._tool('pynet'))} --format json ps -a\n"
     routes, listed = {}, {}
     for n, host in enumerate(lab["hosts"], 1):

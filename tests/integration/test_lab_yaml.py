@@ -68,7 +68,8 @@ def test_the_example_lab_comes_up_as_its_file_says_and_goes():
         assert [(c["name"], c["command"]) for c in web] == [(f"{lab.prefix}web", "python3 -m http.server 80")]
         h1 = lab.desc["hosts"][0]["underlay"]
         for host in said["hosts"]:
-            page = wait_for(lambda: "Directory listing" in fetch(f"{lab.prefix}{host}", f"http://{h1}:8080/"), 20, step=0.5)
+            page = wait_for(lambda: "Directory listing" in fetch(f"{lab.prefix}{host}", f"http://{h1}:8080/"), 20,
+                            step=0.5)
             assert page is not None, f"{h1}:8080 (web's published port 80) did not answer from {host}"
         # across the overlays by name: blue's containers find each other, red's do not see blue's
         assert lab.pynet("lab", "on", "2", "--", "exec", f"{lab.prefix}b2", "ping", "-c1", "-W2",

@@ -65,6 +65,8 @@ def test_guest_script_is_valid_sh_and_runs_this_pynet():
     assert "run -d --name pnlab-web --network blue -p 8080:80 -- python3 -m http.server 80 " in script
     assert " run -d --name pnlab-c2 --network blue -- sleep infinity " in script
     assert "overlay member --network blue " in script and "overlay member --network red " in script
+    assert "modprobe -a nf_tables " in script  # portmap's, for web's published port
+    assert "modprobe" not in vmhosts.guest_script([{**web, "publish": []}], ["blue"], "off")
 
 
 @pytest.mark.parametrize("count, store, message", [

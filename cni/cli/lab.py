@@ -140,7 +140,8 @@ def register(sub) -> None:
     actions.add_parser("leave", help="the last host leaves (namespaces only), once the others dropped its entries"
                        ).set_defaults(run=command_leave)
     actions.add_parser("down", help="remove everything the lab created").set_defaults(run=command_down)
-    actions.add_parser("status", help="what is up, and each host's peers").set_defaults(run=command_status)
+    actions.add_parser("status", help="what is up, and each host's peers (--format json: what the file "
+                       "asked for, and what runs)").set_defaults(run=command_status)
     on = actions.add_parser("on", help="run a pynet command as one of the lab's hosts "
                                        "(e.g. pynet lab on 1 -- exec pnlab-c1 ping -c3 10.213.1.2)")
     on.add_argument("host", type=int, help="the host's number, 1..N")

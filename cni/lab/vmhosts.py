@@ -62,7 +62,8 @@ def guest_script(containers: list[dict], networks: list[str], agent: str) -> str
     pynet = shlex.quote(hosts._tool("pynet"))
     runs = "".join(_run_line(c, pynet) for c in containers)
     if any(c["publish"] for c in containers):  # portmap's nftables: modules the initramfs leaves out, from /hostfs
-        runs = f"chroot /hostfs modprobe -a {' '.join(PORTMAP_MODULES)} >$S/modprobe.log 2>&1\n" + runs
+        # (through the machine's sh: busybox's chroot would run its own modprobe applet, which finds nothing)
+        runs = f"chroot /hostfs /bin/sh -c 'modprobe -a {' '.join(PORTMAP_MODULES)}' >$S/modprobe.log 2>&1\n" + runs
     members = "".join(f"chroot /hostfs {pynet} overlay member --network {shlex.quote(name)} "
                       f">$S/member-{name}.log 2>&1 &\n" for name in networks)
     return f"""S={SHARE}
@@ -232,7 +233,9 @@ def _containers(lab: dict, start: float) -> None:
             state = os.path.join(host["share"], container["name"] + ".json")
             if not os.path.exists(state):
                 run = _tail(os.path.join(host["share"], f"run-{container['name']}.out")).strip()
-                raise LabError(f"pynet run of {container['name']} on VM {host['vm']}: {run or 'failed'}")
+                modprobe = _tail(os.path.join(host["share"], "modprobe.log")).strip()
+                raise LabError(f"pynet run of {container['name']} on VM {host['vm']}: {run or 'failed'}"
+                               + (f" (modprobe: {modprobe})" if modprobe else ""))
             with open(state) as f:
                 made = json.load(f)
             container.update(address=made["result"]["ips"][0]["address"], holder=made["holder"]["pid"])

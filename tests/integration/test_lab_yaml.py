@@ -104,6 +104,9 @@ def test_a_bad_file_is_refused_with_its_line_and_nothing_is_made():
     bad = "hosts:\n  h1: {}\n  h2: {}\nnetworks:\n  blue: {subnet: 10.50.0.0/16, vni: 50}\ncontainers:\n" \
           "  web: {host: h1, network: blue, ports: [80]}\n"
     assert up_refused(bad).startswith("pynet: lab.yaml:7: containers.web.ports: unknown key")
+    both = subprocess.run([PYNET, "lab", "up", "-f", EXAMPLE, "--hosts", "3", "--encrypt"], capture_output=True,
+                          text=True, timeout=60)
+    assert both.returncode == 1 and f"-f {EXAMPLE} describes the whole lab: leave out --hosts, --encrypt" in both.stderr
     address = "hosts: {h1: {}}\nnetworks:\n  blue: {subnet: 10.50.0.300/16, vni: 50}\n"
     assert up_refused(address).startswith("pynet: lab.yaml:3: networks.blue.subnet: '10.50.0.300/16' is not an "
                                           "IPv4 network")

@@ -11,6 +11,8 @@ import re
 import shlex
 from dataclasses import asdict, dataclass, field
 
+import yaml
+
 from .common import LabError
 
 KINDS = ("netns", "vm")
@@ -111,8 +113,6 @@ def quick(hosts: int, store: str = "file", members: int = 1, tls: bool = False, 
 
 def parse(text: str, source: str = "lab.yaml") -> Topology:
     """The topology in YAML `text` (from the file `source`, named in errors), validated."""
-    import yaml
-
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -135,8 +135,6 @@ class _Reader:
 
     def mapping(self, node, key: str, allowed: tuple[str, ...] | None = None) -> dict:
         """{name: (key node, value node)}; duplicate keys and keys not in `allowed` refused. A null is {}."""
-        import yaml
-
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
             return {}
         if not isinstance(node, yaml.MappingNode):
@@ -154,8 +152,6 @@ class _Reader:
         return found
 
     def scalar(self, node, key: str) -> str:
-        import yaml
-
         if not isinstance(node, yaml.ScalarNode) or node.tag.endswith(":null"):
             self.fail(node, key, "expected a value")
         return node.value
@@ -180,8 +176,6 @@ class _Reader:
 
     def items(self, node, key: str) -> list:
         """The nodes of a non-empty list (a single value is a list of one)."""
-        import yaml
-
         if isinstance(node, yaml.ScalarNode) and not node.tag.endswith(":null"):
             return [node]
         if not isinstance(node, yaml.SequenceNode) or not node.value:
@@ -190,8 +184,6 @@ class _Reader:
 
     def command(self, node, key: str) -> tuple[str, ...]:
         """A list of arguments, or one string split as a shell would."""
-        import yaml
-
         if isinstance(node, yaml.ScalarNode):
             try:
                 argv = tuple(shlex.split(self.scalar(node, key)))

@@ -79,7 +79,9 @@ def test_the_example_lab_comes_up_as_its_file_says_and_goes():
         assert cut.returncode != 0
     finally:
         lab.down()
-    assert lab_namespaces(lab.prefix) == [] and not os.path.exists(lab.dir)  # etcd's data and keys with it
+    key = lab.desc["etcd"]["tls"]["key"]  # the client certificate's key, under the lab's directory as etcd's data
+    assert key.startswith(lab.dir + "/") and not os.path.exists(key)
+    assert lab_namespaces(lab.prefix) == [] and not os.path.exists(lab.dir)
     assert processes_of(lab.dir) == []
 
 

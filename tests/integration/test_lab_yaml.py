@@ -43,6 +43,7 @@ def test_the_example_lab_comes_up_as_its_file_says_and_goes():
         status = json.loads(lab.pynet("--format", "json", "lab", "status").stdout)
         asked, now = status["asked"], status["running"]
         assert asked == parse(open(EXAMPLE).read()).as_dict()
+        assert os.path.isfile(lab.desc["etcd"]["tls"]["key"])  # etcd with TLS, as the file asked
         assert list(asked["hosts"]) == list(said["hosts"]) and asked["store"]["kind"] == said["store"]["kind"]
         assert {n: (a["subnet"], a["vni"]) for n, a in asked["networks"].items()} == {
             n: (s["subnet"], s["vni"]) for n, s in said["networks"].items()}

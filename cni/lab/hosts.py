@@ -26,7 +26,7 @@ from . import etcd
 from .common import LabError, spawn
 from .convergence import Watch, summary
 from .status import device_of, peers_in, running
-from .topology import Container, Topology, overlay_config
+from .topology import UNDERLAY_NAME, Container, Topology, overlay_config
 
 PREFIX = "pnlab-"  # the default; $PYNET_LAB_PREFIX gives a lab names of its own (labs side by side, tests)
 UNDERLAY = "192.168.213"
@@ -66,7 +66,7 @@ def _netns(name: str) -> str:
 
 def make_underlay() -> str:
     """The underlay: bridge ulbr ({UNDERLAY}.254/24) in a namespace of its own; the namespace's name."""
-    underlay = _netns(prefix() + "u")
+    underlay = _netns(prefix() + UNDERLAY_NAME)
     # a MAC of its own: a bridge that borrows its ports' lowest MAC changes it as hosts join, and the
     # hosts' ARP entries for the store's address go stale for seconds
     _sh("ip", "link", "add", "ulbr", "address", "02:00:c0:a8:d5:fe", "type", "bridge", ns=underlay)

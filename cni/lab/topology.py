@@ -19,6 +19,7 @@ KINDS = ("netns", "vm")
 STORES = ("file", "etcd")
 MAX_HOSTS = 50
 UNDERLAY = ipaddress.IPv4Network("192.168.213.0/24")  # the lab's underlay (hosts.UNDERLAY)
+UNDERLAY_NAME = "u"  # its namespace is <prefix>u (hosts.make_underlay)
 HOST_NAME = (re.compile(r"[a-z][a-z0-9]{0,7}"), "a lowercase letter, then up to 7 lowercase letters or digits")
 NAME = (re.compile(r"[a-z][a-z0-9-]{0,14}"), "a lowercase letter, then up to 14 lowercase letters, digits or -")
 PUBLISH = re.compile(r"(?:(?P<ip>[0-9.]+):)?(?P<host>\d+):(?P<container>\d+)(?:/(?P<proto>tcp|udp))?")
@@ -214,6 +215,8 @@ class _Reader:
         for name, (k, v) in found.items():
             key = f"hosts.{name}"
             self.name(k, key, HOST_NAME, "host")
+            if name == UNDERLAY_NAME:
+                self.fail(k, key, f"{name!r} is the underlay's name (its namespace has it)")
             if len(hosts) == MAX_HOSTS:
                 self.fail(k, key, f"at most {MAX_HOSTS} hosts")
             options = self.mapping(v, key, ("kind",))
@@ -295,7 +298,7 @@ class _Reader:
         for name, (k, v) in self.mapping(node, "containers").items():
             key = f"containers.{name}"
             self.name(k, key, NAME, "container")
-            if name in host_names or name == "u":
+            if name in host_names or name == UNDERLAY_NAME:
                 self.fail(k, key, f"{name!r} is a host's name in the lab (its namespace has it)")
             options = self.mapping(v, key, ("host", "network", "command", "publish"))
             for required in ("host", "network"):

@@ -126,6 +126,7 @@ NETS = "networks:\n  blue: {subnet: 10.50.0.0/16, vni: 50}\n"
      "lab.yaml:1: store.members: '9' is not a whole number from 1 to 7"),
     ("store: {kind: consul}\n" + HOSTS + NETS, "lab.yaml:1: store.kind: unknown store 'consul' (file or etcd)"),
     ("hosts:\n  host-one: {}\n" + NETS, "lab.yaml:2: hosts.host-one: 'host-one': a host name is"),
+    ("hosts:\n  u: {}\n" + NETS, "lab.yaml:2: hosts.u: 'u' is the underlay's name"),
     ("hosts: []\n" + NETS, "lab.yaml:1: hosts: expected a mapping (name: value)"),
     ("hosts: {}\n" + NETS, "lab.yaml:1: hosts: a lab needs at least one host"),
     (NETS, "lab.yaml:1: hosts: missing"),

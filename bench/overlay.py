@@ -28,8 +28,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cni.lab import hosts  # noqa: E402
+from cni.lab import hosts, joining  # noqa: E402
 from cni.lab.convergence import summary  # noqa: E402
+from cni.lab.topology import quick  # noqa: E402
 
 PATH = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -150,7 +151,7 @@ LABELS = {"pynet": "containers across pynet's overlay", "hand": "containers acro
 
 
 def throughput(args) -> None:
-    lab = hosts.up(2, args.store)
+    lab = hosts.up(quick(2, args.store))
     h1 = lab["hosts"][0]
     device = hosts.device_of(lab["config"])
     mtu = int(sh(h1["name"], "cat", f"/sys/class/net/{device}/mtu"))
@@ -184,18 +185,18 @@ def convergence(args) -> None:
     """For each size N: lab up --hosts N (timed), the last host leaves, then --joins times it joins
     again (timed: convergence, first answered pings both ways) and leaves."""
     for size in args.sizes:
-        lab = hosts.up(size, args.store)
+        lab = hosts.up(quick(size, args.store))
         print(f"\n{size} hosts: lab up {lab['up_s']} s (load {os.getloadavg()[0]:.1f}); convergence during up: "
               f"{lab['convergence']}")
         found, reached, after = [], [], []
         if size > 1:
-            hosts.leave()
+            joining.leave()
             for _ in range(args.joins):
-                host = hosts.join()
+                host = joining.join()
                 found.append(host["convergence_s"])
                 reached.append(host["reachable_s"])
                 after.append(host["reachable_after_run_s"])
-                hosts.leave()
+                joining.leave()
             c, r, a = summary(found), summary(reached), summary(after)
             print(f"  host {size} joining {size - 1}, {args.joins} times: convergence median {c['median_s']} s, "
                   f"p95 {c['p95_s']} s, max {c['max_s']} s; every ping answered after median {r['median_s']} s, "

@@ -23,18 +23,42 @@ def _kind(lab: dict):
     return hosts
 
 
+QUICK_OPTIONS = ("hosts", "store", "vm", "etcd_members", "etcd_tls", "encrypt")  # the quick form's, not -f's
+
+
+def _topology(args):
+    """The lab to build: the file's (-f), or the quick form's (--hosts N ...)."""
+    from ..lab import topology
+    from ..lab.common import LabError
+
+    given = [f"--{o.replace('_', '-')}" for o in QUICK_OPTIONS if getattr(args, o) not in (None, False)]
+    if args.file is None:
+        return topology.quick(2 if args.hosts is None else args.hosts, args.store or ("etcd" if args.vm else "file"),
+                              args.etcd_members or 1, args.etcd_tls, args.encrypt, "vm" if args.vm else "netns")
+    if given:
+        raise LabError(f"-f {args.file} describes the whole lab: leave out {', '.join(given)}")
+    try:
+        with open(args.file) as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise LabError(f"cannot read {args.file}: {getattr(e, 'strerror', None) or e}") from None
+    return topology.parse(text, args.file)
+
+
 def command_up(args) -> int:
     from ..lab import hosts
+    from ..lab.status import report
 
+    lab_topology = _topology(args)  # a bad file is refused before anything is made
     # killed (a CI timeout, say): undo what was made, as on Ctrl-C; the VMs would outlive this process
     signal.signal(signal.SIGTERM, _interrupt)
-    if args.vm:
+    if lab_topology.kind == "vm":
         from ..lab import vmhosts
 
-        lab = vmhosts.up(args.hosts, args.store or "etcd", args.encrypt)
+        lab = vmhosts.up(lab_topology)
     else:
-        lab = hosts.up(args.hosts, args.store or "file", args.etcd_members, args.etcd_tls, args.encrypt)
-    print(json.dumps(lab, indent=1) if args.format == "json" else hosts.report(lab))
+        lab = hosts.up(lab_topology)
+    print(json.dumps(lab, indent=1) if args.format == "json" else report(lab))
     return 0
 
 
@@ -50,10 +74,10 @@ def command_down(args) -> int:
 
 
 def command_join(args) -> int:
-    from ..lab import hosts
+    from ..lab import joining
 
     signal.signal(signal.SIGTERM, _interrupt)
-    host = hosts.join()
+    host = joining.join()
     print(json.dumps(host, indent=1) if args.format == "json" else
           f"{host['name']} ({host['underlay']}) -- container {host['container']} {host['address']}\n"
           f"convergence {host['convergence_s']} s, every ping to and from it answered after {host['reachable_s']} s "
@@ -63,9 +87,9 @@ def command_join(args) -> int:
 
 
 def command_leave(args) -> int:
-    from ..lab import hosts
+    from ..lab import joining
 
-    host = hosts.leave()
+    host = joining.leave()
     print(json.dumps(host, indent=1) if args.format == "json" else f"{host['name']} left; every other host dropped "
           "its entries")
     return 0
@@ -73,13 +97,14 @@ def command_leave(args) -> int:
 
 def command_status(args) -> int:
     from ..lab import hosts
+    from ..lab.status import report
 
     lab = hosts.read()
     if lab is None:
         print(json.dumps(None) if args.format == "json" else "no lab is up")
         return 1
     lab = _kind(lab).status(lab)
-    print(json.dumps(lab, indent=1) if args.format == "json" else hosts.report(lab))
+    print(json.dumps(lab, indent=1) if args.format == "json" else report(lab))
     return 0
 
 
@@ -95,12 +120,15 @@ def command_on(args) -> int:
 def register(sub) -> None:
     parser = sub.add_parser("lab", help="a multi-host overlay lab: network namespaces, or qemu VMs (--vm)")
     actions = parser.add_subparsers(dest="action", required=True)
-    up = actions.add_parser("up", help="hosts, store, agents, an overlay and a container per host, pinged")
-    up.add_argument("--hosts", type=int, default=2, help="simulated hosts (default 2)")
+    up = actions.add_parser("up", help="hosts, store, agents, an overlay and a container per host, pinged; "
+                                       "or the lab a YAML file describes (-f)")
+    up.add_argument("-f", "--file", help="a YAML topology: hosts, store, networks, containers (docs/lab.md); "
+                                         "without it, the quick form's options below")
+    up.add_argument("--hosts", type=int, help="simulated hosts (default 2)")
     up.add_argument("--store", choices=("file", "etcd"), help="the overlay's store (default file; etcd with --vm)")
     up.add_argument("--vm", action="store_true", help="the hosts are qemu VMs (software emulation unless "
                                                       "PYNET_VM_ACCEL=kvm; at most PYNET_VM_MAX, default 2)")
-    up.add_argument("--etcd-members", type=int, default=1, help="etcd cluster members, each on an underlay "
+    up.add_argument("--etcd-members", type=int, help="etcd cluster members, each on an underlay "
                     "address of its own (with --store etcd; default 1)")
     up.add_argument("--etcd-tls", action="store_true", help="etcd speaks TLS and wants client certificates "
                     "(a throwaway CA in the lab's directory)")
@@ -112,7 +140,8 @@ def register(sub) -> None:
     actions.add_parser("leave", help="the last host leaves (namespaces only), once the others dropped its entries"
                        ).set_defaults(run=command_leave)
     actions.add_parser("down", help="remove everything the lab created").set_defaults(run=command_down)
-    actions.add_parser("status", help="what is up, and each host's peers").set_defaults(run=command_status)
+    actions.add_parser("status", help="what is up, and each host's peers (--format json: what the file "
+                       "asked for, and what runs)").set_defaults(run=command_status)
     on = actions.add_parser("on", help="run a pynet command as one of the lab's hosts "
                                        "(e.g. pynet lab on 1 -- exec pnlab-c1 ping -c3 10.213.1.2)")
     on.add_argument("host", type=int, help="the host's number, 1..N")

@@ -53,7 +53,7 @@ def command_create_overlay(args) -> int:
     opts = netadmin.OverlayOptions(vni=args.vni, network=args.network, underlay=args.underlay,
                                    subnet_len=args.subnet_len, port=args.port, mtu=args.mtu, encrypt=args.encrypt,
                                    etcd=tuple(args.etcd), store_file=args.store_file, lease_ttl=args.lease_ttl,
-                                   dns=not args.disable_dns, etcd_tls=tuple(
+                                   dns=not args.disable_dns, default_gateway=args.default_gateway, etcd_tls=tuple(
                                        (k, os.path.abspath(getattr(args, k))) for k in ("cacert", "cert", "key")
                                        if getattr(args, k)))
     from ..plugins.overlay.config import conf_problem
@@ -169,6 +169,8 @@ def _create_parser(parent, common) -> None:
     overlay.add_argument("--encrypt", action="store_true", help="encrypted and authenticated between the hosts "
                          "(WireGuard; each host's private key never leaves it)")
     overlay.add_argument("--mtu", type=int, default=0, help="default: the underlay's MTU - 50")
+    overlay.add_argument("--default-gateway", action="store_true", help="containers route everything via their "
+                         "host (isDefaultGateway): published ports (-p) answer clients outside the overlay")
     overlay.add_argument("--etcd", action="append", default=[], metavar="URL",
                          help="an etcd client URL (repeatable); without: the file store")
     overlay.add_argument("--cacert", default="", help="etcd over TLS: the CA that signed the members' certificates")

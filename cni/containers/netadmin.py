@@ -126,6 +126,9 @@ def host_local(ranges: list[list[dict]], routes: list[dict]) -> dict:
     return ipam
 
 
+PORTMAP = {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True}
+
+
 def bridge_plugins(bridge: str, v4: subnets.Network, gateway: str, opts: BridgeOptions) -> list[dict]:
     """bridge (with host-local), portmap, firewall, tuning and, unless `opts.dns` is off, dnsname, as
     Podman chains them (no I/O)."""
@@ -140,7 +143,7 @@ def bridge_plugins(bridge: str, v4: subnets.Network, gateway: str, opts: BridgeO
                    "capabilities": {"ips": True, "mac": True}, "ipam": host_local(ranges, routes)}
     if opts.mtu:
         bridge_conf["mtu"] = opts.mtu
-    plugins = [bridge_conf, {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+    plugins = [bridge_conf, PORTMAP,
                {"type": "firewall", "backend": ""}, {"type": "tuning"}]
     return plugins + ([dnsname_plugin()] if opts.dns else [])
 
@@ -271,17 +274,20 @@ class OverlayOptions:
     etcd_tls: tuple[tuple[str, str], ...] = ()  # ("cacert" | "cert" | "key", path): etcd over TLS
     dns: bool = True  # containers find each other by name across the hosts, as on Docker's overlays
     encrypt: bool = False  # routed over WireGuard between the hosts
+    default_gateway: bool = False  # containers route everything via their host (replies to published ports)
 
 
 def overlay_plugins(opts: OverlayOptions) -> list[dict]:
-    """overlay and, unless `opts.dns` is off, dnsname (no I/O)."""
+    """overlay, portmap (`pynet run -p` publishes on the host) and, unless `opts.dns` is off, dnsname
+    (no I/O)."""
     store = ({"type": "etcd", "endpoints": list(opts.etcd), **dict(opts.etcd_tls)} if opts.etcd else
              {"type": "file", **({"path": opts.store_file} if opts.store_file else {})})
     overlay = {"type": "overlay", "vni": opts.vni, "network": opts.network, "subnetLen": opts.subnet_len,
                **({"port": opts.port} if opts.port else {}), "underlay": opts.underlay, "store": store,
                **({"mtu": opts.mtu} if opts.mtu else {}), **({"leaseTTL": opts.lease_ttl} if opts.lease_ttl else {}),
-               **({"encrypt": True} if opts.encrypt else {})}
-    return [overlay, *([dnsname_plugin()] if opts.dns else [])]
+               **({"encrypt": True} if opts.encrypt else {}),
+               **({"isDefaultGateway": True} if opts.default_gateway else {})}
+    return [overlay, PORTMAP, *([dnsname_plugin()] if opts.dns else [])]
 
 
 def create_overlay(name: str, opts: OverlayOptions, conf_dir: str | None = None, *,

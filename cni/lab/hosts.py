@@ -25,11 +25,11 @@ from ..kernel.netns import alive, kill_all_in
 from . import etcd
 from .common import LabError, spawn
 from .convergence import Watch, summary
+from .status import device_of, peers_in, running
+from .topology import UNDERLAY_NAME, Container, Topology, overlay_config
 
 PREFIX = "pnlab-"  # the default; $PYNET_LAB_PREFIX gives a lab names of its own (labs side by side, tests)
 UNDERLAY = "192.168.213"
-NETWORK = {"cniVersion": "1.1.0", "name": "lab", "type": "overlay", "vni": 4213, "network": "10.213.0.0/16",
-           "subnetLen": 24, "underlay": "ul0", "leaseTTL": 10}
 
 
 def lab_dir() -> str:
@@ -66,7 +66,7 @@ def _netns(name: str) -> str:
 
 def make_underlay() -> str:
     """The underlay: bridge ulbr ({UNDERLAY}.254/24) in a namespace of its own; the namespace's name."""
-    underlay = _netns(prefix() + "u")
+    underlay = _netns(prefix() + UNDERLAY_NAME)
     # a MAC of its own: a bridge that borrows its ports' lowest MAC changes it as hosts join, and the
     # hosts' ARP entries for the store's address go stale for seconds
     _sh("ip", "link", "add", "ulbr", "address", "02:00:c0:a8:d5:fe", "type", "bridge", ns=underlay)
@@ -80,39 +80,41 @@ def check_free(directory: str) -> None:
         raise LabError("a lab is up already: run `pynet lab down` first")
 
 
-def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: bool = False,
-       encrypt: bool = False) -> dict:
-    """Bring the lab up; returns its description (also written to lab.json)."""
-    if hosts < 1 or hosts > 50:
-        raise LabError("--hosts must be from 1 to 50")
-    if (etcd_members != 1 or etcd_tls) and store != "etcd":
-        raise LabError("--etcd-members and --etcd-tls are for --store etcd")
-    if not 1 <= etcd_members <= 7:
-        raise LabError("--etcd-members must be from 1 to 7 (an odd number keeps a majority when one fails)")
+def up(topology: Topology) -> dict:
+    """Bring the lab `topology` describes up (its hosts network namespaces); returns its description
+    (also written to lab.json, with what was asked: `asked`)."""
+    if topology.kind != "netns":
+        raise LabError("a lab of VMs is vmhosts.up's")
+    _encryption_possible(topology)
     directory = lab_dir()
     check_free(directory)
     start = time.monotonic()
     os.makedirs(directory, exist_ok=True)
-    lab = {"dir": directory, "prefix": prefix(), "store": store, "hosts": [], "pids": [], "network": NETWORK["name"]}
+    first = topology.networks[0].name
+    lab = {"dir": directory, "prefix": prefix(), "store": topology.store.kind, "hosts": [], "pids": [],
+           "network": first, "asked": topology.as_dict()}
     try:
         _write(lab)
         underlay = lab["underlay"] = make_underlay()
-        if store == "etcd":
-            cluster = lab["etcd"] = etcd.start(underlay, directory, UNDERLAY, etcd_members, etcd_tls, wait=False)
+        if topology.store.kind == "etcd":
+            cluster = lab["etcd"] = etcd.start(underlay, directory, UNDERLAY, topology.store.members,
+                                               topology.store.tls, wait=False)
             lab["pids"] += [m["pid"] for m in cluster["members"]]
             _write(lab)
             etcd.ready(cluster)
-            config = {**NETWORK, "store": {"type": "etcd", "endpoints": cluster["endpoints"], **cluster["tls"]}}
+            store = {"type": "etcd", "endpoints": cluster["endpoints"], **cluster["tls"]}
         else:
             # a directory of its own: the member daemons' inotify wakes for nothing else (logs, lab.json)
-            config = {**NETWORK, "store": {"type": "file", "path": os.path.join(directory, "store", "store.json")}}
-        lab["config"] = config = {**config, **({"encrypt": True} if encrypt else {})}
+            store = {"type": "file", "path": os.path.join(directory, "store", "store.json")}
+        lab["networks"] = {n.name: overlay_config(topology, n, "ul0", store, LEASE_TTL) for n in topology.networks}
+        lab["config"] = lab["networks"][first]
         subprocess.run([_tool("pynet"), "plugins", "install", "--dir", os.path.join(directory, "plugins"),
                         "--names", "reference"], check=True, capture_output=True)
-        lab["hosts"] = [_described(n) for n in range(1, hosts + 1)]
+        lab["hosts"] = [_described(n, h.name) for n, h in enumerate(topology.hosts, 1)]
+        lab["containers"] = [_container(c, n) for n, h in enumerate(topology.hosts, 1) for c in topology.on(h.name)]
         _write(lab)  # from here on, down() removes the hosts' containers
         with Watch(device_of(lab["config"])) as watch:
-            _parallel(lambda n: _host(lab, n, watch), range(1, hosts + 1), WORKERS)
+            _parallel(lambda n: _host(lab, n, watch), range(1, len(topology.hosts) + 1), WORKERS)
             _write(lab)
             deadline = time.monotonic() + CONVERGED_WITHIN
             for host in lab["hosts"]:
@@ -127,14 +129,32 @@ def up(hosts: int = 2, store: str = "file", etcd_members: int = 1, etcd_tls: boo
         raise
 
 
+LEASE_TTL = 10  # seconds
+
+
+def _encryption_possible(topology: Topology) -> None:
+    """An encrypted network needs WireGuard in this kernel (the hosts share it): refused before
+    anything is made if it has none."""
+    from ..kernel.links import kernel_knows
+
+    encrypted = [n.name for n in topology.networks if n.encrypt]
+    if encrypted and not kernel_knows("wireguard"):
+        raise LabError(f"network {encrypted[0]}: encrypt needs WireGuard, and kernel {os.uname().release} has "
+                       "none (module wireguard: `modprobe wireguard` fails); a lab of VMs (kind: vm, or "
+                       "--vm) has it")
+
+
 WORKERS = 8  # hosts built at once: enough to keep the CPUs busy while others wait on the kernel or a lock
 CONVERGED_WITHIN = 10  # seconds: a host whose entries are not everywhere by then has no convergence figure
 
 
 def _convergence(lab: dict, watch: Watch, host: dict, timeout: float) -> float | None:
-    """The host's convergence (Watch.convergence); None for an encrypted overlay, whose WireGuard
-    peers the watch does not read (it knows Flannel's VXLAN entries)."""
-    return None if lab["config"].get("encrypt") else watch.convergence(host["underlay"], timeout)
+    """The host's convergence on the lab's first network (Watch.convergence); None for an encrypted
+    overlay, whose WireGuard peers the watch does not read (it knows Flannel's VXLAN entries), or for a
+    host with no container on that network (it takes no lease there)."""
+    if lab["config"].get("encrypt") or host["underlay"] not in watch.started:
+        return None
+    return watch.convergence(host["underlay"], timeout)
 
 
 def _parallel(work, items, workers: int) -> list:
@@ -145,10 +165,15 @@ def _parallel(work, items, workers: int) -> list:
         return list(pool.map(work, items))
 
 
-def _described(n: int) -> dict:
-    """Host n's record before it is made (its container's address comes when it runs)."""
-    return {"name": f"{prefix()}h{n}", "underlay": f"{UNDERLAY}.{n}", "state": "", "container": f"{prefix()}c{n}",
-            "address": ""}
+def _described(n: int, name: str) -> dict:
+    """Host n's record before it is made (its first container and address come when they run)."""
+    return {"name": f"{prefix()}{name}", "underlay": f"{UNDERLAY}.{n}", "state": "", "container": "", "address": ""}
+
+
+def _container(container: Container, n: int) -> dict:
+    """A container's record before it runs, on host n (its address and holder come when it does)."""
+    return {"name": prefix() + container.name, "host": n, "network": container.network,
+            "command": list(container.command), "publish": list(container.publish), "address": ""}
 
 
 def _host_env(lab: dict, n: int) -> dict:
@@ -163,7 +188,7 @@ def _host_env(lab: dict, n: int) -> dict:
 
 def pynet_command(lab: dict, n: int, *argv: str) -> tuple[list[str], dict]:
     """The command line and environment of `pynet ARGV` run as host n."""
-    return ["ip", "netns", "exec", f"{lab.get('prefix') or prefix()}h{n}", _tool("pynet"), *argv], _host_env(lab, n)
+    return ["ip", "netns", "exec", lab["hosts"][n - 1]["name"], _tool("pynet"), *argv], _host_env(lab, n)
 
 
 def _pynet(lab: dict, n: int, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -171,39 +196,61 @@ def _pynet(lab: dict, n: int, *argv: str, check: bool = True) -> subprocess.Comp
     command, env = pynet_command(lab, n, *argv)
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     if check and done.returncode:
-        raise LabError(f"pynet {' '.join(argv)} on {prefix()}h{n}: {(done.stderr or done.stdout).strip()[:300]}")
+        raise LabError(f"pynet {' '.join(argv)} on {lab['hosts'][n - 1]['name']}: "
+                       f"{(done.stderr or done.stdout).strip()[:300]}")
     return done
 
 
 def _host(lab: dict, n: int, watch: Watch) -> dict:
-    """Host n on the underlay, the overlay's conflist in its conf dir, its member daemon, and a container
-    started by `pynet run` on the overlay (`watch` told when: its first ADD)."""
-    host, config = lab["hosts"][n - 1], lab["config"]
+    """Host n on the underlay; per network, its conflist in the host's conf dir and its member daemon;
+    then its containers, each started by `pynet run` (`watch` told when the first on the lab's first
+    network starts: its first ADD there)."""
+    host = lab["hosts"][n - 1]
     name = host["name"]
     _netns(name)
     _sh("ip", "link", "add", f"port{n}", "type", "veth", "peer", "name", "ul0", "netns", name, ns=lab["underlay"])
     _sh("ip", "link", "set", f"port{n}", "master", "ulbr", "up", ns=lab["underlay"])
     _sh("ip", "addr", "add", f"{host['underlay']}/24", "dev", "ul0", ns=name)
     _sh("ip", "link", "set", "ul0", "up", ns=name)
-    watch.add(host["underlay"], f"/run/netns/{name}")
+    if watched(lab, n):
+        watch.add(host["underlay"], f"/run/netns/{name}")
     env = _host_env(lab, n)
-    store = config["store"]
-    _pynet(lab, n, "create", "overlay", config["name"], "--vni", str(config["vni"]), "--network", config["network"],
-           "--underlay", config["underlay"], "--subnet-len", str(config["subnetLen"]),
-           "--lease-ttl", str(config["leaseTTL"]), *(["--encrypt"] if config.get("encrypt") else []),
-           *_store_options(store))
-    host["state"] = env["PYNET_STATE_DIR"]
-    # the member daemon idles until the ADD has written the lease, then follows the others at once
-    host["member"] = spawn(name, [_tool("pynet"), "overlay", "member", "--network", config["name"]],
-                           os.path.join(lab["dir"], f"member-h{n}.log"), env)
-    lab["pids"].append(host["member"])
-    watch.start(host["underlay"])
-    run = _pynet(lab, n, "run", "-d", "--name", host["container"], "--network", config["name"], "--", "sleep", "infinity")
-    host["run_s"] = round(time.monotonic() - watch.started[host["underlay"]], 3)
-    # what `pynet inspect` would say, read where the runtime keeps it: a process less per host
-    container = state.load(os.path.join(env["PYNET_RUN_DIR"], "containers", run.stdout.split()[-1], "state.json"))
-    host.update(address=container.addresses()[0], holder=container.holder.pid)
+    host["state"], host["members"] = env["PYNET_STATE_DIR"], []
+    for config in lab["networks"].values():
+        _pynet(lab, n, "create", "overlay", config["name"], "--vni", str(config["vni"]), "--network",
+               config["network"], "--underlay", config["underlay"], "--subnet-len", str(config["subnetLen"]),
+               "--lease-ttl", str(config["leaseTTL"]), *(["--encrypt"] if config.get("encrypt") else []),
+               *(["--default-gateway"] if config.get("isDefaultGateway") else []), *_store_options(config["store"]))
+        # the member daemon idles until the ADD has written the lease, then follows the others at once
+        host["members"].append(spawn(name, [_tool("pynet"), "overlay", "member", "--network", config["name"]],
+                                     os.path.join(lab["dir"], f"member-h{n}-{config['name']}.log"), env))
+    host["member"] = host["members"][0]
+    lab["pids"] += host["members"]
+    for container in [c for c in lab["containers"] if c["host"] == n]:
+        if container["network"] == lab["network"] and host["underlay"] not in watch.started:
+            watch.start(host["underlay"])
+        _run(lab, n, container, env)
+        if not host["container"]:
+            host.update(container=container["name"], address=container["address"], holder=container["holder"])
+            if host["underlay"] in watch.started:
+                host["run_s"] = round(time.monotonic() - watch.started[host["underlay"]], 3)
     return host
+
+
+def watched(lab: dict, n: int) -> bool:
+    """Whether the convergence watch follows host n: it has a container on the lab's first network (a
+    host without one takes no lease there, and learns of no other host)."""
+    return any(c["host"] == n and c["network"] == lab["network"] for c in lab["containers"])
+
+
+def _run(lab: dict, n: int, container: dict, env: dict) -> None:
+    """`pynet run` of the container on host n; its address and holder pid into its record."""
+    publish = [option for port in container["publish"] for option in ("-p", port)]
+    run = _pynet(lab, n, "run", "-d", "--name", container["name"], "--network", container["network"], *publish,
+                 "--", *container["command"])
+    # what `pynet inspect` would say, read where the runtime keeps it: a process less per container
+    made = state.load(os.path.join(env["PYNET_RUN_DIR"], "containers", run.stdout.split()[-1], "state.json"))
+    container.update(address=made.addresses()[0], holder=made.holder.pid)
 
 
 PROVE = """for t in "$@"; do
@@ -225,87 +272,30 @@ def _store_options(store: dict) -> list[str]:
 
 
 def _prove(lab: dict, start: float) -> float | None:
-    """Every container pings every other by name (each host's container through its list at once, retrying
-    while the member daemons catch up); seconds from `start` to the first success."""
-    names = [h["container"] for h in lab["hosts"]]
+    """Every container pings every other of its network by name (all containers at once, each through
+    its list, retrying while the member daemons catch up); seconds from `start` to the first success."""
+    containers = lab["containers"]
     wall = time.time() - (time.monotonic() - start)  # `start` on the clock `date` reads
 
-    def pings(n: int) -> str:
-        others = [c for c in names if c != names[n - 1]]
-        command, env = pynet_command(lab, n, "exec", names[n - 1], "sh", "-c", PROVE, "sh", *others)
-        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=30 + 11 * len(others)).stdout
+    def others(c: dict) -> list[str]:
+        return [o["name"] for o in containers if o is not c and o["network"] == c["network"]]
 
-    outputs = _parallel(pings, range(1, len(names) + 1), len(names))
-    for n, out in enumerate(outputs, 1):
+    def pings(c: dict) -> str:
+        if not others(c):
+            return ""
+        command, env = pynet_command(lab, c["host"], "exec", c["name"], "sh", "-c", PROVE, "sh", *others(c))
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=30 + 11 * len(others(c))
+                              ).stdout
+
+    outputs = _parallel(pings, containers, len(containers))
+    for c, out in zip(containers, outputs):
         missed = [line.split()[1] for line in out.splitlines() if line.startswith("unreachable ")]
         reached = len([line for line in out.splitlines() if line.startswith("reached ")])
-        if missed or reached != len(names) - 1:
-            raise LabError(f"{names[n - 1]} cannot ping {', '.join(missed) or 'every other container'} "
-                           f"({reached} of {len(names) - 1} reached)")
+        if missed or reached != len(others(c)):
+            raise LabError(f"{c['name']} cannot ping {', '.join(missed) or 'every other container'} "
+                           f"({reached} of {len(others(c))} reached)")
     times = [float(line.split()[2]) for out in outputs for line in out.splitlines() if line.startswith("reached ")]
     return round(min(times) - wall, 2) if times else None
-
-
-def join() -> dict:
-    """One more host for the running lab (of namespaces), made as `up` makes each: its convergence (how
-    long until every other host had its entries) and how long until every other container and its own
-    had answered a ping, both from the start of its `pynet run`. Returns its record."""
-    from .probe import first_replies
-
-    lab = read()
-    if lab is None or lab.get("vm"):
-        raise LabError("no lab of network namespaces is up: pynet lab up")
-    n = len(lab["hosts"]) + 1
-    host = _described(n)
-    if host["name"] != f"{lab['prefix']}h{n}":
-        raise LabError(f"the lab's names start with {lab['prefix']!r}: set PYNET_LAB_PREFIX so")
-    lab["hosts"].append(host)
-    _write(lab)
-    with Watch(device_of(lab["config"])) as watch:
-        for other in lab["hosts"][:-1]:
-            watch.add(other["underlay"], f"/run/netns/{other['name']}")
-        _host(lab, n, watch)
-        _write(lab)
-        others = [h for h in lab["hosts"][:-1] if h.get("holder")]
-        pairs = [(h["container"], host["address"].split("/")[0]) for h in others]
-        pairs += [(host["container"], h["address"].split("/")[0]) for h in others]
-        # pinging starts as soon as the address is known; the watch records the entries meanwhile
-        replies = first_replies(pairs, {h["container"]: f"/proc/{h['holder']}/ns/net" for h in lab["hosts"]},
-                                CONVERGED_WITHIN, since=watch.started[host["underlay"]])
-        host["convergence_s"] = _convergence(lab, watch, host, CONVERGED_WITHIN)
-    silent = sorted(f"{a} -> {b}" for (a, b), t in replies.items() if t is None)
-    host["reachable_s"] = None if silent else max(replies.values(), default=0.0)
-    # the same from the moment its container was up (pynet run returned): what is the overlay's, not the runtime's
-    host["reachable_after_run_s"] = None if silent else round(max(0.0, host["reachable_s"] - host["run_s"]), 3)
-    _write(lab)
-    if silent:
-        raise LabError(f"{host['name']} joined, but no answer within {CONVERGED_WITHIN} s: {', '.join(silent)}")
-    return host
-
-
-def leave() -> dict:
-    """The lab's last host goes (its container removed, so it leaves the overlay; its member daemon,
-    namespace and files after it), once every other host has dropped its entries. Returns its record."""
-    lab = read()
-    if lab is None or lab.get("vm") or len(lab["hosts"]) < 2:
-        raise LabError("no lab of network namespaces with two hosts or more is up")
-    n, host = len(lab["hosts"]), lab["hosts"][-1]
-    with Watch(device_of(lab["config"])) as watch:
-        for other in lab["hosts"][:-1]:
-            watch.add(other["underlay"], f"/run/netns/{other['name']}")
-        _pynet(lab, n, "rm", "-f", host["container"])
-        gone = watch.forgotten(host["underlay"], CONVERGED_WITHIN)
-    kill_all_in(f"/run/netns/{host['name']}")
-    _sh("ip", "netns", "delete", host["name"], check=False)
-    _sh("ip", "link", "delete", f"port{n}", ns=lab["underlay"], check=False)
-    shutil.rmtree(host["state"], ignore_errors=True)
-    lab["hosts"].pop()
-    lab["pids"] = [pid for pid in lab["pids"] if pid != host.get("member")]
-    _write(lab)
-    if not gone:
-        raise LabError(f"{host['name']} left, but not every other host dropped its entries within "
-                       f"{CONVERGED_WITHIN} s")
-    return host
 
 
 def _write(lab: dict) -> None:
@@ -334,8 +324,9 @@ def down() -> list[str]:
     removed = []
     for n, host in enumerate(lab.get("hosts", []), 1):  # the runtime's DEL, holder and cgroups
         if os.path.exists(f"/run/netns/{host['name']}"):
-            names = _containers(lab, n) or [host["container"]]  # every container run there, not only the lab's
-            if _pynet(lab, n, "rm", "-f", *names, check=False).returncode == 0:
+            # every container run there, not only the lab's
+            names = _containers(lab, n) or [c["name"] for c in lab.get("containers", []) if c["host"] == n]
+            if names and _pynet(lab, n, "rm", "-f", *names, check=False).returncode == 0:
                 removed += [f"container {name}" for name in names]
     for pid in lab.get("pids", []):
         try:
@@ -356,11 +347,16 @@ def down() -> list[str]:
 
 def _containers(lab: dict, n: int) -> list[str]:
     """The names of the containers host n's runtime knows (its holders keep their namespaces alive)."""
+    return [c["name"] for c in _listed(lab, n) or []]
+
+
+def _listed(lab: dict, n: int) -> list[dict] | None:
+    """`pynet ps -a` on host n (None if it cannot say)."""
     listed = _pynet(lab, n, "--format", "json", "ps", "-a", check=False)
     try:
-        return [c["name"] for c in json.loads(listed.stdout)] if listed.returncode == 0 else []
+        return [c for c in json.loads(listed.stdout) if c["name"]] if listed.returncode == 0 else None
     except (ValueError, KeyError, TypeError):
-        return []
+        return None
 
 
 def _wait_gone(pids: list[int], timeout: float = 10) -> None:
@@ -370,53 +366,19 @@ def _wait_gone(pids: list[int], timeout: float = 10) -> None:
 
 
 def status(lab: dict) -> dict:
-    """lab.json (`read()`) plus what is alive now: processes, and each host's view of its peers (routes)."""
+    """lab.json (`read()`) plus what is alive now: processes, each host's view of its peers (routes) on
+    the lab's first network, and `running` (status.running) beside what the file asked for (`asked`)."""
     lab["alive"] = [pid for pid in lab.get("pids", []) if alive(pid)]
-    for host in lab["hosts"]:
-        out = _sh("ip", "-4", "route", "show", "dev", device_of(lab["config"]), ns=host["name"], check=False).stdout
-        host["peers"] = peers_in(out)
+    routes = {}
+    for n, host in enumerate(lab["hosts"], 1):
+        up = os.path.exists(f"/run/netns/{host['name']}")
+        for name, config in lab.get("networks", {lab["network"]: lab["config"]}).items():
+            out = _sh("ip", "-4", "route", "show", "dev", device_of(config), ns=host["name"], check=False).stdout \
+                if up else ""
+            routes[n, name] = peers_in(out)
+        host["peers"] = routes[n, lab["network"]]
+    lab["running"] = running(lab, lambda n: _listed(lab, n), routes)
     return lab
-
-
-def device_of(config: dict) -> str:
-    """The overlay's device on each host: VXLAN's pnx<vni>, or WireGuard's pnw<vni> when encrypted."""
-    return f"{'pnw' if config.get('encrypt') else 'pnx'}{config['vni']}"
-
-
-def peers_in(routes: str) -> list[str]:
-    """The subnets of other hosts in `ip -4 route show dev DEVICE` output (the device has no others)."""
-    return [line.split()[0] for line in routes.splitlines() if line.split() and "/" in line.split()[0]]
-
-
-def report(lab: dict) -> str:
-    """The topology and the figures, for people."""
-    store = lab["store"] + (f" at {lab['config']['store']['endpoints'][0]}" if lab.get("vm") else "")
-    lines = [f"underlay: bridge ulbr in netns {lab['underlay']} ({UNDERLAY}.0/24), store: {store}",
-             f"overlay {lab['config']['name']}: VXLAN vni {lab['config']['vni']}, {lab['config']['network']}"]
-    leases = {u: s for s, u in lab.get("leases", {}).items()}
-    for h in lab["hosts"]:
-        what = f"VM {h['vm']}, qemu pid {h['qemu']}{'' if h.get('running', True) else ' (not running)'}: " \
-            if h.get("vm") else ""
-        lines.append(f"  {h['name']} ({what}{h['underlay']}) -- container {h['container']} {h['address']}"
-                     + (f", lease {leases[h['underlay']]}" if h["underlay"] in leases else "")
-                     + (f", routes to {', '.join(h['peers'])}" if "peers" in h else ""))
-    if lab.get("vm"):
-        lines.append(f"  consoles: {os.path.join(lab['dir'], 'vm*.log')}; "
-                     "`pynet lab on N -- ARGS` runs pynet ARGS in VM N")
-    if lab.get("convergence"):
-        c = lab["convergence"]
-        lines.append(f"convergence (from a host's first ADD until every other host had its route, neighbour and FDB "
-                     f"entries): median {c['median_s']} s, p95 {c['p95_s']} s, max {c['max_s']} s of {c['n']} hosts")
-    joined = [h for h in lab["hosts"] if "reachable_s" in h]
-    for h in joined:
-        lines.append(f"{h['name']} joined later: convergence {h['convergence_s']} s, every ping answered after "
-                     f"{h['reachable_s']} s ({h.get('reachable_after_run_s')} s after its pynet run returned)")
-    if "up_s" in lab:
-        lines.append(f"up in {lab['up_s']} s; first cross-host ping {lab['first_ping_s']} s after start; "
-                     "every container pinged every other" + ("" if lab.get("vm") else " by name"))
-    if "alive" in lab:
-        lines.append(f"processes alive: {len(lab['alive'])} of {len(lab['pids'])}")
-    return "\n".join(lines)
 
 
 def check_host(lab: dict | None, host: int) -> None:

@@ -23,13 +23,16 @@ import time
 
 from . import etcd, hosts
 from .channel import Channel, ChannelTimeout, guest_loop
-from .hosts import NETWORK, UNDERLAY, LabError, prefix
+from .hosts import UNDERLAY, LabError, prefix
 from .image import missing
+from .status import device_of, peers_in, running
+from .topology import Topology, overlay_config
 from .vm import _slots, qemu_argv, vm_max, write_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ETCD_PORT = 2379
-SHARE = "/tmp/share"  # the VM's share, as the guest (and its chroot of this machine's /) sees it
+SHARE = "/tmp/share"
+PORTMAP_MODULES = ("nf_tables", "nft_chain_nat", "nft_nat", "nft_ct", "nft_fib_inet", "nft_masq")  # the VM's share, as the guest (and its chroot of this machine's /) sees it
 
 
 def _seconds(name: str, default: float) -> float:
@@ -39,25 +42,41 @@ def _seconds(name: str, default: float) -> float:
         raise LabError(f"{name} must be a number of seconds") from None
 
 
-def guest_script(n: int, name: str, agent: str) -> str:
-    """VM n's /vmlab.sh (after vm.py's address lines): pynet's environment; once the host has written
-    the conflist, the container (its state copied to the share), then the overlay's member daemon;
-    then the command loop, for good. Plugins run in-process (PYNET_AGENT=off unless set): a resident plugin
-    agent's start costs more than it saves for one ADD."""
+def _run_line(c: dict, pynet: str) -> str:
+    """The guest's `pynet run` of container `c` (its state copied to the share as NAME.json)."""
+    q = shlex.quote
+    argv = ["run", "-d", "--name", c["name"], "--network", c["network"],
+            *[a for p in c["publish"] for a in ("-p", p)], "--", *c["command"]]
+    return f"""chroot /hostfs {pynet} {' '.join(q(a) for a in argv)} >$S/run-{c['name']}.out 2>&1 || rc=1
+id=$(tail -n1 $S/run-{c['name']}.out)
+cp /run/pynet/run/containers/$id/state.json $S/{c['name']}.tmp 2>/dev/null && mv $S/{c['name']}.tmp $S/{c['name']}.json
+"""
+
+
+def guest_script(containers: list[dict], networks: list[str], agent: str) -> str:
+    """A VM's /vmlab.sh (after vm.py's address lines): pynet's environment; once the host has written
+    the networks' conflists, the VM's containers (each one's state copied to the share; nftables'
+    modules first if one publishes a port), then a member
+    daemon per network; then the command loop, for good. Plugins run in-process (PYNET_AGENT=off unless
+    set): a resident plugin agent's start costs more than it saves for one ADD."""
     pynet = shlex.quote(hosts._tool("pynet"))
+    runs = "".join(_run_line(c, pynet) for c in containers)
+    if any(c["publish"] for c in containers):  # portmap's nftables: modules the initramfs leaves out, from /hostfs
+        # (through the machine's sh: busybox's chroot would run its own modprobe applet, which finds nothing)
+        runs = f"chroot /hostfs /bin/sh -c 'modprobe -a {' '.join(PORTMAP_MODULES)}' >$S/modprobe.log 2>&1\n" + runs
+    members = "".join(f"chroot /hostfs {pynet} overlay member --network {shlex.quote(name)} "
+                      f">$S/member-{name}.log 2>&1 &\n" for name in networks)
     return f"""S={SHARE}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root PYTHONDONTWRITEBYTECODE=1 \\
   PYTHONPATH={shlex.quote(ROOT)} PYNET_STATE_DIR=/run/pynet PYNET_RUN_DIR=/run/pynet/run \\
   PYNET_CNI_CONF_DIR=$S/net.d PYNET_CNI_CACHE_DIR=/run/pynet/cni CNI_PATH=$S/plugins PYNET_AGENT={agent}
 mkdir -p /run/pynet
 echo "LAB-BOOTED $(cut -d' ' -f1 /proc/uptime)"
-while [ ! -e $S/net.d/{name}.conflist ]; do sleep 0.1; done
-chroot /hostfs {pynet} run -d --name {prefix()}c{n} --network {name} -- sleep infinity >$S/run.out 2>&1
-echo $? >$S/run.rc
-# the member daemon after the container, not beside it: on one emulated CPU that is 4-5 s sooner to the first ping
-chroot /hostfs {pynet} overlay member --network {name} >$S/member.log 2>&1 &
-cat /run/pynet/run/containers/*/state.json >$S/container.tmp 2>>$S/run.out; mv $S/container.tmp $S/container.json
-echo "LAB-CONTAINER $(cut -d' ' -f1 /proc/uptime) rc=$(cat $S/run.rc)"
+while [ ! -d $S/net.d ]; do sleep 0.1; done
+rc=0
+{runs}echo $rc >$S/run.tmp; mv $S/run.tmp $S/run.rc
+# the member daemons after the containers, not beside them: on one emulated CPU that is 4-5 s sooner to the first ping
+{members}echo "LAB-CONTAINER $(cut -d' ' -f1 /proc/uptime) rc=$rc"
 {guest_loop(SHARE, "chroot /hostfs /bin/sh")}"""
 
 
@@ -91,30 +110,34 @@ def _take_slots(count: int) -> list[int]:
         raise LabError(f"{e}: other VMs are running on this machine (the VM tests?); try again later") from None
 
 
-def up(count: int = 2, store: str = "etcd", encrypt: bool = False) -> dict:
-    """Bring the VM lab up; returns its description (also written to lab.json)."""
-    _check(count, store)
+def up(topology: Topology) -> dict:
+    """Bring the lab of VMs `topology` describes up; returns its description (also written to lab.json,
+    with what was asked: `asked`)."""
+    count = len(topology.hosts)
+    _check(count, topology.store.kind)
     directory = hosts.lab_dir()
     hosts.check_free(directory)
     slots = _take_slots(count)
     start = time.monotonic()
     lab = {"dir": directory, "prefix": prefix(), "store": "etcd", "vm": True, "hosts": [], "pids": [],
-           "network": NETWORK["name"]}
+           "network": topology.networks[0].name, "asked": topology.as_dict(),
+           "containers": [hosts._container(c, n) for n, h in enumerate(topology.hosts, 1) for c in topology.on(h.name)]}
     try:
         os.makedirs(directory, exist_ok=True)
         hosts._write(lab)
         lab["underlay"] = hosts.make_underlay()
         compileall.compile_dir(os.path.join(ROOT, "cni"), quiet=2)  # the guests cannot write a .pyc
         agent = os.environ.get("PYNET_AGENT") or "off"
-        for n in range(1, count + 1):
-            _boot(lab, n, slots[n - 1], agent)
+        for n, host in enumerate(topology.hosts, 1):
+            _boot(lab, n, host.name, slots[n - 1], agent)
             hosts._write(lab)
         cluster = etcd.start(lab["underlay"], directory, hosts.UNDERLAY, port=ETCD_PORT, wait=False)
         lab["pids"].append(cluster["members"][0]["pid"])
         url = cluster["endpoints"][0]
         # a longer lease than the netns lab's: a member daemon under emulation on a busy machine may stall for seconds
-        lab["config"] = {**NETWORK, "underlay": "eth0", "leaseTTL": 30, "store": {"type": "etcd", "endpoints": [url]},
-                         **({"encrypt": True} if encrypt else {})}
+        lab["networks"] = {net.name: overlay_config(topology, net, "eth0", {"type": "etcd", "endpoints": [url]}, 30)
+                           for net in topology.networks}
+        lab["config"] = lab["networks"][lab["network"]]
         hosts._write(lab)
         etcd.ready(cluster)
         for n in range(1, count + 1):
@@ -133,12 +156,13 @@ def up(count: int = 2, store: str = "etcd", encrypt: bool = False) -> dict:
             os.close(fd)
 
 
-def _boot(lab: dict, n: int, slot: int, agent: str) -> None:
-    """Start VM n (detached): its share, initrd, tap on the underlay bridge, qemu."""
+def _boot(lab: dict, n: int, host: str, slot: int, agent: str) -> None:
+    """Start VM n, the lab's host `host` (detached): its share, initrd, tap on the underlay bridge, qemu."""
     name, share = f"vm{n}", os.path.join(lab["dir"], f"vm{n}")
     os.makedirs(share)
     image, log = os.path.join(lab["dir"], f"{name}.img"), os.path.join(lab["dir"], f"{name}.log")
-    write_image(image, n, guest_script(n, NETWORK["name"], agent), subnet=UNDERLAY)
+    containers = [c for c in lab["containers"] if c["host"] == n]
+    write_image(image, n, guest_script(containers, list(lab["asked"]["networks"]), agent), subnet=UNDERLAY)
     tap = f"tap{n}"
     hosts._sh("ip", "tuntap", "add", "dev", tap, "mode", "tap", ns=lab["underlay"])
     hosts._sh("ip", "link", "set", tap, "master", "ulbr", "up", ns=lab["underlay"])
@@ -148,27 +172,28 @@ def _boot(lab: dict, n: int, slot: int, agent: str) -> None:
         process = subprocess.Popen(["ip", "netns", "exec", lab["underlay"], *argv], stdin=subprocess.DEVNULL,
                                    stdout=out, stderr=out, start_new_session=True, pass_fds=(slot,))
     lab["pids"].append(process.pid)
-    lab["hosts"].append({"name": f"{prefix()}{name}", "vm": name, "underlay": f"{UNDERLAY}.{n}", "qemu": process.pid,
-                         "console": log, "share": share, "container": f"{prefix()}c{n}", "address": ""})
+    lab["hosts"].append({"name": f"{prefix()}{host}", "vm": name, "underlay": f"{UNDERLAY}.{n}", "qemu": process.pid,
+                         "console": log, "share": share, "container": "", "address": ""})
 
 
 def _configure(lab: dict, n: int) -> None:
-    """The overlay's conflist and the plugins in VM n's share (its `pynet run` waits for the conflist).
+    """The networks' conflists and the plugins in VM n's share (its containers wait for the conflists).
     No dnsname: under emulation on a busy machine, a Python DNS server's start can outlast the 10 s
     dnsname's ADD gives it (names across an overlay's hosts: the netns lab)."""
     from ..cli.plugins import install
     from ..containers import netadmin
     from ..plugins.overlay.config import conf_problem
 
-    share, config = lab["hosts"][n - 1]["share"], lab["config"]
+    share = lab["hosts"][n - 1]["share"]
     install(os.path.join(share, "plugins"), "reference")
-    opts = netadmin.OverlayOptions(vni=config["vni"], network=config["network"], underlay=config["underlay"],
-                                   subnet_len=config["subnetLen"], mtu=0, encrypt=config.get("encrypt", False),
-                                   etcd=tuple(config["store"]["endpoints"]), store_file="",
-                                   lease_ttl=config["leaseTTL"], dns=False)
     os.makedirs(os.path.join(share, "net.d.tmp"))
-    netadmin.create_overlay(config["name"], opts, conf_dir=os.path.join(share, "net.d.tmp"),
-                           check=conf_problem)
+    for config in lab["networks"].values():
+        opts = netadmin.OverlayOptions(vni=config["vni"], network=config["network"], underlay=config["underlay"],
+                                       subnet_len=config["subnetLen"], mtu=0, encrypt=config.get("encrypt", False),
+                                       etcd=tuple(config["store"]["endpoints"]), store_file="",
+                                       lease_ttl=config["leaseTTL"], dns=False,
+                                       default_gateway=config.get("isDefaultGateway", False))
+        netadmin.create_overlay(config["name"], opts, conf_dir=os.path.join(share, "net.d.tmp"), check=conf_problem)
     os.rename(os.path.join(share, "net.d.tmp"), os.path.join(share, "net.d"))  # all at once for the guest
 
 
@@ -187,12 +212,12 @@ def _tail(path: str, size: int = 600) -> str:
 
 
 def _containers(lab: dict, start: float) -> None:
-    """Wait for each VM's `pynet run`; the container's address and holder pid from its state."""
+    """Wait for each VM's `pynet run`s; each container's address and holder pid from its state."""
     deadline = start + _seconds("PYNET_LAB_VM_TIMEOUT", 300)
     boot_deadline = start + _seconds("PYNET_LAB_VM_BOOT", 120)  # TCG: 5-10 s, 30-40 s on a busy machine
-    for host in lab["hosts"]:
-        state, booted = os.path.join(host["share"], "container.json"), False
-        while not os.path.exists(state):
+    for n, host in enumerate(lab["hosts"], 1):
+        done, booted = os.path.join(host["share"], "run.rc"), False
+        while not os.path.exists(done):
             if not booted and time.monotonic() > boot_deadline:
                 booted = "LAB-BOOTED" in _tail(host["console"], 100000)
                 if not booted:
@@ -200,17 +225,22 @@ def _containers(lab: dict, start: float) -> None:
                     raise LabError(f"VM {host['vm']} did not boot in {boot_deadline - start:.0f} s{accel}; the end "
                                    f"of its console: {_tail(host['console'])}")
             if not _vm_alive(host) or time.monotonic() > deadline:
-                why = "stopped" if not _vm_alive(host) else "did not start its container in time"
+                why = "stopped" if not _vm_alive(host) else "did not start its containers in time"
                 raise LabError(f"VM {host['vm']} {why}; the end of its console: {_tail(host['console'])} "
                                f"(qemu: {_tail(os.path.join(lab['dir'], host['vm'] + '.qemu.out'))})")
             time.sleep(0.05)
-        run = _tail(os.path.join(host["share"], "run.out")).strip()
-        if _tail(os.path.join(host["share"], "run.rc")).strip() != "0":
-            raise LabError(f"pynet run on VM {host['vm']}: {run or 'failed'}")
-        with open(state) as f:
-            container = json.load(f)
-        host["address"] = container["result"]["ips"][0]["address"]
-        host["holder"] = container["holder"]["pid"]
+        for container in [c for c in lab["containers"] if c["host"] == n]:
+            state = os.path.join(host["share"], container["name"] + ".json")
+            if not os.path.exists(state):
+                run = _tail(os.path.join(host["share"], f"run-{container['name']}.out")).strip()
+                modprobe = _tail(os.path.join(host["share"], "modprobe.log")).strip()
+                raise LabError(f"pynet run of {container['name']} on VM {host['vm']}: {run or 'failed'}"
+                               + (f" (modprobe: {modprobe})" if modprobe else ""))
+            with open(state) as f:
+                made = json.load(f)
+            container.update(address=made["result"]["ips"][0]["address"], holder=made["holder"]["pid"])
+            if not host["container"]:
+                host.update(container=container["name"], address=container["address"], holder=container["holder"])
         host["container_s"] = round(time.monotonic() - start, 2)
         hosts._write(lab)
 
@@ -226,21 +256,25 @@ echo "reached {a}"
 
 
 def _prove(lab: dict, start: float) -> float:
-    """Every container pings every other (all VMs at once); seconds from `start` to the first VM done."""
+    """Every container pings every other of its network (all VMs at once); seconds from `start` to the
+    first VM done."""
     sent = []
-    for host in lab["hosts"]:
-        peers = [h["address"].split("/")[0] for h in lab["hosts"] if h is not host]
-        channel = Channel(host["share"])
-        sent.append((host, channel, channel.send(ping_script(host["holder"], peers))))
+    for n, host in enumerate(lab["hosts"], 1):
+        script = "".join(ping_script(c["holder"], [o["address"].split("/")[0] for o in lab["containers"]
+                                                   if o is not c and o["network"] == c["network"]])
+                         for c in lab["containers"] if c["host"] == n)
+        if script:
+            channel = Channel(host["share"])
+            sent.append((host, channel, channel.send(script)))
     first = None
     for host, channel, ident in sent:
         try:
             code, out = channel.wait(ident, 120, alive=lambda: _vm_alive(host))
         except ChannelTimeout as e:
-            raise LabError(f"the ping from {host['container']} on VM {host['vm']}: {e}") from None
+            raise LabError(f"the pings from VM {host['vm']}'s containers: {e}") from None
         if code:
-            raise LabError(f"{host['container']} on VM {host['vm']}: {out.strip()[-300:]} "
-                           f"(the end of its member daemon's log: {_tail(os.path.join(host['share'], 'member.log'))})")
+            logs = " ".join(_tail(os.path.join(host["share"], f"member-{name}.log")) for name in lab["networks"])
+            raise LabError(f"VM {host['vm']}: {out.strip()[-300:]} (the end of its member daemons' logs: {logs})")
         first = first or round(time.monotonic() - start, 2)
     return first
 
@@ -261,18 +295,30 @@ def _leases(lab: dict) -> dict:
 
 
 def status(lab: dict) -> dict:
-    """lab.json plus what is alive now: processes, VMs and each VM's routes to its peers."""
+    """lab.json plus what is alive now: processes, VMs, each VM's routes to its peers (asked inside the
+    VM) and `running` (status.running) beside what was asked."""
     lab["alive"] = [pid for pid in lab.get("pids", []) if hosts.alive(pid)]
-    device = hosts.device_of(lab["config"])
-    for host in lab["hosts"]:
-        host["running"] = _vm_alive(host)
-        if host["running"]:
-            try:
-                code, out = Channel(host["share"]).run(f"ip -4 route show dev {device}", timeout=20,
-                                                       alive=lambda: _vm_alive(host))
-                host["peers"] = hosts.peers_in(out)
-            except ChannelTimeout:
-                host["peers"] = []
+    networks = lab.get("networks", {lab["network"]: lab["config"]})
+    script = "".join(f"echo '== {name}'; ip -4 route show dev {device_of(config)}\n"
+                     for name, config in networks.items())
+    script += f"echo '== ps'; {shlex.quote(hosts._tool('pynet'))} --format json ps -a\n"
+    routes, listed = {}, {}
+    for n, host in enumerate(lab["hosts"], 1):
+        host["running"], host["peers"] = _vm_alive(host), []
+        try:
+            out = Channel(host["share"]).run(script, timeout=60, alive=lambda: _vm_alive(host))[1] \
+                if host["running"] else ""
+        except ChannelTimeout:
+            out = ""
+        sections = dict(part.split("\n", 1) for part in ("\n" + out).split("\n== ")[1:] if "\n" in part)
+        for name in networks:
+            routes[n, name] = peers_in(sections.get(name, ""))
+        host["peers"] = routes[n, lab["network"]]
+        try:
+            listed[n] = json.loads(sections["ps"])
+        except (KeyError, ValueError):
+            listed[n] = None
+    lab["running"] = running(lab, listed.get, routes)
     lab["leases"] = _leases(lab)
     return lab
 

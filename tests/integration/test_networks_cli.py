@@ -35,6 +35,17 @@ def test_create_writes_a_bridge_portmap_firewall_tuning_dnsname_conflist(simhost
     assert doc["plugins"][1]["capabilities"] == {"portMappings": True}
 
 
+def test_create_overlay_chains_portmap_and_a_default_gateway_on_request(simhost):
+    common = ("--network", "10.99.0.0/16", "--underlay", "lo")
+    simhost.json("create", "overlay", "ov1", "--vni", "99", *common)
+    simhost.json("create", "overlay", "ov2", "--vni", "98", "--network", "10.98.0.0/16", "--underlay", "lo",
+                 "--default-gateway", "--disable-dns")
+    one, two = conflist(simhost, "ov1")["plugins"], conflist(simhost, "ov2")["plugins"]
+    assert [p["type"] for p in one] == ["overlay", "portmap", "dnsname"] and "isDefaultGateway" not in one[0]
+    assert [p["type"] for p in two] == ["overlay", "portmap"] and two[0]["isDefaultGateway"] is True
+    assert one[1] == {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True}
+
+
 def test_subnets_avoid_routes_and_other_networks(simhost):
     simhost.ns.run("ip", "route", "add", "blackhole", "172.17.0.0/16")
     simhost.ns.run("ip", "route", "add", "blackhole", "172.19.5.0/24")

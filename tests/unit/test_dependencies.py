@@ -13,7 +13,7 @@ import tomllib
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OURS = {"cni", "tests", "benchlab", "dnsname_add"}  # the repository's own top-level modules
 PLUGINS = {"pytest-xdist"}  # used by `pytest -n auto` (.ci/run, the README), never imported
-MODULE = {"pytest-xdist": "xdist"}  # distribution name -> module name, where they differ
+MODULE = {"pytest-xdist": "xdist", "PyYAML": "yaml"}  # distribution name -> module name, where they differ
 
 
 def imported(*dirs: str) -> set[str]:

@@ -56,9 +56,17 @@ def test_ping_script_retries_each_address():
 
 
 def test_guest_script_is_valid_sh_and_runs_this_pynet():
-    script = vmhosts.guest_script(1, "lab", "off")
+    web = {"name": "pnlab-web", "network": "blue", "command": ["python3", "-m", "http.server", "80"],
+           "publish": ["8080:80"]}
+    script = vmhosts.guest_script([web, {**web, "name": "pnlab-c2", "command": ["sleep", "infinity"], "publish": []}],
+                                  ["blue", "red"], "off")
     assert subprocess.run(["sh", "-n", "-c", script]).returncode == 0
-    assert f"PYTHONPATH={vmhosts.ROOT}" in script and "PYNET_AGENT=off" in script and " run -d --name " in script
+    assert f"PYTHONPATH={vmhosts.ROOT}" in script and "PYNET_AGENT=off" in script
+    assert "run -d --name pnlab-web --network blue -p 8080:80 -- python3 -m http.server 80 " in script
+    assert " run -d --name pnlab-c2 --network blue -- sleep infinity " in script
+    assert "overlay member --network blue " in script and "overlay member --network red " in script
+    assert "modprobe -a nf_tables " in script  # portmap's, for web's published port
+    assert "modprobe" not in vmhosts.guest_script([{**web, "publish": []}], ["blue"], "off")
 
 
 @pytest.mark.parametrize("count, store, message", [

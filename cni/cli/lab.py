@@ -117,11 +117,13 @@ def command_on(args) -> int:
     return _kind(lab).on(lab, args.host, argv)
 
 
-def register(sub) -> None:
+def register(sub, common) -> None:
+    """`common`: the --format option, taken after each action too (`pynet lab status --format json`)."""
     parser = sub.add_parser("lab", help="a multi-host overlay lab: network namespaces, or qemu VMs (--vm)")
     actions = parser.add_subparsers(dest="action", required=True)
-    up = actions.add_parser("up", help="hosts, store, agents, an overlay and a container per host, pinged; "
-                                       "or the lab a YAML file describes (-f)")
+    up = actions.add_parser("up", parents=[common],
+                            help="hosts, store, agents, an overlay and a container per host, pinged; "
+                                 "or the lab a YAML file describes (-f)")
     up.add_argument("-f", "--file", help="a YAML topology: hosts, store, networks, containers (docs/lab.md); "
                                          "without it, the quick form's options below")
     up.add_argument("--hosts", type=int, help="simulated hosts (default 2)")
@@ -135,13 +137,15 @@ def register(sub) -> None:
     up.add_argument("--encrypt", action="store_true", help="the overlay encrypted between the hosts (WireGuard: "
                     "needs a kernel with it, as the VMs' has)")
     up.set_defaults(run=command_up)
-    actions.add_parser("join", help="one more host (namespaces only), timed: convergence and pings"
+    actions.add_parser("join", parents=[common], help="one more host (namespaces only), timed: convergence and pings"
                        ).set_defaults(run=command_join)
-    actions.add_parser("leave", help="the last host leaves (namespaces only), once the others dropped its entries"
+    actions.add_parser("leave", parents=[common],
+                       help="the last host leaves (namespaces only), once the others dropped its entries"
                        ).set_defaults(run=command_leave)
-    actions.add_parser("down", help="remove everything the lab created").set_defaults(run=command_down)
-    actions.add_parser("status", help="what is up, and each host's peers (--format json: what the file "
-                       "asked for, and what runs)").set_defaults(run=command_status)
+    actions.add_parser("down", parents=[common], help="remove everything the lab created"
+                       ).set_defaults(run=command_down)
+    actions.add_parser("status", parents=[common], help="what is up, and each host's peers (--format json: what "
+                       "the file asked for, and what runs)").set_defaults(run=command_status)
     on = actions.add_parser("on", help="run a pynet command as one of the lab's hosts "
                                        "(e.g. pynet lab on 1 -- exec pnlab-c1 ping -c3 10.213.1.2)")
     on.add_argument("host", type=int, help="the host's number, 1..N")

@@ -34,8 +34,8 @@ def parser() -> argparse.ArgumentParser:
     containers.register(sub, common)
     networks.register(sub, common)
     topology.register(sub, common)
-    overlay.register(sub)
-    lab.register(sub)
+    overlay.register(sub, common)
+    lab.register(sub, common)
     return top
 
 

@@ -62,22 +62,25 @@ def command_rotate_key(args) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub, common) -> None:
     parser = sub.add_parser("overlay", help="this host's side of a VXLAN overlay network")
     actions = parser.add_subparsers(dest="action", required=True)
-    member = actions.add_parser("member", aliases=["agent"],
+    member = actions.add_parser("member", parents=[common], aliases=["agent"],
                                 help="the member daemon: keep this host's lease alive and its remote entries in "
                                      "sync (foreground; `agent` is its former name)")
     member.add_argument("--interval", type=float, default=None, help="seconds between passes at most; a change in "
                         "the store starts one at once (default 0.5 with the file store, 5 with etcd)")
     member.set_defaults(run=command_member)
-    status = actions.add_parser("status", help="the overlay's hosts (leases) as the store has them")
+    status = actions.add_parser("status", parents=[common],
+                                help="the overlay's hosts (leases) as the store has them")
     status.set_defaults(run=command_status)
-    leave = actions.add_parser("leave", help="release this host's lease and remove its VXLAN device and bridge")
+    leave = actions.add_parser("leave", parents=[common],
+                               help="release this host's lease and remove its VXLAN device and bridge")
     leave.add_argument("--force", action="store_true", help="even with containers still attached")
     leave.set_defaults(run=command_leave)
-    rotate = actions.add_parser("rotate-key", help="a new WireGuard key pair for this host (an encrypted overlay); "
-                                "its containers stay reachable")
+    rotate = actions.add_parser("rotate-key", parents=[common],
+                                help="a new WireGuard key pair for this host (an encrypted overlay); "
+                                     "its containers stay reachable")
     rotate.set_defaults(run=command_rotate_key)
     for action in (member, status, leave, rotate):
         action.add_argument("--network", required=True, help="the overlay's name (the configuration's `name`)")

@@ -77,3 +77,10 @@ def test_each_command_lists_the_options_its_help_does():
         for flag, choices in want.items():
             missing = [c for c in choices if str(c) not in rows[flag]]
             assert not missing, f"{name} {flag}: docs/cli.md does not name {missing}"
+
+
+def test_every_command_takes_format_after_its_words():
+    """`pynet lab status --format json` as `pynet ps --format json` (`lab on` passes the rest on)."""
+    missing = [" ".join(path) for path, p in commands()
+               if len(path) > 1 and path[-2:] != ("lab", "on") and "--format" not in p._option_string_actions]
+    assert missing == []

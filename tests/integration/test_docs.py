@@ -53,7 +53,7 @@ NOT_RUN = {
         "a transcript (commands with their output); tests/integration/test_lab.py runs the lab both ways",
     "docs/lab.md § Two-host lab: `pynet lab`: # .venv/bin/pynet lab up --hosts 2 --store etcd --etcd-members 3 "
     "--etcd-tls": "a transcript that kills an etcd member by hand; tests/integration/test_etcd_cluster.py does",
-    "docs/lab.md § Labs from a YAML file: # .venv/bin/pynet --format json lab status | jq -c '.running.containers.web, "
+    "docs/lab.md § Labs from a YAML file: # .venv/bin/pynet lab status --format json | jq -c '.running.containers.web, "
     ".running.networks.red'":
         "a transcript of the example lab's status; tests/integration/test_lab_yaml.py runs that lab and compares",
     "docs/lab.md § Twenty hosts, and how fast they learn of each other: # .venv/bin/pynet lab up --hosts 20":

@@ -1,0 +1,195 @@
+"""Encrypted against unencrypted overlay throughput in the VM lab (issue 18): TCP (iperf3) between the
+containers of two qemu VMs across pynet's overlay over VXLAN and routed over WireGuard (`encrypt`),
+with the underlay between the two VMs for scale. The VMs' CPUs are emulated (TCG unless
+PYNET_VM_ACCEL=kvm), so the ratios are the figures, not the Mbit/s.
+
+    .venv/bin/python bench/overlay_vm.py [--rounds 5] [--seconds 5] [--labs]
+
+Default (~3 min): one `pynet lab up --vm` (its overlay over VXLAN) and on both VMs a second overlay
+with `encrypt`, made as `lab up --vm --encrypt` makes its own (`pynet create overlay --encrypt`, a
+member daemon, a container by `pynet run`); then --rounds rounds of the three paths, rotating which goes
+first. --labs (~2 min a round): each round a fresh `lab up --vm` and a fresh `lab up --vm --encrypt`,
+alternating which comes first, each measuring its overlay and its underlay.
+
+Uses its own PYNET_LAB_DIR (a temporary directory unless set) and PYNET_LAB_PREFIX (default pnbv-);
+the lab is taken down at the end, also on an error. Exits 0 when everything ran, 1 when something
+failed to run (and says what).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchlab import BIN, BenchError  # noqa: E402
+from cni.lab import hosts, vmhosts  # noqa: E402
+from cni.lab.channel import Channel, ChannelTimeout  # noqa: E402
+from cni.lab.common import LabError  # noqa: E402
+
+PORT = 5201
+ENCRYPTED = {"name": "labw", "vni": 4214, "network": "10.214.0.0/16"}  # the second network (one-lab mode)
+LABELS = {"vxlan": "containers across the overlay over VXLAN", "wireguard": "containers across it with encrypt "
+          "(WireGuard)", "underlay": "VM to VM over the underlay"}
+
+
+def guest(host: dict, script: str, timeout: float = 120) -> str:
+    """`script` run in the VM of `host` (a lab.json host; its chroot of this machine's /); its output."""
+    try:
+        code, out = Channel(host["share"]).run(script, timeout=timeout, alive=lambda: hosts.alive(host["qemu"]))
+    except ChannelTimeout as e:
+        raise BenchError(f"VM {host['vm']}: {e}") from None
+    if code:
+        raise BenchError(f"VM {host['vm']}: {script.strip().splitlines()[-1][:120]}: exit {code}: {out.strip()[-400:]}")
+    return out
+
+
+def inside(holder: int | None) -> str:
+    """The command prefix entering a container's network namespace (its holder), or none: the VM's own."""
+    return f"nsenter -t {holder} -n " if holder else ""
+
+
+def iperf(server: tuple[dict, int | None], client: tuple[dict, int | None], address: str, seconds: float) -> float:
+    """TCP throughput (Mbit/s) from `client` to `server`, each (VM host, container holder or None)."""
+    (shost, sholder), (chost, cholder) = server, client
+    guest(shost, f"""{inside(sholder)}iperf3 -s -1 -p {PORT} >/dev/null 2>&1 &
+i=0; until {inside(sholder)}ss -ltn | grep -q ':{PORT} '; do
+  i=$((i+1)); [ $i -lt 200 ] || {{ echo "iperf3 -s did not listen"; exit 1; }}; sleep 0.05
+done""")
+    out = guest(chost, f"{inside(cholder)}iperf3 -c {address} -p {PORT} -t {seconds:g} --json", timeout=seconds + 90)
+    return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e6
+
+
+def address(host: dict) -> str:
+    return host["address"].split("/")[0]
+
+
+def add_encrypted(lab: dict) -> list[tuple[dict, int, str]]:
+    """The second overlay, with encrypt, on every VM of the lab (all at once): per VM (host, the holder
+    of its container on it, that container's address)."""
+    config, pynet = lab["config"], shlex.quote(os.path.join(BIN, "pynet"))
+    etcd = " ".join(f"--etcd {url}" for url in config["store"]["endpoints"])
+    sent = []
+    for host in lab["hosts"]:
+        name = f"{lab['prefix']}w{host['vm']}"
+        script = f"""set -e
+{pynet} create overlay {ENCRYPTED['name']} --vni {ENCRYPTED['vni']} --network {ENCRYPTED['network']} \\
+  --underlay {config['underlay']} --lease-ttl {config['leaseTTL']} --encrypt --disable-dns {etcd} >/dev/null
+{pynet} run -d --name {name} --network {ENCRYPTED['name']} -- sleep infinity >/dev/null
+{pynet} overlay member --network {ENCRYPTED['name']} >{vmhosts.SHARE}/member-{ENCRYPTED['name']}.log 2>&1 &
+{pynet} --format json inspect {name}"""
+        sent.append((host, Channel(host["share"]).send(script)))
+    made = []
+    for host, ident in sent:
+        code, out = Channel(host["share"]).wait(ident, 300, alive=lambda: hosts.alive(host["qemu"]))
+        if code:
+            raise BenchError(f"the encrypted network on VM {host['vm']}: {out.strip()[-400:]}")
+        container = json.loads(out)
+        made.append((host, container["holder"]["pid"], container["addresses"][0].split("/")[0]))
+    for (host, holder, _), peer in zip(made, made[1:] + made[:1]):  # the member daemons have caught up
+        guest(host, vmhosts.ping_script(holder, [peer[2]]))
+    return made
+
+
+def lab_paths(lab: dict) -> dict:
+    """The lab's own overlay and its underlay: {kind: (server, client, address)}, the server on VM 2."""
+    h1, h2 = lab["hosts"][:2]
+    kind = "wireguard" if lab["config"].get("encrypt") else "vxlan"
+    return {kind: ((h2, h2["holder"]), (h1, h1["holder"]), address(h2)),
+            "underlay": ((h2, None), (h1, None), h2["underlay"])}
+
+
+def describe(lab: dict, label: str) -> None:
+    h1 = lab["hosts"][0]
+    links = guest(h1, "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; "
+                      "ip -o link show | grep -E 'pn[xw][0-9]' | awk '{print $2, $4, $5}'").split("\n", 1)
+    print(f"{label}: lab up {lab['up_s']} s, first ping {lab['first_ping_s']} s (load {os.getloadavg()[0]:.1f}); "
+          f"guest CPU {links[0].strip()} (accel {os.environ.get('PYNET_VM_ACCEL') or 'tcg'}); "
+          f"{', '.join(line for line in links[1].splitlines() if line)}", flush=True)
+
+
+def one_lab(args) -> dict[str, list[float]]:
+    """One lab, both networks; rounds rotating which path goes first."""
+    lab = vmhosts.up(2, "etcd")
+    started = time.monotonic()
+    (h1, w1, _), (h2, w2, a2) = add_encrypted(lab)
+    print(f"encrypted network {ENCRYPTED['name']} added to both VMs in {time.monotonic() - started:.1f} s")
+    describe(lab, "one VM lab, both networks")
+    measured = {**lab_paths(lab), "wireguard": ((h2, w2), (h1, w1), a2)}
+    found: dict[str, list[float]] = {kind: [] for kind in LABELS}
+    kinds = list(LABELS)
+    for n in range(args.rounds):
+        for kind in kinds[n % 3:] + kinds[:n % 3]:
+            found[kind].append(iperf(*measured[kind], args.seconds))
+        print(f"  round {n + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in found.items()) +
+              f" Mbit/s (load {os.getloadavg()[0]:.1f})", flush=True)
+    hosts.down()
+    return found
+
+
+def fresh_labs(args) -> dict[str, list[float]]:
+    """Per round a fresh lab of each kind, alternating which comes first."""
+    found: dict[str, list[float]] = {kind: [] for kind in LABELS}
+    for n in range(args.rounds):
+        for encrypt in ((False, True) if n % 2 == 0 else (True, False)):
+            lab = vmhosts.up(2, "etcd", encrypt=encrypt)
+            describe(lab, f"round {n + 1}, lab up --vm{' --encrypt' if encrypt else ''}")
+            for kind, path in lab_paths(lab).items():
+                found[kind].append(iperf(*path, args.seconds))
+                print(f"  {kind} {found[kind][-1]:.0f} Mbit/s", flush=True)
+            hosts.down()
+    return found
+
+
+def report(found: dict[str, list[float]], args) -> None:
+    medians = {kind: statistics.median(values) for kind, values in found.items()}
+    how = "fresh labs, each kind in turn" if args.labs else "one lab, rotating which path goes first"
+    print(f"\nTCP, iperf3 -t {args.seconds:g}, {args.rounds} rounds ({how}), load {os.getloadavg()[0]:.1f} "
+          f"(Mbit/s: median; rounds)")
+    for kind, values in found.items():
+        print(f"  {LABELS[kind]:48} {medians[kind]:7.1f}  {', '.join(f'{x:.1f}' for x in values)}")
+    pairs = list(zip(found["wireguard"], found["vxlan"]))
+    paired = statistics.median(w / v for w, v in pairs)
+    print(f"  encrypted / unencrypted: {medians['wireguard'] / medians['vxlan']:.2f} of the medians, "
+          f"{paired:.2f} median of the rounds' ratios")
+    for kind in ("vxlan", "wireguard"):
+        print(f"  {kind} / underlay: {medians[kind] / medians['underlay']:.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--labs", action="store_true", help="a fresh lab of each kind per round")
+    args = parser.parse_args()
+    if args.rounds < 1 or args.seconds <= 0:
+        sys.exit("--rounds must be 1 or more, --seconds more than 0")
+    if not shutil.which("iperf3"):
+        sys.exit("iperf3 not found: apt-get install -y iperf3 (install.sh does; the VMs run this machine's)")
+    if not os.environ.get("PYNET_LAB_DIR"):
+        os.environ["PYNET_LAB_DIR"] = tempfile.mkdtemp(prefix="pnlab-benchvm-")
+        os.rmdir(os.environ["PYNET_LAB_DIR"])  # `lab up` makes it, `lab down` removes it
+    os.environ.setdefault("PYNET_LAB_PREFIX", "pnbv-")
+    started = time.monotonic()
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()[0]:.1f}", flush=True)
+    try:
+        report(fresh_labs(args) if args.labs else one_lab(args), args)
+        print(f"\ntotal {time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f}")
+        return 0
+    except (BenchError, LabError, ValueError, KeyError) as e:
+        print(f"bench/overlay_vm.py: {e}", file=sys.stderr)
+        return 1
+    finally:
+        hosts.down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,9 +7,10 @@ PYNET_VM_ACCEL=kvm), so the ratios are the figures, not the Mbit/s.
 
 Default (~3 min): one `pynet lab up --vm` (its overlay over VXLAN) and on both VMs a second overlay
 with `encrypt`, made as `lab up --vm --encrypt` makes its own (`pynet create overlay --encrypt`, a
-member daemon, a container by `pynet run`); then, after an untimed second of each path (warm-up), --rounds rounds of the three paths, rotating which goes
-first. --labs (~2 min a round): each round a fresh `lab up --vm` and a fresh `lab up --vm --encrypt`,
-alternating which comes first, each measuring its overlay and its underlay.
+member daemon, a container by `pynet run`); then, after an untimed second of each path (warm-up),
+--rounds rounds of the three paths, rotating which goes first. --labs (~2 min a round): each round
+a fresh `lab up --vm` and a fresh `lab up --vm --encrypt`, alternating which comes first, each
+measuring its overlay and its underlay (after the same warm-up).
 
 Uses its own PYNET_LAB_DIR (a temporary directory unless set) and PYNET_LAB_PREFIX (default pnbv-);
 the lab is taken down at the end, also on an error. Exits 0 when everything ran, 1 when something
@@ -123,8 +124,12 @@ def describe(lab: dict, label: str) -> None:
           f"{', '.join(line for line in links[1].splitlines() if line)}", flush=True)
 
 
-def one_lab(args) -> dict[str, list[float]]:
-    """One lab, both networks; rounds rotating which path goes first."""
+Found = dict[str, list[float]]  # kind -> Mbit/s of each round
+
+
+def one_lab(args) -> tuple[Found, Found]:
+    """One lab, both networks; rounds rotating which path goes first. The figures, and each overlay's
+    figures over the underlay's of the same round."""
     lab = vmhosts.up(2, "etcd")
     started = time.monotonic()
     (h1, w1, _), (h2, w2, a2) = add_encrypted(lab)
@@ -132,20 +137,25 @@ def one_lab(args) -> dict[str, list[float]]:
     describe(lab, "one VM lab, both networks")
     measured = {**lab_paths(lab), "wireguard": ((h2, w2), (h1, w1), a2)}
     warm_up(measured)
-    found: dict[str, list[float]] = {kind: [] for kind in LABELS}
+    found: Found = {kind: [] for kind in LABELS}
+    beside: Found = {"vxlan": [], "wireguard": []}
     kinds = list(LABELS)
     for n in range(args.rounds):
         for kind in kinds[n % 3:] + kinds[:n % 3]:
             found[kind].append(iperf(*measured[kind], args.seconds))
+        for kind in beside:
+            beside[kind].append(found[kind][-1] / found["underlay"][-1])
         print(f"  round {n + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in found.items()) +
               f" Mbit/s (load {os.getloadavg()[0]:.1f})", flush=True)
     hosts.down()
-    return found
+    return found, beside
 
 
-def fresh_labs(args) -> dict[str, list[float]]:
-    """Per round a fresh lab of each kind, alternating which comes first."""
-    found: dict[str, list[float]] = {kind: [] for kind in LABELS}
+def fresh_labs(args) -> tuple[Found, Found]:
+    """Per round a fresh lab of each kind, alternating which comes first. The figures, and each
+    overlay's figures over the underlay's of the same lab."""
+    found: Found = {kind: [] for kind in LABELS}
+    beside: Found = {"vxlan": [], "wireguard": []}
     for n in range(args.rounds):
         for encrypt in ((False, True) if n % 2 == 0 else (True, False)):
             lab = vmhosts.up(2, "etcd", encrypt=encrypt)
@@ -154,11 +164,13 @@ def fresh_labs(args) -> dict[str, list[float]]:
             for kind, path in lab_paths(lab).items():
                 found[kind].append(iperf(*path, args.seconds))
                 print(f"  {kind} {found[kind][-1]:.0f} Mbit/s", flush=True)
+            overlay = "wireguard" if encrypt else "vxlan"
+            beside[overlay].append(found[overlay][-1] / found["underlay"][-1])
             hosts.down()
-    return found
+    return found, beside
 
 
-def report(found: dict[str, list[float]], args) -> None:
+def report(found: Found, beside: Found, args) -> None:
     medians = {kind: statistics.median(values) for kind, values in found.items()}
     how = "fresh labs, each kind in turn" if args.labs else "one lab, rotating which path goes first"
     print(f"\nTCP, iperf3 -t {args.seconds:g}, {args.rounds} rounds ({how}), load {os.getloadavg()[0]:.1f} "
@@ -169,8 +181,9 @@ def report(found: dict[str, list[float]], args) -> None:
     paired = statistics.median(w / v for w, v in pairs)
     print(f"  encrypted / unencrypted: {medians['wireguard'] / medians['vxlan']:.2f} of the medians, "
           f"{paired:.2f} median of the rounds' ratios")
-    for kind in ("vxlan", "wireguard"):
-        print(f"  {kind} / underlay: {medians[kind] / medians['underlay']:.2f}")
+    for kind, ratios in beside.items():
+        print(f"  {kind} / underlay: {medians[kind] / medians['underlay']:.2f} of the medians, "
+              f"{statistics.median(ratios):.2f} median of the ratios in the same {'lab' if args.labs else 'round'}")
 
 
 def main() -> int:
@@ -190,7 +203,7 @@ def main() -> int:
     started = time.monotonic()
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()[0]:.1f}", flush=True)
     try:
-        report(fresh_labs(args) if args.labs else one_lab(args), args)
+        report(*(fresh_labs(args) if args.labs else one_lab(args)), args)
         print(f"\ntotal {time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f}")
         return 0
     except (BenchError, LabError, ValueError, KeyError) as e:

@@ -26,15 +26,13 @@ import shlex
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchlab import BIN, BenchError  # noqa: E402
+from benchlab import BIN, BenchError, in_pynet_lab  # noqa: E402
 from cni.lab import hosts, vmhosts  # noqa: E402
 from cni.lab.channel import Channel, ChannelTimeout  # noqa: E402
-from cni.lab.common import LabError  # noqa: E402
 
 PORT = 5201
 ENCRYPTED = {"name": "labw", "vni": 4214, "network": "10.214.0.0/16"}  # the second network (one-lab mode)
@@ -196,21 +194,13 @@ def main() -> int:
         sys.exit("--rounds must be 1 or more, --seconds more than 0")
     if not shutil.which("iperf3"):
         sys.exit("iperf3 not found: apt-get install -y iperf3 (install.sh does; the VMs run this machine's)")
-    if not os.environ.get("PYNET_LAB_DIR"):
-        os.environ["PYNET_LAB_DIR"] = tempfile.mkdtemp(prefix="pnlab-benchvm-")
-        os.rmdir(os.environ["PYNET_LAB_DIR"])  # `lab up` makes it, `lab down` removes it
-    os.environ.setdefault("PYNET_LAB_PREFIX", "pnbv-")
     started = time.monotonic()
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()[0]:.1f}", flush=True)
-    try:
+
+    def run() -> None:
         report(*(fresh_labs(args) if args.labs else one_lab(args)), args)
         print(f"\ntotal {time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f}")
-        return 0
-    except (BenchError, LabError, ValueError, KeyError) as e:
-        print(f"bench/overlay_vm.py: {e}", file=sys.stderr)
-        return 1
-    finally:
-        hosts.down()
+
+    return in_pynet_lab("bench/overlay_vm.py", "pnbv-", run)
 
 
 if __name__ == "__main__":

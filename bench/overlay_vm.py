@@ -5,12 +5,11 @@ PYNET_VM_ACCEL=kvm), so the ratios are the figures, not the Mbit/s.
 
     .venv/bin/python bench/overlay_vm.py [--rounds 5] [--seconds 5] [--labs]
 
-Default (~3 min): one `pynet lab up --vm` (its overlay over VXLAN) and on both VMs a second overlay
-with `encrypt`, made as `lab up --vm --encrypt` makes its own (`pynet create overlay --encrypt`, a
-member daemon, a container by `pynet run`); then, after an untimed second of each path (warm-up),
---rounds rounds of the three paths, rotating which goes first. --labs (~2 min a round): each round
-a fresh `lab up --vm` and a fresh `lab up --vm --encrypt`, alternating which comes first, each
-measuring its overlay and its underlay (after the same warm-up).
+Default (~3.5 min): one `pynet lab up` of two VMs with two overlays, one over VXLAN and one with
+`encrypt`, and a container on each VM on each (as examples/lab-vm.yaml has them); then, after an
+untimed second of each path (warm-up), --rounds rounds of the three paths, rotating which goes
+first. --labs (~2 min a round): each round a fresh `lab up --vm` and a fresh `lab up --vm --encrypt`,
+alternating which comes first, each measuring its overlay and its underlay (after the same warm-up).
 
 Uses its own PYNET_LAB_DIR (a temporary directory unless set) and PYNET_LAB_PREFIX (default pnbv-);
 the lab is taken down at the end, also on an error. Exits 0 when everything ran, 1 when something
@@ -22,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import statistics
 import sys
@@ -30,12 +28,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchlab import BIN, BenchError, in_pynet_lab  # noqa: E402
+from benchlab import BenchError, in_pynet_lab  # noqa: E402
 from cni.lab import hosts, vmhosts  # noqa: E402
 from cni.lab.channel import Channel, ChannelTimeout  # noqa: E402
+from cni.lab.topology import Container, Host, Network, Store, Topology, quick  # noqa: E402
 
 PORT = 5201
-ENCRYPTED = {"name": "labw", "vni": 4214, "network": "10.214.0.0/16"}  # the second network (one-lab mode)
+NETWORKS = (Network("plain", "10.213.0.0/16", 4213), Network("sec", "10.214.0.0/16", 4214, encrypt=True))
 LABELS = {"vxlan": "containers across the overlay over VXLAN", "wireguard": "containers across it with encrypt "
           "(WireGuard)", "underlay": "VM to VM over the underlay"}
 
@@ -67,43 +66,23 @@ done""")
     return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e6
 
 
-def address(host: dict) -> str:
-    return host["address"].split("/")[0]
+def both_networks() -> Topology:
+    """Two VMs, an overlay over VXLAN and one with encrypt, a container on each VM on each."""
+    vms = (Host("h1", "vm"), Host("h2", "vm"))
+    return Topology("encbench", Store("etcd"), vms, NETWORKS, tuple(
+        Container(f"{net.name[0]}{n}", vm.name, net.name) for net in NETWORKS for n, vm in enumerate(vms, 1)))
 
 
-def add_encrypted(lab: dict) -> list[tuple[dict, int, str]]:
-    """The second overlay, with encrypt, on every VM of the lab (all at once): per VM (host, the holder
-    of its container on it, that container's address)."""
-    config, pynet = lab["config"], shlex.quote(os.path.join(BIN, "pynet"))
-    etcd = " ".join(f"--etcd {url}" for url in config["store"]["endpoints"])
-    sent = []
-    for host in lab["hosts"]:
-        name = f"{lab['prefix']}w{host['vm']}"
-        script = f"""set -e
-{pynet} create overlay {ENCRYPTED['name']} --vni {ENCRYPTED['vni']} --network {ENCRYPTED['network']} \\
-  --underlay {config['underlay']} --lease-ttl {config['leaseTTL']} --encrypt --disable-dns {etcd} >/dev/null
-{pynet} run -d --name {name} --network {ENCRYPTED['name']} -- sleep infinity >/dev/null
-{pynet} overlay member --network {ENCRYPTED['name']} >{vmhosts.SHARE}/member-{ENCRYPTED['name']}.log 2>&1 &
-{pynet} --format json inspect {name}"""
-        sent.append((host, Channel(host["share"]).send(script)))
-    made = []
-    for host, ident in sent:
-        code, out = Channel(host["share"]).wait(ident, 300, alive=lambda: hosts.alive(host["qemu"]))
-        if code:
-            raise BenchError(f"the encrypted network on VM {host['vm']}: {out.strip()[-400:]}")
-        container = json.loads(out)
-        made.append((host, container["holder"]["pid"], container["addresses"][0].split("/")[0]))
-    for (host, holder, _), peer in zip(made, made[1:] + made[:1]):  # the member daemons have caught up
-        guest(host, vmhosts.ping_script(holder, [peer[2]]))
-    return made
-
-
-def lab_paths(lab: dict) -> dict:
-    """The lab's own overlay and its underlay: {kind: (server, client, address)}, the server on VM 2."""
+def paths(lab: dict) -> dict:
+    """Each overlay of the lab by its kind, and the underlay: {kind: (server, client, address)}, the
+    server on VM 2."""
     h1, h2 = lab["hosts"][:2]
-    kind = "wireguard" if lab["config"].get("encrypt") else "vxlan"
-    return {kind: ((h2, h2["holder"]), (h1, h1["holder"]), address(h2)),
-            "underlay": ((h2, None), (h1, None), h2["underlay"])}
+    found = {"underlay": ((h2, None), (h1, None), h2["underlay"])}
+    for name, config in lab["networks"].items():
+        on = {c["host"]: c for c in lab["containers"] if c["network"] == name}
+        found["wireguard" if config.get("encrypt") else "vxlan"] = (
+            (h2, on[2]["holder"]), (h1, on[1]["holder"]), on[2]["address"].split("/")[0])
+    return found
 
 
 def warm_up(measured: dict) -> None:
@@ -128,12 +107,9 @@ Found = dict[str, list[float]]  # kind -> Mbit/s of each round
 def one_lab(args) -> tuple[Found, Found]:
     """One lab, both networks; rounds rotating which path goes first. The figures, and each overlay's
     figures over the underlay's of the same round."""
-    lab = vmhosts.up(2, "etcd")
-    started = time.monotonic()
-    (h1, w1, _), (h2, w2, a2) = add_encrypted(lab)
-    print(f"encrypted network {ENCRYPTED['name']} added to both VMs in {time.monotonic() - started:.1f} s")
+    lab = vmhosts.up(both_networks())
     describe(lab, "one VM lab, both networks")
-    measured = {**lab_paths(lab), "wireguard": ((h2, w2), (h1, w1), a2)}
+    measured = paths(lab)
     warm_up(measured)
     found: Found = {kind: [] for kind in LABELS}
     beside: Found = {"vxlan": [], "wireguard": []}
@@ -156,10 +132,11 @@ def fresh_labs(args) -> tuple[Found, Found]:
     beside: Found = {"vxlan": [], "wireguard": []}
     for n in range(args.rounds):
         for encrypt in ((False, True) if n % 2 == 0 else (True, False)):
-            lab = vmhosts.up(2, "etcd", encrypt=encrypt)
+            lab = vmhosts.up(quick(2, "etcd", encrypt=encrypt, kind="vm"))
             describe(lab, f"round {n + 1}, lab up --vm{' --encrypt' if encrypt else ''}")
-            warm_up(lab_paths(lab))
-            for kind, path in lab_paths(lab).items():
+            measured = paths(lab)
+            warm_up(measured)
+            for kind, path in measured.items():
                 found[kind].append(iperf(*path, args.seconds))
                 print(f"  {kind} {found[kind][-1]:.0f} Mbit/s", flush=True)
             overlay = "wireguard" if encrypt else "vxlan"

@@ -8,8 +8,9 @@ PYNET_VM_ACCEL=kvm), so the ratios are the figures, not the Mbit/s.
 Default (~3.5 min): one `pynet lab up` of two VMs with two overlays, one over VXLAN and one with
 `encrypt`, and a container on each VM on each (as examples/lab-vm.yaml has them); then, after an
 untimed second of each path (warm-up), --rounds rounds of the three paths, rotating which goes
-first. --labs (~1.2 min a round): each round a fresh `lab up --vm` and a fresh `lab up --vm --encrypt`,
-alternating which comes first, each measuring its overlay and its underlay (after the same warm-up).
+first. --labs (~1.2 min a round): each round a fresh `lab up --vm` and a fresh `lab up --vm
+--encrypt`, alternating which comes first, each measuring its overlay and its underlay (after the
+same warm-up).
 
 Uses its own PYNET_LAB_DIR (a temporary directory unless set) and PYNET_LAB_PREFIX (default pnbv-);
 the lab is taken down at the end, also on an error. Exits 0 when everything ran, 1 when something

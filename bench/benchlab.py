@@ -170,5 +170,31 @@ def in_lab(script: str, body) -> int:
         lab.close()
 
 
+def in_pynet_lab(script: str, prefix: str, body) -> int:
+    """Run body() for figures from `pynet lab`: a lab directory of its own (a temporary one unless
+    PYNET_LAB_DIR is set; `lab up` makes it) and names starting with `prefix` (unless PYNET_LAB_PREFIX
+    is set), the lab taken down afterwards, also on an error: 0, or 1 (and why) if something failed to run."""
+    from cni.lab import hosts
+
+    if not os.environ.get("PYNET_LAB_DIR"):
+        os.environ["PYNET_LAB_DIR"] = tempfile.mkdtemp(prefix="pnlab-bench-")
+        os.rmdir(os.environ["PYNET_LAB_DIR"])
+    os.environ.setdefault("PYNET_LAB_PREFIX", prefix)
+    try:
+        hosts.prefix()  # checked before anything is made: `down` needs it too
+    except hosts.LabError as e:
+        print(f"{script}: {e}", file=sys.stderr)
+        return 1
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()[0]:.1f}", flush=True)
+    try:
+        body()
+        return 0
+    except Exception as e:  # noqa: BLE001 - a figure that failed to run is reported, not a traceback
+        print(f"{script}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        hosts.down()
+
+
 def p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10)[-1]

@@ -23,11 +23,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchlab import in_pynet_lab  # noqa: E402
 from cni.lab import hosts, joining  # noqa: E402
 from cni.lab.convergence import summary  # noqa: E402
 from cni.lab.topology import quick  # noqa: E402
@@ -217,20 +217,14 @@ def main() -> int:
     args = parser.parse_args()
     if not shutil.which("iperf3"):
         sys.exit("iperf3 not found: apt-get install -y iperf3 (install.sh does)")
-    os.environ["PYNET_LAB_DIR"] = tempfile.mkdtemp(prefix="pnlab-bench-")
-    os.environ.setdefault("PYNET_LAB_PREFIX", "pnbo-")
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()[0]:.1f}")
-    try:
+
+    def parts() -> None:
         if "throughput" in args.parts:
             throughput(args)
         if "convergence" in args.parts:
             convergence(args)
-        return 0
-    except Exception as e:  # noqa: BLE001 - a figure that failed to run is reported, not a traceback
-        print(f"bench/overlay.py: {e}", file=sys.stderr)
-        return 1
-    finally:
-        hosts.down()
+
+    return in_pynet_lab("bench/overlay.py", "pnbo-", parts)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 `Watch` follows every host's overlay entries through netlink: one socket per host namespace
 listens to route and neighbour notifications (FDB entries come as neighbour messages), and on each
-batch the host's VXLAN device is read again with filtered dumps. A host has another's entries when
-it holds all three of Flannel's: an FDB entry whose destination is the other's underlay address,
-a permanent neighbour with that entry's MAC, and a route via that neighbour's address. The
-convergence of a pair is the time from the later of the two hosts' first ADDs until the one has
+batch the host's overlay device is read again with filtered dumps. Over VXLAN a host has another's
+entries when it holds all three of Flannel's: an FDB entry whose destination is the other's underlay
+address, a permanent neighbour with that entry's MAC, and a route via that neighbour's address.
+Encrypted (a WireGuard device, routed: cni/plugins/overlay/tunnel.py) it holds a peer whose endpoint
+is the other's underlay address and a route over the device to every subnet that peer is allowed
+(WireGuard's peer changes send no notification; the member daemon adds the route after the peer,
+and the watch reads every host again each second anyway). The convergence of a pair is the time from the later of the two hosts' first ADDs until the one has
 the other's entries; a host's convergence is the longest of its pairs.
 """
 
@@ -17,14 +20,21 @@ import statistics
 import threading
 import time
 
+from ..kernel import wireguard
 from ..kernel.links import Netlink, entry_notifications, fdb_entries, link_index, neighbours, onlink_routes
+from ..kernel.links import summary as link_summary
 
 
 def known_underlays(nl, device: str) -> set[str]:
-    """The underlay addresses this host has complete entries (FDB, neighbour, route) for."""
+    """The underlay addresses this host has complete entries for: FDB, neighbour and route over
+    VXLAN; peer and routes over WireGuard."""
     index = link_index(nl, device)
     if index is None:
         return set()
+    if link_summary(nl, index).kind == "wireguard":
+        routed = set(onlink_routes(nl, index))
+        return {endpoint.rsplit(":", 1)[0] for endpoint, allowed in wireguard.peers(nl, device).values()
+                if endpoint and allowed and set(allowed) <= routed}
     by_mac = {mac: ip for ip, mac in neighbours(nl, index).items()}
     gateways = set(onlink_routes(nl, index).values())
     return {dst for mac, dst in fdb_entries(nl, index).items() if by_mac.get(mac) in gateways}

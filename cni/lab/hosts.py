@@ -149,10 +149,10 @@ CONVERGED_WITHIN = 10  # seconds: a host whose entries are not everywhere by the
 
 
 def _convergence(lab: dict, watch: Watch, host: dict, timeout: float) -> float | None:
-    """The host's convergence on the lab's first network (Watch.convergence); None for an encrypted
-    overlay, whose WireGuard peers the watch does not read (it knows Flannel's VXLAN entries), or for a
-    host with no container on that network (it takes no lease there)."""
-    if lab["config"].get("encrypt") or host["underlay"] not in watch.started:
+    """The host's convergence on the lab's first network (Watch.convergence: VXLAN's entries, or an
+    encrypted overlay's WireGuard peers and routes); None for a host with no container on that
+    network (it takes no lease there)."""
+    if host["underlay"] not in watch.started:
         return None
     return watch.convergence(host["underlay"], timeout)
 

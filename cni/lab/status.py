@@ -65,8 +65,9 @@ def report(lab: dict) -> str:
                      "`pynet lab on N -- ARGS` runs pynet ARGS in VM N")
     if lab.get("convergence"):
         c = lab["convergence"]
-        lines.append(f"convergence (from a host's first ADD until every other host had its route, neighbour and FDB "
-                     f"entries): median {c['median_s']} s, p95 {c['p95_s']} s, max {c['max_s']} s of {c['n']} hosts")
+        entries = "WireGuard peer and route" if lab["config"].get("encrypt") else "route, neighbour and FDB entries"
+        lines.append(f"convergence (from a host's first ADD until every other host had its {entries}): "
+                     f"median {c['median_s']} s, p95 {c['p95_s']} s, max {c['max_s']} s of {c['n']} hosts")
     joined = [h for h in lab["hosts"] if "reachable_s" in h]
     for h in joined:
         lines.append(f"{h['name']} joined later: convergence {h['convergence_s']} s, every ping answered after "

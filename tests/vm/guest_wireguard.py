@@ -2,7 +2,8 @@
 WireGuard. Two namespaces joined by a veth (the underlay) each get a WireGuard device keyed by
 cni.plugins.overlay.keys (pure-Python X25519: a handshake proves the kernel derives the same public
 keys) and set up by cni.kernel.wireguard; pings cross, and a capture on the underlay sees only
-UDP between the WireGuard ports, never the pings themselves."""
+UDP between the WireGuard ports, never the pings themselves. The lab's convergence watch counts a
+peer as known once its route is there too."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from cni.kernel import wireguard
 from cni.kernel.links import netlink
+from cni.lab.convergence import Watch, known_underlays
 from cni.plugins.overlay import keys
 from tests.netns.sniff import capture
 
@@ -75,3 +77,22 @@ def test_a_removed_peer_is_unreachable_and_a_new_key_takes_over(pair):
     with netlink(ns["a"].path) as ipr:
         wireguard.set_peer(ipr, "pnw0", keys.public_key(rotated), f"{UNDERLAY['b']}:{PORTS['b']}", (SUBNET["b"],))
     assert ns["a"].run("ping", "-c1", "-W2", INSIDE["b"], check=False).returncode == 0
+
+
+def test_the_lab_watch_knows_a_peer_once_its_route_is_there(pair):
+    ns, _ = pair
+    ns["a"].run("ip", "route", "del", SUBNET["b"], "dev", "pnw0")
+    with netlink(ns["a"].path) as ipr:
+        assert known_underlays(ipr, "pnw0") == set()  # b's peer without its route
+    with netlink(ns["b"].path) as ipr:
+        assert known_underlays(ipr, "pnw0") == {UNDERLAY["a"]}
+    with Watch("pnw0") as watch:
+        for side in "ab":
+            watch.add(UNDERLAY[side], ns[side].path)
+            watch.start(UNDERLAY[side])
+        assert watch.convergence(UNDERLAY["a"], 5) is not None  # b has a's peer and route
+        assert watch.convergence(UNDERLAY["b"], 2) is None  # a's full reads each second find no route
+        routed = time.monotonic()
+        ns["a"].run("ip", "route", "add", SUBNET["b"], "dev", "pnw0")
+        took = watch.convergence(UNDERLAY["b"], 5)
+        assert took is not None and watch.since[(UNDERLAY["a"], UNDERLAY["b"])] >= routed

@@ -423,6 +423,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, help="ADD/DEL rounds (default 30, 5 with --quick)")
     parser.add_argument("--quick", action="store_true", help="for CI: 5 runs, K=10 and 500, iperf3 3 s x 3")
     parser.add_argument("--parts", default="add,dnat,throughput", help="comma-separated subset of add,dnat,throughput")
+    parser.add_argument("--rounds", type=int, help="throughput rounds per path (default 3)")
     parser.add_argument("--big-k", type=int, help="the large number of mappings (default 5000, 500 with --quick)")
     parser.add_argument("--ref-timeout", type=float, default=3600, help="seconds allowed for the reference's big ADD")
     parser.add_argument("--pynet-dir", default=HERE if os.path.exists(os.path.join(HERE, "pynet-bridge"))
@@ -433,6 +434,7 @@ def main() -> int:
     ks = [10, args.big_k or (500 if args.quick else 5000)]
     conn_seconds, conn_bursts = (2.0, 4) if args.quick else (3.0, 6)
     iperf_seconds, iperf_rounds = (3.0, 3) if args.quick else (5.0, 3)
+    iperf_rounds = args.rounds or iperf_rounds
     parts = set(args.parts.split(","))
     if runs < 2 or parts - {"add", "dnat", "throughput"}:
         parser.error("--runs must be >= 2; --parts takes add, dnat, throughput")

@@ -8,8 +8,9 @@ address, a permanent neighbour with that entry's MAC, and a route via that neigh
 Encrypted (a WireGuard device, routed: cni/plugins/overlay/tunnel.py) it holds a peer whose endpoint
 is the other's underlay address and a route over the device to every subnet that peer is allowed
 (WireGuard's peer changes send no notification; the member daemon adds the route after the peer,
-and the watch reads every host again each second anyway). The convergence of a pair is the time from the later of the two hosts' first ADDs until the one has
-the other's entries; a host's convergence is the longest of its pairs.
+and the watch reads every host again each second anyway). The convergence of a pair is the time from
+the later of the two hosts' first ADDs until the one has the other's entries; a host's convergence is
+the longest of its pairs.
 """
 
 from __future__ import annotations

@@ -25,11 +25,10 @@ from ..kernel.netns import alive, kill_all_in
 from . import etcd
 from .common import LabError, spawn
 from .convergence import Watch, summary
-from .status import device_of, peers_in, running
-from .topology import UNDERLAY_NAME, Container, Topology, overlay_config
+from .status import device_of, networks, peers_in, running
+from .topology import UNDERLAY_NAME, UNDERLAY_PREFIX, Container, Topology, overlay_config
 
 PREFIX = "pnlab-"  # the default; $PYNET_LAB_PREFIX gives a lab names of its own (labs side by side, tests)
-UNDERLAY = "192.168.213"
 
 
 def lab_dir() -> str:
@@ -65,12 +64,12 @@ def _netns(name: str) -> str:
 
 
 def make_underlay() -> str:
-    """The underlay: bridge ulbr ({UNDERLAY}.254/24) in a namespace of its own; the namespace's name."""
+    """The underlay: bridge ulbr ({UNDERLAY_PREFIX}.254/24) in a namespace of its own; the namespace's name."""
     underlay = _netns(prefix() + UNDERLAY_NAME)
     # a MAC of its own: a bridge that borrows its ports' lowest MAC changes it as hosts join, and the
     # hosts' ARP entries for the store's address go stale for seconds
     _sh("ip", "link", "add", "ulbr", "address", "02:00:c0:a8:d5:fe", "type", "bridge", ns=underlay)
-    _sh("ip", "addr", "add", f"{UNDERLAY}.254/24", "dev", "ulbr", ns=underlay)
+    _sh("ip", "addr", "add", f"{UNDERLAY_PREFIX}.254/24", "dev", "ulbr", ns=underlay)
     _sh("ip", "link", "set", "ulbr", "up", ns=underlay)
     return underlay
 
@@ -90,14 +89,13 @@ def up(topology: Topology) -> dict:
     check_free(directory)
     start = time.monotonic()
     os.makedirs(directory, exist_ok=True)
-    first = topology.networks[0].name
     lab = {"dir": directory, "prefix": prefix(), "store": topology.store.kind, "hosts": [], "pids": [],
-           "network": first, "asked": topology.as_dict()}
+           "network": topology.networks[0].name, "asked": topology.as_dict()}
     try:
         _write(lab)
         underlay = lab["underlay"] = make_underlay()
         if topology.store.kind == "etcd":
-            cluster = lab["etcd"] = etcd.start(underlay, directory, UNDERLAY, topology.store.members,
+            cluster = lab["etcd"] = etcd.start(underlay, directory, UNDERLAY_PREFIX, topology.store.members,
                                                topology.store.tls, wait=False)
             lab["pids"] += [m["pid"] for m in cluster["members"]]
             _write(lab)
@@ -106,12 +104,11 @@ def up(topology: Topology) -> dict:
         else:
             # a directory of its own: the member daemons' inotify wakes for nothing else (logs, lab.json)
             store = {"type": "file", "path": os.path.join(directory, "store", "store.json")}
-        lab["networks"] = {n.name: overlay_config(topology, n, "ul0", store, LEASE_TTL) for n in topology.networks}
-        lab["config"] = lab["networks"][first]
+        set_networks(lab, topology, "ul0", store, LEASE_TTL)
         subprocess.run([_tool("pynet"), "plugins", "install", "--dir", os.path.join(directory, "plugins"),
                         "--names", "reference"], check=True, capture_output=True)
         lab["hosts"] = [_described(n, h.name) for n, h in enumerate(topology.hosts, 1)]
-        lab["containers"] = [_container(c, n) for n, h in enumerate(topology.hosts, 1) for c in topology.on(h.name)]
+        lab["containers"] = containers_of(topology)
         _write(lab)  # from here on, down() removes the hosts' containers
         with Watch(device_of(lab["config"])) as watch:
             _parallel(lambda n: _host(lab, n, watch), range(1, len(topology.hosts) + 1), WORKERS)
@@ -167,7 +164,20 @@ def _parallel(work, items, workers: int) -> list:
 
 def _described(n: int, name: str) -> dict:
     """Host n's record before it is made (its first container and address come when they run)."""
-    return {"name": f"{prefix()}{name}", "underlay": f"{UNDERLAY}.{n}", "state": "", "container": "", "address": ""}
+    return {"name": f"{prefix()}{name}", "underlay": f"{UNDERLAY_PREFIX}.{n}", "state": "", "container": "",
+            "address": ""}
+
+
+def set_networks(lab: dict, topology: Topology, underlay: str, store: dict, lease_ttl: int) -> None:
+    """lab.json's `networks` (name -> the overlay's configuration on every host) and `config` (the
+    lab's first network's, which convergence and the quick form's reports follow)."""
+    lab["networks"] = {n.name: overlay_config(topology, n, underlay, store, lease_ttl) for n in topology.networks}
+    lab["config"] = lab["networks"][lab["network"]]
+
+
+def containers_of(topology: Topology) -> list[dict]:
+    """Every container's record before it runs, host by host in the file's order."""
+    return [_container(c, n) for n, h in enumerate(topology.hosts, 1) for c in topology.on(h.name)]
 
 
 def _container(container: Container, n: int) -> dict:
@@ -372,7 +382,7 @@ def status(lab: dict) -> dict:
     routes = {}
     for n, host in enumerate(lab["hosts"], 1):
         up = os.path.exists(f"/run/netns/{host['name']}")
-        for name, config in lab.get("networks", {lab["network"]: lab["config"]}).items():
+        for name, config in networks(lab).items():
             out = _sh("ip", "-4", "route", "show", "dev", device_of(config), ns=host["name"], check=False).stdout \
                 if up else ""
             routes[n, name] = peers_in(out)

@@ -16,12 +16,12 @@ def running(lab: dict, listed: Callable[[int], list[dict] | None], routes: dict[
     and each container (its host, network, status and first address as its host's runtime says; a
     container the lab made that no runtime lists is `missing`)."""
     short = lambda name: name.removeprefix(lab["prefix"])  # noqa: E731
-    networks = list(lab.get("networks", {lab["network"]: None}))
-    now: dict = {"hosts": {}, "networks": {name: {} for name in networks}, "containers": {}}
+    names = list(networks(lab))
+    now: dict = {"hosts": {}, "networks": {name: {} for name in names}, "containers": {}}
     for n, host in enumerate(lab["hosts"], 1):
         rows, name = listed(n), short(host["name"])
         now["hosts"][name] = {"up": rows is not None}
-        for network in networks:
+        for network in names:
             now["networks"][network][name] = routes.get((n, network), [])
         for row in rows or []:
             now["containers"][short(row["name"])] = {"host": name, "network": row["network"], "status": row["status"],
@@ -30,6 +30,12 @@ def running(lab: dict, listed: Callable[[int], list[dict] | None], routes: dict[
         now["containers"].setdefault(short(c["name"]), {"host": short(lab["hosts"][c["host"] - 1]["name"]),
                                                         "network": c["network"], "status": "missing", "address": ""})
     return now
+
+
+def networks(lab: dict) -> dict[str, dict]:
+    """The lab's networks: name -> overlay configuration (a lab.json of before labs had several
+    networks has only its `config`)."""
+    return lab.get("networks") or {lab["network"]: lab["config"]}
 
 
 def device_of(config: dict) -> str:
@@ -46,7 +52,7 @@ def report(lab: dict) -> str:
     """The topology and the figures, for people."""
     store = lab["store"] + (f" at {lab['config']['store']['endpoints'][0]}" if lab.get("vm") else "")
     lines = [f"underlay: bridge ulbr in netns {lab['underlay']} ({UNDERLAY}), store: {store}"]
-    for config in lab.get("networks", {"": lab["config"]}).values():
+    for config in networks(lab).values():
         lines.append(f"overlay {config['name']}: {'WireGuard' if config.get('encrypt') else 'VXLAN'} "
                      f"vni {config['vni']}, {config['network']}")
     leases = {u: s for s, u in lab.get("leases", {}).items()}
@@ -57,7 +63,7 @@ def report(lab: dict) -> str:
             [{"name": h["container"], "address": h["address"], "network": lab["network"]}]
         lines.append(f"  {h['name']} ({what}{h['underlay']}) -- "
                      + "; ".join(f"container {c['name']} {c['address']}" + (
-                         f" ({c['network']})" if len(lab.get("networks", {})) > 1 else "") for c in containers)
+                         f" ({c['network']})" if len(networks(lab)) > 1 else "") for c in containers)
                      + (f", lease {leases[h['underlay']]}" if h["underlay"] in leases else "")
                      + (f", routes to {', '.join(h['peers'])}" if "peers" in h else ""))
     if lab.get("vm"):

@@ -18,7 +18,8 @@ from .common import LabError
 KINDS = ("netns", "vm")
 STORES = ("file", "etcd")
 MAX_HOSTS = 50
-UNDERLAY = ipaddress.IPv4Network("192.168.213.0/24")  # the lab's underlay (hosts.UNDERLAY)
+UNDERLAY_PREFIX = "192.168.213"  # the lab's underlay: host n is .n, its bridge .254 (hosts, vmhosts)
+UNDERLAY = ipaddress.IPv4Network(f"{UNDERLAY_PREFIX}.0/24")
 UNDERLAY_NAME = "u"  # its namespace is <prefix>u (hosts.make_underlay)
 HOST_NAME = (re.compile(r"[a-z][a-z0-9]{0,7}"), "a lowercase letter, then up to 7 lowercase letters or digits")
 NAME = (re.compile(r"[a-z][a-z0-9-]{0,14}"), "a lowercase letter, then up to 14 lowercase letters, digits or -")

@@ -23,16 +23,16 @@ import time
 
 from . import etcd, hosts
 from .channel import Channel, ChannelTimeout, guest_loop
-from .hosts import UNDERLAY, LabError, prefix
+from .hosts import LabError, prefix
 from .image import missing
-from .status import device_of, peers_in, running
-from .topology import Topology, overlay_config
+from .status import device_of, networks, peers_in, running
+from .topology import UNDERLAY_PREFIX, Topology
 from .vm import _slots, qemu_argv, vm_max, write_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ETCD_PORT = 2379
-SHARE = "/tmp/share"
-PORTMAP_MODULES = ("nf_tables", "nft_chain_nat", "nft_nat", "nft_ct", "nft_fib_inet", "nft_masq")  # the VM's share, as the guest (and its chroot of this machine's /) sees it
+SHARE = "/tmp/share"  # the VM's share, as the guest (and its chroot of this machine's /) sees it
+PORTMAP_MODULES = ("nf_tables", "nft_chain_nat", "nft_nat", "nft_ct", "nft_fib_inet", "nft_masq")
 
 
 def _seconds(name: str, default: float) -> float:
@@ -121,7 +121,7 @@ def up(topology: Topology) -> dict:
     start = time.monotonic()
     lab = {"dir": directory, "prefix": prefix(), "store": "etcd", "vm": True, "hosts": [], "pids": [],
            "network": topology.networks[0].name, "asked": topology.as_dict(),
-           "containers": [hosts._container(c, n) for n, h in enumerate(topology.hosts, 1) for c in topology.on(h.name)]}
+           "containers": hosts.containers_of(topology)}
     try:
         os.makedirs(directory, exist_ok=True)
         hosts._write(lab)
@@ -131,13 +131,11 @@ def up(topology: Topology) -> dict:
         for n, host in enumerate(topology.hosts, 1):
             _boot(lab, n, host.name, slots[n - 1], agent)
             hosts._write(lab)
-        cluster = etcd.start(lab["underlay"], directory, hosts.UNDERLAY, port=ETCD_PORT, wait=False)
+        cluster = etcd.start(lab["underlay"], directory, UNDERLAY_PREFIX, port=ETCD_PORT, wait=False)
         lab["pids"].append(cluster["members"][0]["pid"])
         url = cluster["endpoints"][0]
         # a longer lease than the netns lab's: a member daemon under emulation on a busy machine may stall for seconds
-        lab["networks"] = {net.name: overlay_config(topology, net, "eth0", {"type": "etcd", "endpoints": [url]}, 30)
-                           for net in topology.networks}
-        lab["config"] = lab["networks"][lab["network"]]
+        hosts.set_networks(lab, topology, "eth0", {"type": "etcd", "endpoints": [url]}, 30)
         hosts._write(lab)
         etcd.ready(cluster)
         for n in range(1, count + 1):
@@ -162,7 +160,8 @@ def _boot(lab: dict, n: int, host: str, slot: int, agent: str) -> None:
     os.makedirs(share)
     image, log = os.path.join(lab["dir"], f"{name}.img"), os.path.join(lab["dir"], f"{name}.log")
     containers = [c for c in lab["containers"] if c["host"] == n]
-    write_image(image, n, guest_script(containers, list(lab["asked"]["networks"]), agent), subnet=UNDERLAY)
+    write_image(image, n, guest_script(containers, list(lab["asked"]["networks"]), agent),
+                subnet=UNDERLAY_PREFIX)
     tap = f"tap{n}"
     hosts._sh("ip", "tuntap", "add", "dev", tap, "mode", "tap", ns=lab["underlay"])
     hosts._sh("ip", "link", "set", tap, "master", "ulbr", "up", ns=lab["underlay"])
@@ -172,8 +171,8 @@ def _boot(lab: dict, n: int, host: str, slot: int, agent: str) -> None:
         process = subprocess.Popen(["ip", "netns", "exec", lab["underlay"], *argv], stdin=subprocess.DEVNULL,
                                    stdout=out, stderr=out, start_new_session=True, pass_fds=(slot,))
     lab["pids"].append(process.pid)
-    lab["hosts"].append({"name": f"{prefix()}{host}", "vm": name, "underlay": f"{UNDERLAY}.{n}", "qemu": process.pid,
-                         "console": log, "share": share, "container": "", "address": ""})
+    lab["hosts"].append({"name": f"{prefix()}{host}", "vm": name, "underlay": f"{UNDERLAY_PREFIX}.{n}",
+                         "qemu": process.pid, "console": log, "share": share, "container": "", "address": ""})
 
 
 def _configure(lab: dict, n: int) -> None:
@@ -298,9 +297,9 @@ def status(lab: dict) -> dict:
     """lab.json plus what is alive now: processes, VMs, each VM's routes to its peers (asked inside the
     VM) and `running` (status.running) beside what was asked."""
     lab["alive"] = [pid for pid in lab.get("pids", []) if hosts.alive(pid)]
-    networks = lab.get("networks", {lab["network"]: lab["config"]})
+    configs = networks(lab)
     script = "".join(f"echo '== {name}'; ip -4 route show dev {device_of(config)}\n"
-                     for name, config in networks.items())
+                     for name, config in configs.items())
     script += f"echo '== ps'; {shlex.quote(hosts._tool('pynet'))} --format json ps -a\n"
     routes, listed = {}, {}
     for n, host in enumerate(lab["hosts"], 1):
@@ -311,7 +310,7 @@ def status(lab: dict) -> dict:
         except ChannelTimeout:
             out = ""
         sections = dict(part.split("\n", 1) for part in ("\n" + out).split("\n== ")[1:] if "\n" in part)
-        for name in networks:
+        for name in configs:
             routes[n, name] = peers_in(sections.get(name, ""))
         host["peers"] = routes[n, lab["network"]]
         try:

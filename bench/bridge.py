@@ -433,8 +433,7 @@ def main() -> int:
     runs = args.runs or (5 if args.quick else 30)
     ks = [10, args.big_k or (500 if args.quick else 5000)]
     conn_seconds, conn_bursts = (2.0, 4) if args.quick else (3.0, 6)
-    iperf_seconds, iperf_rounds = (3.0, 3) if args.quick else (5.0, 3)
-    iperf_rounds = args.rounds or iperf_rounds
+    iperf_seconds, iperf_rounds = 3.0 if args.quick else 5.0, args.rounds or 3
     parts = set(args.parts.split(","))
     if runs < 2 or parts - {"add", "dnat", "throughput"}:
         parser.error("--runs must be >= 2; --parts takes add, dnat, throughput")

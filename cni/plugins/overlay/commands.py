@@ -136,7 +136,8 @@ def _add(request: Request, conf: OverlayConf) -> Result:
             undo.done("masquerade", driver(conf.firewall_backend).add_masquerade(
                 conf.name, owner, [ip.address for ip in ipam.ips], [str(conf.network)]))
         apply(host, conf, entries(conf, leases(store, conf), lease["subnet"]))
-        local.write(conf.state_dir, {"encrypt": conf.encrypt, "wgKey": public,"name": conf.name, "subnet": lease["subnet"], "underlay": underlay,
+        local.write(conf.state_dir, {"name": conf.name, "subnet": lease["subnet"], "underlay": underlay,
+                                     "encrypt": conf.encrypt, "wgKey": public,
                                      "vni": conf.vni, "network": str(conf.network), "device": conf.device,
                                      "bridge": conf.bridge, "store": conf.store.as_dict(), "leaseTTL": conf.lease_ttl,
                                      "subnetLen": conf.subnet_len, "port": conf.port,
